@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# hvcarve: build the patched Linux 7.3 test kernel, the guest initramfs and
+# the host tools; run the test suite and the demo. See README.md.
+#
+#   make demo        install, fetch, build, boot, kexec; narrate
+#   make test        the whole test suite (what CI runs)
+#   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+
+KSRC ?=
+DEB_SRC := $(BUILD)/src/linux-source-7.3
+PRISTINE := $(if $(KSRC),$(abspath $(KSRC)),$(DEB_SRC))
+KTREE := $(BUILD)/linux
+KOUT := $(BUILD)/kbuild
+BZIMAGE := $(KOUT)/arch/x86/boot/bzImage
+OLD_KERNEL := $(BUILD)/old/vmlinuz
+INITRD := $(BUILD)/initramfs/base.cpio
+CONFIG_FRAGMENT := $(TOP)/configs/hvcarve-test.config
+
+KERNEL_FILES := $(shell find mm include drivers kernel arch Documentation -type f 2>/dev/null)
+GUEST_FILES := $(shell find tests/guest -type f 2>/dev/null)
+
+BATS ?= bats
+BATS_JOBS ?= 1
+TESTS ?= tests/bats
+
+export NEW_KERNEL := $(BZIMAGE)
+export OLD_KERNEL
+export BASE_INITRD := $(INITRD)
+export KTREE KOUT
+
+.PHONY: all deps source tree kernel oldkernel initramfs test demo check clean distclean FORCE
+
+all: kernel initramfs
+
+deps:
+	@scripts/install-deps.sh
+
+# Debian's linux-source-7.3 (trixie-backports), fetched without touching the
+# machine's apt configuration, and extracted once.
+$(DEB_SRC)/Makefile:
+	@echo ">>> fetching linux-source-7.3 (about 170 MB)"
+	scripts/debian-fetch.sh $(BUILD)/apt-trixie trixie-backports $(BUILD)/debs linux-source-7.3
+	@echo ">>> extracting the kernel source"
+	rm -rf $(BUILD)/src && mkdir -p $(BUILD)/src
+	dpkg-deb --fsys-tarfile $$(ls $(BUILD)/debs/linux-source-7.3_*.deb | tail -n 1) | \
+		tar -x -C $(BUILD)/src --strip-components=3 ./usr/src/linux-source-7.3.tar.xz
+	tar -x -C $(BUILD)/src -f $(BUILD)/src/linux-source-7.3.tar.xz --checkpoint=5000 --checkpoint-action=dot
+	@echo
+	rm -f $(BUILD)/src/linux-source-7.3.tar.xz
+	test -f $@ && touch $@
+
+source: $(if $(KSRC),,$(DEB_SRC)/Makefile)
+
+tree: source
+	@scripts/prepare-tree.sh $(PRISTINE) $(KTREE)
+
+$(BZIMAGE): FORCE | source
+	@scripts/prepare-tree.sh $(PRISTINE) $(KTREE)
+	@scripts/build-kernel.sh $(KTREE) $(KOUT) $(CONFIG_FRAGMENT) -- bzImage
+
+kernel: $(BZIMAGE)
+
+$(OLD_KERNEL):
+	scripts/fetch-old-kernel.sh $(BUILD)/old
+
+oldkernel: $(OLD_KERNEL)
+
+$(INITRD): $(BZIMAGE) $(OLD_KERNEL) $(GUEST_FILES) scripts/mkinitramfs.sh
+	@mkdir -p $(dir $@)
+	scripts/mkinitramfs.sh --out $@ --new-kernel $(BZIMAGE) --old-kernel $(OLD_KERNEL)
+
+initramfs: $(INITRD)
+
+test: deps all
+	$(BATS) --jobs $(BATS_JOBS) --timing $(TESTS)
+
+check: deps tree
+	@scripts/check-style.sh
+
+clean:
+	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * hvcarve: a fixed memory carveout that is the only memory ever deposited
+ * into the Microsoft Hypervisor, and that every kernel in a kexec chain --
+ * old or new -- keeps its hands off, because the e820 map and memmap=
+ * say it is reserved.
+ *
+ * See Documentation/hvcarve.rst.
+ */
+#ifndef _LINUX_HVCARVE_H
+#define _LINUX_HVCARVE_H
+
+#include <linux/types.h>
+#include <linux/errno.h>
+
+/* Regions one hvcarve= carveout may have, over all hvcarve= parameters. */
+#define HVCARVE_MAX_REGIONS	8
+
+struct kimage;
+
+/**
+ * struct hvcarve_range - one physical range named by hvcarve=
+ * @base: physical start address, page aligned
+ * @size: length in bytes, a multiple of the page size
+ */
+struct hvcarve_range {
+	u64 base;
+	u64 size;
+};
+
+#ifdef CONFIG_HVCARVE
+
+void hvcarve_reserve(void);
+bool hvcarve_active(void);
+bool hvcarve_pfn_in_carveout(unsigned long pfn);
+int hvcarve_kexec_check(struct kimage *image);
+int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
+		  unsigned int *nr, const char **reason);
+
+#else /* !CONFIG_HVCARVE */
+
+static inline void hvcarve_reserve(void)
+{
+}
+
+static inline bool hvcarve_active(void)
+{
+	return false;
+}
+
+static inline bool hvcarve_pfn_in_carveout(unsigned long pfn)
+{
+	return false;
+}
+
+static inline int hvcarve_kexec_check(struct kimage *image)
+{
+	return 0;
+}
+
+#endif /* CONFIG_HVCARVE */
+
+#endif /* _LINUX_HVCARVE_H */

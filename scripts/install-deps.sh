@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install the host packages hvcarve's build, tests and demo need -- only the
+# ones that are missing, without recommends. Run as root on Debian 12.
+set -euo pipefail
+
+pkgs=(
+	# kernel build
+	build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils
+	ccache perl python3 kmod
+	# fetching Debian packages
+	apt debian-archive-keyring dpkg ca-certificates
+	# tests and demo
+	qemu-system-x86 qemu-utils kexec-tools busybox-static
+	bats bats-assert bats-support
+	# checks
+	shellcheck sparse git
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#pkgs[@]} host packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root to install them" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
