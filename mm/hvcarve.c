@@ -84,7 +84,7 @@ static enum hvcarve_state hvcarve_state = HVCARVE_DISABLED;
  * memory map. Every parameter's text is remembered for the error messages.
  */
 static struct hvcarve_range hvcarve_pending[HVCARVE_MAX_REGIONS] __initdata;
-static const char *hvcarve_pending_text[HVCARVE_MAX_REGIONS] __initdata;
+static char *hvcarve_pending_text[HVCARVE_MAX_REGIONS] __initdata;
 static unsigned int hvcarve_nr_pending __initdata;
 static bool hvcarve_seen __initdata;
 static bool hvcarve_rejected __initdata;
@@ -266,7 +266,7 @@ static int __init hvcarve_setup(char *str)
 	struct hvcarve_range ranges[HVCARVE_MAX_REGIONS];
 	unsigned int first = hvcarve_nr_pending, nr = first, i;
 	const char *reason = NULL;
-	const char *elem;
+	char *elem;
 
 	hvcarve_seen = true;
 	if (hvcarve_rejected)
@@ -566,6 +566,7 @@ static ssize_t base_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%#llx\n", (u64)hvcarve_kobj_region(kobj)->base);
 }
+
 static struct kobj_attribute base_attr = __ATTR_RO(base);
 
 static ssize_t size_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -573,6 +574,7 @@ static ssize_t size_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%llu\n", (u64)hvcarve_kobj_region(kobj)->size);
 }
+
 static struct kobj_attribute size_attr = __ATTR_RO(size);
 
 static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -580,6 +582,7 @@ static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%d\n", hvcarve_kobj_region(kobj)->nid);
 }
+
 static struct kobj_attribute node_attr = __ATTR_RO(node);
 
 static ssize_t total_pages_show(struct kobject *kobj,
@@ -588,6 +591,7 @@ static ssize_t total_pages_show(struct kobject *kobj,
 	return sysfs_emit(buf, "%llu\n",
 			  (u64)PHYS_PFN(hvcarve_kobj_region(kobj)->size));
 }
+
 static struct kobj_attribute total_pages_attr = __ATTR_RO(total_pages);
 
 static struct attribute *hvcarve_region_attrs[] = {
@@ -615,6 +619,7 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%s\n", hvcarve_state_names[hvcarve_state]);
 }
+
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 
 static struct attribute *hvcarve_attrs[] = {
