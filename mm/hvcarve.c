@@ -692,3 +692,7 @@ out_put:
 	return ret;
 }
 subsys_initcall(hvcarve_late_init);
+
+#ifdef CONFIG_HVCARVE_KUNIT_TEST
+#include "hvcarve_test.c"
+#endif
