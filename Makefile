@@ -60,9 +60,12 @@ source: $(if $(KSRC),,$(DEB_SRC)/Makefile)
 tree: source
 	@scripts/prepare-tree.sh $(PRISTINE) $(KTREE)
 
+# flock: concurrent "make kernel" runs (tests, demo, a developer) take turns.
 $(BZIMAGE): FORCE | source
-	@scripts/prepare-tree.sh $(PRISTINE) $(KTREE)
-	@scripts/build-kernel.sh $(KTREE) $(KOUT) $(CONFIG_FRAGMENT) -- bzImage
+	@mkdir -p $(BUILD)
+	@flock $(BUILD)/.kernel.lock sh -c 'scripts/prepare-tree.sh $(PRISTINE) $(KTREE) && \
+		scripts/build-kernel.sh $(KTREE) $(KOUT) $(CONFIG_FRAGMENT) -- bzImage'
+	@test -f $@
 
 kernel: $(BZIMAGE)
 

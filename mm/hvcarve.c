@@ -15,9 +15,23 @@
  * The kernel never reads or writes carveout memory. See
  * Documentation/hvcarve.rst.
  *
- * Locking: the region table is written once, single-threaded, by
- * hvcarve_reserve() during setup_arch(), and is read-only afterwards, so
- * readers need no lock.
+ * The page pool keeps one bitmap per region in ordinary kernel memory (a set
+ * bit is a page that is not free: deposited by this kernel, or found held by
+ * the hypervisor). After a kexec every page starts free ("not known to be
+ * held"); a deposit the hypervisor refuses because it already holds the page
+ * marks that page inherited.
+ *
+ * Locking:
+ * - The region table (base, size, number of regions) is written once,
+ *   single-threaded, by hvcarve_reserve() during setup_arch(), and is
+ *   read-only afterwards: readers take no lock.
+ * - Each region's bitmap, search hint and counters are protected by the
+ *   region's spinlock, taken with interrupts saved because deposits may be
+ *   made with interrupts disabled. Counters are only written under it; sysfs
+ *   reads them with READ_ONCE() (64-bit loads are atomic on the 64-bit
+ *   architectures hvcarve supports).
+ * - The inherited set is an xarray per region, with its own lock.
+ * - hvcarve_overflow_pages is an atomic counter.
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
@@ -37,6 +51,11 @@
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/ctype.h>
+#include <linux/bitmap.h>
+#include <linux/moduleparam.h>
+#include <linux/ratelimit.h>
+#include <linux/spinlock.h>
+#include <linux/xarray.h>
 
 #include <asm/e820/api.h>
 #include <asm/sections.h>
@@ -62,22 +81,83 @@ static const char * const hvcarve_state_names[] = {
 };
 
 /**
+ * struct hvcarve_stats - per-region page counters, all in base pages
+ * @free: pages in the pool
+ * @deposited: pages this kernel deposited that are still deposited
+ * @inherited: pages the hypervisor already held when this kernel tried them
+ * @peak_deposited: highest @deposited + @inherited seen
+ * @deposit_success: pages deposited, ever
+ * @deposit_fail: pages a deposit asked for and did not get, ever
+ * @withdrawn: pages the hypervisor gave back, ever
+ */
+struct hvcarve_stats {
+	u64 free;
+	u64 deposited;
+	u64 inherited;
+	u64 peak_deposited;
+	u64 deposit_success;
+	u64 deposit_fail;
+	u64 withdrawn;
+};
+
+/**
  * struct hvcarve_region - one reserved carveout region
  * @base: physical start address
  * @size: length in bytes
  * @nid: NUMA node the range belongs to, set once NUMA is known
  * @res: the busy, exclusive "hvcarve" resource in /proc/iomem
+ * @lock: protects @bitmap, @next and @stats
+ * @bitmap: one bit per page, set when the page is not in the pool
+ * @next: where the next search starts (next fit)
+ * @stats: counters
+ * @inherited: pages found held by the hypervisor (index: page offset)
  */
 struct hvcarve_region {
 	phys_addr_t base;
 	phys_addr_t size;
 	int nid;
 	struct resource res;
+	spinlock_t lock;
+	unsigned long *bitmap;
+	unsigned long next;
+	struct hvcarve_stats stats;
+	struct xarray inherited;
 };
 
 static struct hvcarve_region hvcarve_regions[HVCARVE_MAX_REGIONS];
 static unsigned int hvcarve_nr_regions;
 static enum hvcarve_state hvcarve_state = HVCARVE_DISABLED;
+
+/* Pool ready: bitmaps allocated. Set once, at subsys_initcall time. */
+static bool hvcarve_pool_ready;
+
+/* hvcarve.overflow=deny|allow: may deposits use ordinary RAM at exhaustion? */
+static bool hvcarve_overflow;
+static atomic64_t hvcarve_overflow_pages = ATOMIC64_INIT(0);
+
+static int hvcarve_overflow_set(const char *val, const struct kernel_param *kp)
+{
+	if (sysfs_streq(val, "deny"))
+		hvcarve_overflow = false;
+	else if (sysfs_streq(val, "allow"))
+		hvcarve_overflow = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int hvcarve_overflow_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n", hvcarve_overflow ? "allow" : "deny");
+}
+
+static const struct kernel_param_ops hvcarve_overflow_ops = {
+	.set = hvcarve_overflow_set,
+	.get = hvcarve_overflow_get,
+};
+module_param_cb(overflow, &hvcarve_overflow_ops, NULL, 0444);
+MODULE_PARM_DESC(overflow,
+		 "At carveout exhaustion: deny (default) fails the deposit, allow uses ordinary RAM and blocks kexec until it is withdrawn");
 
 /*
  * What the hvcarve= parameters asked for, before it is checked against the
@@ -480,13 +560,27 @@ reject:
 }
 
 /**
- * hvcarve_active() - is a carveout reserved?
+ * hvcarve_requested() - was a carveout asked for on the command line?
  *
- * Return: true if hvcarve= was accepted and its regions are reserved.
+ * Deposit paths use this to fail closed: when hvcarve= was given but
+ * rejected, deposits must fail rather than fall back to ordinary RAM.
+ *
+ * Return: true if any hvcarve= parameter was given, valid or not.
+ */
+bool hvcarve_requested(void)
+{
+	return hvcarve_state != HVCARVE_DISABLED;
+}
+
+/**
+ * hvcarve_active() - is a carveout reserved and its page pool usable?
+ *
+ * Return: true if hvcarve= was accepted, its regions are reserved and the
+ * page pool is initialised.
  */
 bool hvcarve_active(void)
 {
-	return hvcarve_state == HVCARVE_ACTIVE;
+	return hvcarve_state == HVCARVE_ACTIVE && READ_ONCE(hvcarve_pool_ready);
 }
 
 /**
@@ -513,6 +607,305 @@ bool hvcarve_pfn_in_carveout(unsigned long pfn)
 	return false;
 }
 
+
+/* The page pool */
+
+static unsigned long hvcarve_region_pages(const struct hvcarve_region *reg)
+{
+	return PHYS_PFN(reg->size);
+}
+
+static struct hvcarve_region *hvcarve_pfn_region(u64 pfn, unsigned long *idx)
+{
+	phys_addr_t addr = PFN_PHYS(pfn);
+	unsigned int i;
+
+	for (i = 0; i < hvcarve_nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_regions[i];
+
+		if (addr >= reg->base && addr - reg->base < reg->size) {
+			*idx = PHYS_PFN(addr - reg->base);
+			return reg;
+		}
+	}
+	return NULL;
+}
+
+/* Caller holds reg->lock. */
+static void hvcarve_update_peak(struct hvcarve_region *reg)
+{
+	u64 held = reg->stats.deposited + reg->stats.inherited;
+
+	if (held > reg->stats.peak_deposited)
+		WRITE_ONCE(reg->stats.peak_deposited, held);
+}
+
+/*
+ * Take up to @nr free pages from @reg, longest runs first from the search
+ * hint (next fit), so that consecutive deposits get consecutive pages and a
+ * search costs O(@nr) while the region is not fragmented.
+ */
+static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
+					  u64 *pfns, unsigned long nr)
+{
+	unsigned long npages = hvcarve_region_pages(reg);
+	unsigned long base_pfn = PHYS_PFN(reg->base);
+	unsigned long got = 0, start, end, pos, flags;
+	bool wrapped = false;
+
+	spin_lock_irqsave(&reg->lock, flags);
+	pos = reg->next;
+	while (got < nr && reg->stats.free) {
+		start = find_next_zero_bit(reg->bitmap, npages, pos);
+		if (start >= npages) {
+			if (wrapped)
+				break;
+			wrapped = true;
+			pos = 0;
+			continue;
+		}
+		end = find_next_bit(reg->bitmap, npages, start);
+		end = min(end, start + (nr - got));
+		bitmap_set(reg->bitmap, start, end - start);
+		for (pos = start; pos < end; pos++)
+			pfns[got++] = base_pfn + pos;
+		reg->stats.free -= end - start;
+		if (pos >= npages) {
+			if (wrapped)
+				break;
+			wrapped = true;
+			pos = 0;
+		}
+	}
+	reg->next = pos < npages ? pos : 0;
+	spin_unlock_irqrestore(&reg->lock, flags);
+	return got;
+}
+
+/**
+ * hvcarve_alloc_pages() - take pages out of the carveout pool
+ * @nid: preferred NUMA node, or NUMA_NO_NODE
+ * @pfns: array of at least @nr entries that receives the page frame numbers
+ * @nr: number of pages wanted
+ *
+ * The pages need not be contiguous, but runs are preferred. Regions on @nid
+ * are used first, then the others. The pages stay out of the pool until
+ * they are given back with hvcarve_release_pages() (not deposited after all)
+ * or hvcarve_withdrawn() (deposited, then withdrawn). Never returns pages
+ * outside the carveout.
+ *
+ * Context: any; takes region spinlocks with interrupts saved.
+ * Return: the number of pages stored in @pfns; less than @nr when the pool
+ * is exhausted.
+ */
+unsigned long hvcarve_alloc_pages(int nid, u64 *pfns, unsigned long nr)
+{
+	unsigned long got = 0;
+	unsigned int pass, i;
+
+	if (!hvcarve_active())
+		return 0;
+
+	/* Pass 0: regions on @nid. Pass 1: every other region. */
+	for (pass = 0; pass < 2 && got < nr; pass++) {
+		for (i = 0; i < hvcarve_nr_regions && got < nr; i++) {
+			struct hvcarve_region *reg = &hvcarve_regions[i];
+			bool local = nid == NUMA_NO_NODE || reg->nid == nid;
+
+			if (local != !pass)
+				continue;
+			got += hvcarve_region_alloc(reg, pfns + got, nr - got);
+		}
+	}
+	return got;
+}
+
+/* Give one page back to the pool; caller holds reg->lock. */
+static bool hvcarve_region_free(struct hvcarve_region *reg, unsigned long idx)
+{
+	if (!test_and_clear_bit(idx, reg->bitmap))
+		return false;
+	reg->stats.free++;
+	return true;
+}
+
+/**
+ * hvcarve_release_pages() - return pages that were allocated but not deposited
+ * @pfns: page frame numbers from hvcarve_alloc_pages()
+ * @nr: number of entries in @pfns
+ *
+ * Used on deposit error paths. Releasing a page that is already free, or
+ * one outside the carveout, is a bug: it is reported once and ignored, and
+ * the pool is left as it was.
+ *
+ * Context: any.
+ */
+void hvcarve_release_pages(const u64 *pfns, unsigned long nr)
+{
+	unsigned long i, idx, flags;
+
+	for (i = 0; i < nr; i++) {
+		struct hvcarve_region *reg = hvcarve_pfn_region(pfns[i], &idx);
+		bool freed;
+
+		if (WARN_ONCE(!reg, "hvcarve: release of pfn %#llx outside the carveout\n",
+			      pfns[i]))
+			continue;
+		spin_lock_irqsave(&reg->lock, flags);
+		freed = hvcarve_region_free(reg, idx);
+		spin_unlock_irqrestore(&reg->lock, flags);
+		WARN_ONCE(!freed, "hvcarve: double release of pfn %#llx\n", pfns[i]);
+	}
+}
+
+/**
+ * hvcarve_deposit_done() - account pages the hypervisor accepted
+ * @pfns: page frame numbers from hvcarve_alloc_pages()
+ * @nr: number of entries in @pfns
+ *
+ * Context: any.
+ */
+void hvcarve_deposit_done(const u64 *pfns, unsigned long nr)
+{
+	unsigned long i, idx, flags;
+
+	for (i = 0; i < nr; i++) {
+		struct hvcarve_region *reg = hvcarve_pfn_region(pfns[i], &idx);
+
+		if (WARN_ON_ONCE(!reg))
+			continue;
+		spin_lock_irqsave(&reg->lock, flags);
+		reg->stats.deposited++;
+		reg->stats.deposit_success++;
+		hvcarve_update_peak(reg);
+		spin_unlock_irqrestore(&reg->lock, flags);
+	}
+}
+
+/**
+ * hvcarve_deposit_failed() - account pages a deposit could not provide
+ * @nid: node the deposit asked for, used when @pfns is NULL
+ * @pfns: the pages the hypervisor refused, or NULL when the pool ran out
+ * @nr: number of pages
+ *
+ * Failures with pages are counted in the pages' regions; a shortfall of
+ * the pool is counted in the first region on @nid (or region 0).
+ *
+ * Context: any.
+ */
+void hvcarve_deposit_failed(int nid, const u64 *pfns, unsigned long nr)
+{
+	struct hvcarve_region *reg = NULL;
+	unsigned long i, idx, flags;
+
+	if (!hvcarve_nr_regions || !nr)
+		return;
+	if (pfns) {
+		for (i = 0; i < nr; i++) {
+			reg = hvcarve_pfn_region(pfns[i], &idx);
+			if (WARN_ON_ONCE(!reg))
+				continue;
+			spin_lock_irqsave(&reg->lock, flags);
+			reg->stats.deposit_fail++;
+			spin_unlock_irqrestore(&reg->lock, flags);
+		}
+		return;
+	}
+	for (i = 0; i < hvcarve_nr_regions && !reg; i++)
+		if (hvcarve_regions[i].nid == nid)
+			reg = &hvcarve_regions[i];
+	if (!reg)
+		reg = &hvcarve_regions[0];
+	spin_lock_irqsave(&reg->lock, flags);
+	reg->stats.deposit_fail += nr;
+	spin_unlock_irqrestore(&reg->lock, flags);
+}
+
+/**
+ * hvcarve_mark_inherited() - record a page the hypervisor already holds
+ * @pfn: a page from hvcarve_alloc_pages() that a deposit was refused for
+ *
+ * After a kexec nothing tells the new kernel which carveout pages the
+ * hypervisor holds. A deposit of such a page is refused; the page then stays
+ * out of the pool, counted as inherited, until the hypervisor withdraws it.
+ *
+ * Context: process context (may allocate).
+ */
+void hvcarve_mark_inherited(u64 pfn)
+{
+	unsigned long idx, flags;
+	struct hvcarve_region *reg = hvcarve_pfn_region(pfn, &idx);
+
+	if (WARN_ON_ONCE(!reg))
+		return;
+	/*
+	 * If the xarray cannot record it, the page is still kept out of the
+	 * pool (the safe side); only a later withdrawal counts it wrongly.
+	 */
+	if (xa_err(xa_store(&reg->inherited, idx, xa_mk_value(1), GFP_KERNEL)))
+		pr_warn_ratelimited("cannot record inherited pfn %#llx\n", pfn);
+	spin_lock_irqsave(&reg->lock, flags);
+	reg->stats.inherited++;
+	hvcarve_update_peak(reg);
+	spin_unlock_irqrestore(&reg->lock, flags);
+}
+
+/**
+ * hvcarve_withdrawn() - take back a page the hypervisor returned
+ * @pfn: page frame number from a withdraw hypercall
+ *
+ * Carveout pages go back to the pool, never to the page allocator: a
+ * whole-section carveout has no struct page at all. The caller frees
+ * other pages itself.
+ *
+ * Context: any.
+ * Return: true if @pfn is a carveout page (and is now in the pool).
+ */
+bool hvcarve_withdrawn(u64 pfn)
+{
+	unsigned long idx, flags;
+	struct hvcarve_region *reg = hvcarve_pfn_region(pfn, &idx);
+	bool was_inherited, freed;
+
+	if (!reg)
+		return false;
+	was_inherited = xa_erase(&reg->inherited, idx);
+	spin_lock_irqsave(&reg->lock, flags);
+	freed = hvcarve_region_free(reg, idx);
+	if (freed && was_inherited)
+		reg->stats.inherited--;
+	else if (freed)
+		reg->stats.deposited--;
+	/* !freed: held since before the kexec and never tried; now free. */
+	reg->stats.withdrawn++;
+	spin_unlock_irqrestore(&reg->lock, flags);
+	return true;
+}
+
+/**
+ * hvcarve_overflow_allowed() - may deposits use ordinary RAM when the pool is empty?
+ *
+ * Return: true if booted with hvcarve.overflow=allow.
+ */
+bool hvcarve_overflow_allowed(void)
+{
+	return READ_ONCE(hvcarve_overflow);
+}
+
+/**
+ * hvcarve_overflow_add() - count ordinary pages deposited (or withdrawn)
+ * @nr: pages deposited (positive) or withdrawn (negative)
+ *
+ * While any overflow page is deposited, kexec is refused: the next kernel
+ * would treat those pages as free RAM.
+ *
+ * Context: any.
+ */
+void hvcarve_overflow_add(long nr)
+{
+	atomic64_add(nr, &hvcarve_overflow_pages);
+}
+
 /**
  * hvcarve_kexec_check() - refuse a kexec image that would land in the carveout
  * @image: the image being loaded, by either kexec syscall
@@ -521,13 +914,24 @@ bool hvcarve_pfn_in_carveout(unsigned long pfn)
  * places them anywhere /sys/firmware/memmap calls RAM. A segment in the
  * carveout would overwrite hypervisor-owned pages when the image is copied.
  *
+ * Deposited ordinary (overflow) pages would be free RAM to the next kernel,
+ * so no kexec image may be loaded while there are any.
+ *
  * Context: process context, kexec_mutex held by the caller.
- * Return: 0, or -EADDRNOTAVAIL if a segment overlaps a carveout region.
+ * Return: 0; -EBUSY while overflow pages are deposited; -EADDRNOTAVAIL if a
+ * segment overlaps a carveout region.
  */
 int hvcarve_kexec_check(struct kimage *image)
 {
+	s64 overflow = atomic64_read(&hvcarve_overflow_pages);
 	unsigned long i;
 	unsigned int j;
+
+	if (overflow > 0) {
+		pr_err("kexec refused: %lld ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
+		       overflow);
+		return -EBUSY;
+	}
 
 	for (i = 0; i < image->nr_segments; i++) {
 		u64 mstart = boot_phys_to_phys(image->segment[i].mem);
@@ -594,11 +998,35 @@ static ssize_t total_pages_show(struct kobject *kobj,
 
 static struct kobj_attribute total_pages_attr = __ATTR_RO(total_pages);
 
+#define HVCARVE_STAT_ATTR(_name, _field)					\
+static ssize_t _name##_show(struct kobject *kobj,				\
+			    struct kobj_attribute *attr, char *buf)		\
+{										\
+	return sysfs_emit(buf, "%llu\n",					\
+			  READ_ONCE(hvcarve_kobj_region(kobj)->stats._field));	\
+}										\
+static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
+
+HVCARVE_STAT_ATTR(free_pages, free);
+HVCARVE_STAT_ATTR(deposited_pages, deposited);
+HVCARVE_STAT_ATTR(inherited_pages, inherited);
+HVCARVE_STAT_ATTR(peak_deposited_pages, peak_deposited);
+HVCARVE_STAT_ATTR(deposit_success_pages, deposit_success);
+HVCARVE_STAT_ATTR(deposit_fail_pages, deposit_fail);
+HVCARVE_STAT_ATTR(withdrawn_pages, withdrawn);
+
 static struct attribute *hvcarve_region_attrs[] = {
 	&base_attr.attr,
 	&size_attr.attr,
 	&node_attr.attr,
 	&total_pages_attr.attr,
+	&free_pages_attr.attr,
+	&deposited_pages_attr.attr,
+	&inherited_pages_attr.attr,
+	&peak_deposited_pages_attr.attr,
+	&deposit_success_pages_attr.attr,
+	&deposit_fail_pages_attr.attr,
+	&withdrawn_pages_attr.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(hvcarve_region);
@@ -622,8 +1050,26 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 
+static ssize_t overflow_pages_show(struct kobject *kobj,
+				   struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&hvcarve_overflow_pages));
+}
+
+static struct kobj_attribute overflow_pages_attr = __ATTR_RO(overflow_pages);
+
+static ssize_t overflow_policy_show(struct kobject *kobj,
+				    struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", hvcarve_overflow ? "allow" : "deny");
+}
+
+static struct kobj_attribute overflow_policy_attr = __ATTR_RO(overflow_policy);
+
 static struct attribute *hvcarve_attrs[] = {
 	&state_attr.attr,
+	&overflow_pages_attr.attr,
+	&overflow_policy_attr.attr,
 	NULL,
 };
 
@@ -638,6 +1084,34 @@ static int hvcarve_region_nid(const struct hvcarve_region *reg)
 	if (nid == NUMA_NO_NODE)
 		nid = memory_add_physaddr_to_nid(reg->base);
 	return nid == NUMA_NO_NODE ? first_online_node : nid;
+}
+
+/* One bitmap per region; all or none, so a half-built pool is never used. */
+static int __init hvcarve_pool_init(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < hvcarve_nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_regions[i];
+		unsigned long npages = hvcarve_region_pages(reg);
+
+		spin_lock_init(&reg->lock);
+		xa_init(&reg->inherited);
+		reg->bitmap = bitmap_zalloc(npages, GFP_KERNEL);
+		if (!reg->bitmap)
+			goto fail;
+		reg->stats.free = npages;
+	}
+	return 0;
+
+fail:
+	pr_err("no memory for the page bitmaps: pool disabled, deposits will fail\n");
+	for (i = 0; i < hvcarve_nr_regions; i++) {
+		bitmap_free(hvcarve_regions[i].bitmap);
+		hvcarve_regions[i].bitmap = NULL;
+		hvcarve_regions[i].stats.free = 0;
+	}
+	return -ENOMEM;
 }
 
 static int __init hvcarve_late_init(void)
@@ -661,6 +1135,9 @@ static int __init hvcarve_late_init(void)
 			pr_warn("region %u: cannot claim [mem %#018llx-%#018llx] in /proc/iomem: %d\n",
 				i, (u64)reg->base, (u64)(reg->base + reg->size - 1), ret);
 	}
+
+	if (hvcarve_nr_regions && !hvcarve_pool_init())
+		WRITE_ONCE(hvcarve_pool_ready, true);
 
 	top = kobject_create_and_add("hvcarve", mm_kobj);
 	if (!top)

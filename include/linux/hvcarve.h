@@ -31,16 +31,34 @@ struct hvcarve_range {
 #ifdef CONFIG_HVCARVE
 
 void hvcarve_reserve(void);
+bool hvcarve_requested(void);
 bool hvcarve_active(void);
 bool hvcarve_pfn_in_carveout(unsigned long pfn);
 int hvcarve_kexec_check(struct kimage *image);
 int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
 		  unsigned int *nr, const char **reason);
 
+/* The page pool: carveout pages not known to be held by the hypervisor. */
+unsigned long hvcarve_alloc_pages(int nid, u64 *pfns, unsigned long nr);
+void hvcarve_release_pages(const u64 *pfns, unsigned long nr);
+void hvcarve_deposit_done(const u64 *pfns, unsigned long nr);
+void hvcarve_deposit_failed(int nid, const u64 *pfns, unsigned long nr);
+void hvcarve_mark_inherited(u64 pfn);
+bool hvcarve_withdrawn(u64 pfn);
+
+/* Deposits of ordinary memory once the pool is exhausted (opt-in). */
+bool hvcarve_overflow_allowed(void);
+void hvcarve_overflow_add(long nr);
+
 #else /* !CONFIG_HVCARVE */
 
 static inline void hvcarve_reserve(void)
 {
+}
+
+static inline bool hvcarve_requested(void)
+{
+	return false;
 }
 
 static inline bool hvcarve_active(void)
