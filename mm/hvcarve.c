@@ -1087,7 +1087,7 @@ static int hvcarve_region_nid(const struct hvcarve_region *reg)
 }
 
 /* One bitmap per region; all or none, so a half-built pool is never used. */
-static int __init hvcarve_pool_init(void)
+static int hvcarve_pool_init(void)
 {
 	unsigned int i;
 

@@ -146,4 +146,193 @@ static struct kunit_suite hvcarve_parse_test_suite = {
 	.test_cases = hvcarve_parse_test_cases,
 };
 
-kunit_test_suites(&hvcarve_parse_test_suite);
+/*
+ * Pool tests run on two fake regions swapped in for the real table. The
+ * pool never touches the memory it manages, so the fake addresses are
+ * never accessed. KUnit runs at boot, before anything can deposit.
+ */
+#define HVCARVE_TEST_PAGES	64
+#define HVCARVE_TEST_BASE	(1ULL << 44)
+
+struct hvcarve_pool_ctx {
+	struct hvcarve_region saved[HVCARVE_MAX_REGIONS];
+	unsigned int saved_nr;
+	enum hvcarve_state saved_state;
+	bool saved_ready;
+};
+
+static int hvcarve_pool_test_init(struct kunit *test)
+{
+	struct hvcarve_pool_ctx *ctx;
+	unsigned int i;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	memcpy(ctx->saved, hvcarve_regions, sizeof(hvcarve_regions));
+	ctx->saved_nr = hvcarve_nr_regions;
+	ctx->saved_state = hvcarve_state;
+	ctx->saved_ready = hvcarve_pool_ready;
+	test->priv = ctx;
+
+	memset(hvcarve_regions, 0, sizeof(hvcarve_regions));
+	for (i = 0; i < 2; i++) {
+		struct hvcarve_region *reg = &hvcarve_regions[i];
+
+		reg->base = HVCARVE_TEST_BASE + i * SZ_1G;
+		reg->size = HVCARVE_TEST_PAGES * PAGE_SIZE;
+		reg->nid = i;
+	}
+	hvcarve_nr_regions = 2;
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_init(), 0);
+	hvcarve_state = HVCARVE_ACTIVE;
+	hvcarve_pool_ready = true;
+	return 0;
+}
+
+static void hvcarve_pool_test_exit(struct kunit *test)
+{
+	struct hvcarve_pool_ctx *ctx = test->priv;
+	unsigned int i;
+
+	for (i = 0; i < hvcarve_nr_regions; i++) {
+		bitmap_free(hvcarve_regions[i].bitmap);
+		xa_destroy(&hvcarve_regions[i].inherited);
+	}
+	memcpy(hvcarve_regions, ctx->saved, sizeof(hvcarve_regions));
+	hvcarve_nr_regions = ctx->saved_nr;
+	hvcarve_state = ctx->saved_state;
+	hvcarve_pool_ready = ctx->saved_ready;
+}
+
+static u64 hvcarve_test_pfn(unsigned int region, unsigned long idx)
+{
+	return PHYS_PFN(HVCARVE_TEST_BASE + region * SZ_1G) + idx;
+}
+
+static void hvcarve_test_alloc_contiguous(struct kunit *test)
+{
+	u64 pfns[HVCARVE_TEST_PAGES];
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns, 8), 8UL);
+	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns + 8, 16), 16UL);
+	for (i = 0; i < 24; i++)
+		KUNIT_EXPECT_EQ(test, pfns[i], hvcarve_test_pfn(0, i));
+	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free,
+			(u64)HVCARVE_TEST_PAGES - 24);
+	KUNIT_EXPECT_EQ(test, hvcarve_regions[1].stats.free, (u64)HVCARVE_TEST_PAGES);
+
+	/* A hole is filled by the next search once it wraps around to it. */
+	hvcarve_release_pages(pfns + 4, 2);
+	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns, HVCARVE_TEST_PAGES - 22),
+			(unsigned long)HVCARVE_TEST_PAGES - 22);
+	KUNIT_EXPECT_EQ(test, pfns[HVCARVE_TEST_PAGES - 24], hvcarve_test_pfn(0, 4));
+	KUNIT_EXPECT_EQ(test, pfns[HVCARVE_TEST_PAGES - 23], hvcarve_test_pfn(0, 5));
+}
+
+static void hvcarve_test_alloc_node(struct kunit *test)
+{
+	u64 pfns[2 * HVCARVE_TEST_PAGES];
+	unsigned long got, i;
+
+	/* Node 1 first, then the rest from node 0's region. */
+	got = hvcarve_alloc_pages(1, pfns, HVCARVE_TEST_PAGES + 10);
+	KUNIT_ASSERT_EQ(test, got, (unsigned long)HVCARVE_TEST_PAGES + 10);
+	for (i = 0; i < HVCARVE_TEST_PAGES; i++)
+		KUNIT_EXPECT_EQ(test, pfns[i], hvcarve_test_pfn(1, i));
+	for (i = 0; i < 10; i++)
+		KUNIT_EXPECT_EQ(test, pfns[HVCARVE_TEST_PAGES + i], hvcarve_test_pfn(0, i));
+
+	/* An unknown node takes from anywhere. */
+	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(7, pfns, 1), 1UL);
+	KUNIT_EXPECT_EQ(test, pfns[0], hvcarve_test_pfn(0, 10));
+}
+
+static void hvcarve_test_exhaustion(struct kunit *test)
+{
+	u64 pfns[2 * HVCARVE_TEST_PAGES + 5];
+
+	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(NUMA_NO_NODE, pfns, ARRAY_SIZE(pfns)),
+			2UL * HVCARVE_TEST_PAGES);
+	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(NUMA_NO_NODE, pfns, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, 0ULL);
+	KUNIT_EXPECT_EQ(test, hvcarve_regions[1].stats.free, 0ULL);
+
+	/* Not active: nothing, ever. */
+	hvcarve_release_pages(pfns, 1);
+	hvcarve_state = HVCARVE_INVALID;
+	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(NUMA_NO_NODE, pfns, 1), 0UL);
+}
+
+static void hvcarve_test_double_release(struct kunit *test)
+{
+	u64 pfn, outside = hvcarve_test_pfn(0, HVCARVE_TEST_PAGES);
+
+	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, &pfn, 1), 1UL);
+	hvcarve_release_pages(&pfn, 1);
+	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, (u64)HVCARVE_TEST_PAGES);
+	/* Warns once; the pool does not change. */
+	hvcarve_release_pages(&pfn, 1);
+	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, (u64)HVCARVE_TEST_PAGES);
+	hvcarve_release_pages(&outside, 1);
+	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, (u64)HVCARVE_TEST_PAGES);
+	KUNIT_EXPECT_EQ(test, bitmap_weight(hvcarve_regions[0].bitmap,
+					    HVCARVE_TEST_PAGES), 0U);
+}
+
+static void hvcarve_test_deposit_withdraw(struct kunit *test)
+{
+	struct hvcarve_stats *st = &hvcarve_regions[0].stats;
+	u64 pfns[10];
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns, 10), 10UL);
+	hvcarve_deposit_done(pfns, 8);
+	hvcarve_mark_inherited(pfns[8]);
+	hvcarve_release_pages(pfns + 9, 1);
+	KUNIT_EXPECT_EQ(test, st->deposited, 8ULL);
+	KUNIT_EXPECT_EQ(test, st->inherited, 1ULL);
+	KUNIT_EXPECT_EQ(test, st->deposit_success, 8ULL);
+	KUNIT_EXPECT_EQ(test, st->peak_deposited, 9ULL);
+	KUNIT_EXPECT_EQ(test, st->free, (u64)HVCARVE_TEST_PAGES - 9);
+
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_TRUE(test, hvcarve_withdrawn(pfns[i]));
+	KUNIT_EXPECT_TRUE(test, hvcarve_withdrawn(pfns[8]));
+	KUNIT_EXPECT_EQ(test, st->deposited, 4ULL);
+	KUNIT_EXPECT_EQ(test, st->inherited, 0ULL);
+	KUNIT_EXPECT_EQ(test, st->withdrawn, 5ULL);
+	KUNIT_EXPECT_EQ(test, st->peak_deposited, 9ULL);
+	KUNIT_EXPECT_EQ(test, st->free, (u64)HVCARVE_TEST_PAGES - 4);
+
+	/* Held since before a kexec, never tried: free already, counted. */
+	KUNIT_EXPECT_TRUE(test, hvcarve_withdrawn(hvcarve_test_pfn(0, 60)));
+	KUNIT_EXPECT_EQ(test, st->free, (u64)HVCARVE_TEST_PAGES - 4);
+	KUNIT_EXPECT_EQ(test, st->deposited, 4ULL);
+	KUNIT_EXPECT_EQ(test, st->withdrawn, 6ULL);
+
+	/* Not a carveout page: the caller frees it. */
+	KUNIT_EXPECT_FALSE(test, hvcarve_withdrawn(PHYS_PFN(__pa_symbol(_text))));
+
+	hvcarve_deposit_failed(0, NULL, 3);
+	hvcarve_deposit_failed(0, pfns, 2);
+	KUNIT_EXPECT_EQ(test, st->deposit_fail, 5ULL);
+}
+
+static struct kunit_case hvcarve_pool_test_cases[] = {
+	KUNIT_CASE(hvcarve_test_alloc_contiguous),
+	KUNIT_CASE(hvcarve_test_alloc_node),
+	KUNIT_CASE(hvcarve_test_exhaustion),
+	KUNIT_CASE(hvcarve_test_double_release),
+	KUNIT_CASE(hvcarve_test_deposit_withdraw),
+	{}
+};
+
+static struct kunit_suite hvcarve_pool_test_suite = {
+	.name = "hvcarve_pool",
+	.init = hvcarve_pool_test_init,
+	.exit = hvcarve_pool_test_exit,
+	.test_cases = hvcarve_pool_test_cases,
+};
+
+kunit_test_suites(&hvcarve_parse_test_suite, &hvcarve_pool_test_suite);
