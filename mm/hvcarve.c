@@ -117,7 +117,7 @@ struct hvcarve_region {
 	phys_addr_t size;
 	int nid;
 	struct resource res;
-	spinlock_t lock;
+	spinlock_t lock;	/* protects bitmap, next and stats */
 	unsigned long *bitmap;
 	unsigned long next;
 	struct hvcarve_stats stats;
@@ -606,7 +606,6 @@ bool hvcarve_pfn_in_carveout(unsigned long pfn)
 	}
 	return false;
 }
-
 
 /* The page pool */
 

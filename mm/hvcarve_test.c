@@ -152,7 +152,7 @@ static struct kunit_suite hvcarve_parse_test_suite = {
  * never accessed. KUnit runs at boot, before anything can deposit.
  */
 #define HVCARVE_TEST_PAGES	64
-#define HVCARVE_TEST_BASE	(1ULL << 44)
+#define HVCARVE_TEST_BASE	BIT_ULL(44)
 
 struct hvcarve_pool_ctx {
 	struct hvcarve_region saved[HVCARVE_MAX_REGIONS];

@@ -7,15 +7,23 @@
 # The archive URI is copied at run time from the machine's own Debian source
 # entry (deb822 or one-line format); no host name is written in this repo.
 #
-# Usage: debian-fetch.sh STATE_DIR SUITE OUT_DIR PACKAGE...
+# Usage: debian-fetch.sh [--source] STATE_DIR SUITE OUT_DIR PACKAGE...
+#   --source   fetch the source packages (.dsc and its files) instead of
+#              .debs; unpack them with dpkg-source -x
 #   STATE_DIR  private apt state/cache/lists directory (created)
 #   SUITE      e.g. trixie-backports or bookworm
-#   OUT_DIR    where the .deb files are left
+#   OUT_DIR    where the .deb (or source) files are left
 set -euo pipefail
 
 die() { echo "debian-fetch: $*" >&2; exit 1; }
 
-[ $# -ge 4 ] || die "usage: $0 STATE_DIR SUITE OUT_DIR PACKAGE..."
+source_mode=0
+if [ "${1:-}" = "--source" ]; then
+	source_mode=1
+	shift
+fi
+
+[ $# -ge 4 ] || die "usage: $0 [--source] STATE_DIR SUITE OUT_DIR PACKAGE..."
 state=$1 suite=$2 out=$3
 shift 3
 mkdir -p "$state" "$out"
@@ -44,9 +52,14 @@ uri=$(debian_uri)
 mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/etc/none"
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -f "$keyring" ] || die "$keyring missing (install debian-archive-keyring)"
-cat >"$state/etc/sources.list" <<SRC
-deb [signed-by=$keyring] $uri $suite main
-SRC
+kind=deb
+[ $source_mode = 1 ] && kind=deb-src
+srcline="$kind [signed-by=$keyring] $uri $suite main"
+# A state directory switched to another suite or kind needs a new index.
+if [ "$(cat "$state/etc/sources.list" 2>/dev/null)" != "$srcline" ]; then
+	rm -f "$state/updated"
+fi
+printf '%s\n' "$srcline" >"$state/etc/sources.list"
 : >"$state/status"
 
 apt_opts=(
@@ -71,6 +84,11 @@ fi
 
 cd "$out"
 for pkg in "$@"; do
-	echo "debian-fetch: downloading $pkg from $suite" >&2
-	apt-get "${apt_opts[@]}" -q download "$pkg" >&2
+	if [ $source_mode = 1 ]; then
+		echo "debian-fetch: downloading source package $pkg from $suite" >&2
+		apt-get "${apt_opts[@]}" -q source --download-only "$pkg" >&2
+	else
+		echo "debian-fetch: downloading $pkg from $suite" >&2
+		apt-get "${apt_opts[@]}" -q download "$pkg" >&2
+	fi
 done

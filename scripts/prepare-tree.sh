@@ -19,7 +19,9 @@ die() { echo "prepare-tree: $*" >&2; exit 1; }
 top=$(cd "$(dirname "$0")/.." && pwd)
 pristine=$(cd "$1" && pwd)
 patched=$2
-[ -f "$pristine/Makefile" ] && [ -d "$pristine/mm" ] || die "$pristine is not a kernel tree"
+if [ ! -f "$pristine/Makefile" ] || [ ! -d "$pristine/mm" ]; then
+	die "$pristine is not a kernel tree"
+fi
 
 # Directories of the repo that hold files at kernel paths.
 kdirs=(mm include drivers kernel arch Documentation)
@@ -53,6 +55,7 @@ if [ "$want" != "$have" ]; then
 			<"$top/patches/$p" || die "patches/$p does not apply to $pristine"
 		touched+=$(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$top/patches/$p")$'\n'
 	done <"$top/patches/series"
+	# shellcheck disable=SC2086 # file lists, one path per word
 	for f in $old_touched $touched; do
 		[ -f "$patched.tmp/$f" ] || continue
 		# Replace the hard link by a copy before touching: touching a
@@ -61,7 +64,7 @@ if [ "$want" != "$have" ]; then
 		mv "$patched.tmp/$f.hvtmp" "$patched.tmp/$f"
 		touch "$patched.tmp/$f"
 	done
-	printf '%s\n' $touched >"$patched.tmp/.hvcarve-touched"
+	printf '%s' "$touched" >"$patched.tmp/.hvcarve-touched"
 	echo "$want" >"$patched.tmp/.hvcarve-patches"
 	rm -rf "$patched"
 	mv "$patched.tmp" "$patched"
@@ -78,3 +81,6 @@ for d in "${kdirs[@]}"; do
 		ln -sfn "$top/$f" "$patched/$f"
 	done
 done
+
+# Links to project files that no longer exist.
+find "$patched" -xtype l -lname "$top/*" -delete

@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Shared helpers of the hvcarve bats suites. Load with
+#   load helpers
+# and call hvt_teardown from teardown() (it keeps the artifacts of a failed
+# test and removes those of a passed one).
+#
+# Environment (relative paths are taken from the repository root):
+#   NEW_KERNEL   patched kernel          (build/kbuild/arch/x86/boot/bzImage)
+#   OLD_KERNEL   stock Debian 6.1 kernel (build/old/vmlinuz)
+#   BASE_INITRD  base initramfs          (build/initramfs/base.cpio)
+#   VM_KERNEL    kernel vm_run boots     ($NEW_KERNEL)
+#   VM_TIMEOUT   seconds per VM run      (300)
+#   VM_MEM       guest memory            (1G)
+#   VM_TAG       suffix of the artifact dir, for several VMs in one test
+#   HVT_KEEP_ARTIFACTS=1  keep artifacts of passed tests too
+
+HVT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# `run -N` and `run !` need bats >= 1.5.
+bats_require_minimum_version 1.5.0
+
+hvt_abspath() {
+	case $1 in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s\n' "$HVT_ROOT/$1" ;;
+	esac
+}
+
+NEW_KERNEL=$(hvt_abspath "${NEW_KERNEL:-build/kbuild/arch/x86/boot/bzImage}")
+OLD_KERNEL=$(hvt_abspath "${OLD_KERNEL:-build/old/vmlinuz}")
+BASE_INITRD=$(hvt_abspath "${BASE_INITRD:-build/initramfs/base.cpio}")
+VMRUN=$HVT_ROOT/tests/lib/vmrun.py
+HVT_ARTIFACTS_ROOT=$(hvt_abspath "${HVT_ARTIFACTS_ROOT:-build/test-artifacts}")
+export NEW_KERNEL OLD_KERNEL BASE_INITRD
+
+# --- artifacts -------------------------------------------------------------
+
+# Directory of the current test's VM run (build/test-artifacts/FILE/TEST[.TAG]).
+vm_artifacts() {
+	local file
+	file=$(basename "${BATS_TEST_FILENAME:-adhoc}" .bats)
+	printf '%s/%s/%s%s\n' "$HVT_ARTIFACTS_ROOT" "$file" \
+		"${BATS_TEST_NAME:-adhoc}" "${VM_TAG:+.$VM_TAG}"
+}
+
+hvt_teardown() {
+	local base
+	base=$(VM_TAG='' vm_artifacts)
+	if [ -n "${BATS_TEST_COMPLETED:-}" ] && [ "${HVT_KEEP_ARTIFACTS:-0}" != 1 ]; then
+		rm -rf "$base" "$base".*
+		rmdir "$(dirname "$base")" 2>/dev/null || true
+	elif compgen -G "$base*" >/dev/null; then
+		echo "# artifacts kept in: $(compgen -G "$base*" | tr '\n' ' ')" >&2
+	fi
+}
+
+# (Re)build an initramfs if it is missing or older than its inputs.
+# hvt_ensure_initrd OUT NEW_KERNEL OLD_KERNEL [mkinitramfs args...]
+hvt_ensure_initrd() {
+	local out=$1 new=$2 old=$3 f stale=0
+	shift 3
+	if [ ! -f "$out" ]; then
+		stale=1
+	else
+		for f in "$new" "$old" "$HVT_ROOT/scripts/mkinitramfs.sh" "$HVT_ROOT"/tests/guest/*; do
+			[ "$f" -nt "$out" ] && stale=1
+		done
+	fi
+	[ "$stale" = 0 ] && return 0
+	"$HVT_ROOT/scripts/mkinitramfs.sh" --out "$out" --new-kernel "$new" \
+		--old-kernel "$old" "$@"
+}
+
+# --- running a VM ----------------------------------------------------------
+
+# vm_run SCENARIO_FILE APPEND [vmrun.py args...]
+#   SCENARIO_FILE is a busybox sh script run as /hvt/scenario in every
+#   generation ("-" reads it from stdin). APPEND is added to the first
+#   kernel's command line (after console=ttyS0). Later vmrun.py args win
+#   (--kernel, --timeout, --mem ...); --initrd adds more cpio pieces.
+#   Returns vmrun.py's exit code (0 DONE, 1 FAIL, 3 timeout, 4 crash,
+#   5 QEMU died), also left in VM_RC when not run in a subshell.
+vm_run() {
+	local scenario=$1 append=$2 art stage
+	shift 2
+	art=$(vm_artifacts)
+	rm -rf "$art"
+	mkdir -p "$art"
+	stage=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/scenario.XXXXXX")
+	mkdir -p "$stage/hvt"
+	if [ "$scenario" = - ]; then
+		cat >"$stage/hvt/scenario"
+	else
+		cp "$scenario" "$stage/hvt/scenario"
+	fi
+	chmod 755 "$stage/hvt/scenario"
+	cp "$stage/hvt/scenario" "$art/scenario.sh"
+	(cd "$stage" && find . | LC_ALL=C sort |
+		cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$art/scenario.cpio"
+	rm -rf "$stage"
+	VM_RC=0
+	python3 "$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
+		--initrd "$BASE_INITRD" "$art/scenario.cpio" \
+		--append "console=ttyS0 $append" --mem "${VM_MEM:-1G}" \
+		--timeout "${VM_TIMEOUT:-300}" --artifacts "$art" "$@" || VM_RC=$?
+	if [ "$VM_RC" -ne 0 ]; then
+		echo "vm_run: exit $VM_RC; artifacts in $art" >&2
+	fi
+	return "$VM_RC"
+}
+
+# --- reading the artifacts -------------------------------------------------
+
+# result KEY [GEN]: the VALUE of the last "GEN KEY VALUE" line (any gen if
+# GEN is omitted). Fails if there is none.
+result() {
+	awk -v k="$1" -v g="${2:-}" '
+		$2 == k && (g == "" || $1 == g) {
+			v = $0; sub(/^[^ ]+ [^ ]+ ?/, "", v); found = 1
+		}
+		END { if (!found) exit 1; print v }' "$(vm_artifacts)/results.txt"
+}
+
+# Highest generation that reported anything.
+last_gen() {
+	awk 'END { print g + 0 } { if ($1 + 0 > g) g = $1 + 0 }' "$(vm_artifacts)/results.txt"
+}
+
+# The console log without carriage returns.
+console_log() {
+	tr -d '\r' <"$(vm_artifacts)/console.log"
+}
+
+# console_gen N: the console lines of generation N (the N+1-th kernel boot,
+# from its "Linux version" line up to the next one).
+console_gen() {
+	console_log | awk -v n="$1" '
+		/Linux version / && !/^hvt:/ { g++ }
+		g - 1 == n { print }'
+}
+
+# Number of kernel boots in the console.
+console_boots() {
+	console_log | grep -v '^hvt:' | grep -c 'Linux version ' || true
+}
+
+# console_grep [-g GEN] PATTERN: grep -E in the console (of one generation).
+console_grep() {
+	if [ "$1" = -g ]; then
+		console_gen "$2" | grep -E -- "$3"
+	else
+		console_log | grep -E -- "$1"
+	fi
+}
+
+control_grep() {
+	grep -E -- "$1" "$(vm_artifacts)/control.log"
+}
+
+dump_file() {
+	printf '%s/dumps/%s.bin\n' "$(vm_artifacts)" "$1"
+}
+
+dump_size() {
+	stat -c %s "$(dump_file "$1")"
+}
+
+# dumps_equal NAME1 NAME2: byte-identical dumps (prints the first difference).
+dumps_equal() {
+	cmp -- "$(dump_file "$1")" "$(dump_file "$2")"
+}
+
+# --- e820 ------------------------------------------------------------------
+
+# e820_table GEN [TABLE]: the e820 map that kernel GEN printed, one
+# "0xSTART 0xEND TYPE" line per entry (END inclusive, lower-case hex).
+# TABLE is the printk prefix: BIOS-e820 (default: the map the kernel got from
+# firmware or from kexec's boot_params), user (after memmap=) or modified
+# (after hvcarve=). TYPE is normalised to the 6.1 names: 7.x prints
+# "System RAM" and "device reserved" where 6.1 printed "usable" and
+# "reserved", and 7.x "[gap ...]" lines are dropped.
+e820_table() {
+	console_gen "$1" | sed -n -E \
+		"s/.*${2:-BIOS-e820}: \[mem 0x([0-9a-fA-F]+)-0x([0-9a-fA-F]+)\] +(.*)\$/0x\1 0x\2 \3/p" |
+		sed -E -e 's/ System RAM$/ usable/' -e 's/ device reserved$/ reserved/' |
+		tr 'A-F' 'a-f'
+}
+
+# The last table kernel GEN printed: "user" if it has one, else BIOS-e820.
+e820_final_table_name() {
+	if [ -n "$(e820_table "$1" user)" ]; then echo user; else echo BIOS-e820; fi
+}
+
+# e820_range_is GEN BASE SIZE [TYPE [TABLE]]: true if [BASE, BASE+SIZE) is
+# entirely covered by entries of TYPE (default reserved) in kernel GEN's
+# TABLE (default: its final table).
+e820_range_is() {
+	local gen=$1 base=$(($2)) size=$(($3)) type=${4:-reserved} table=${5:-}
+	local pos end s e t
+	[ -n "$table" ] || table=$(e820_final_table_name "$gen")
+	pos=$base
+	end=$((base + size))
+	while read -r s e; do
+		[ "$pos" -ge "$end" ] && break
+		if [ "$s" -le "$pos" ] && [ "$e" -ge "$pos" ]; then
+			pos=$((e + 1))
+		fi
+	done < <(e820_table "$gen" "$table" | while read -r s e t; do
+		[ "$t" = "$type" ] && echo "$((s)) $((e))"
+	done | sort -n -k1,1)
+	[ "$pos" -ge "$end" ]
+}
+
+# e820_range_overlaps GEN BASE SIZE [TYPE [TABLE]]: true if any byte of
+# [BASE, BASE+SIZE) is in an entry of TYPE (default usable).
+e820_range_overlaps() {
+	local gen=$1 base=$(($2)) size=$(($3)) type=${4:-usable} table=${5:-}
+	local s e t
+	[ -n "$table" ] || table=$(e820_final_table_name "$gen")
+	while read -r s e t; do
+		[ "$t" = "$type" ] || continue
+		if [ "$((s))" -lt "$((base + size))" ] && [ "$((e))" -ge "$base" ]; then
+			return 0
+		fi
+	done < <(e820_table "$gen" "$table")
+	return 1
+}

@@ -1,0 +1,208 @@
+# shellcheck shell=sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest-side helpers of the hvcarve test harness, sourced by /init (so a
+# scenario, which init runs in a subshell, has them all).
+#
+# Control protocol (one line each way, on the second serial port):
+#   guest -> host  @@HVT BOOT gen=G release=R
+#                  @@HVT RESULT KEY VALUE...
+#                  @@HVT CKPT NAME gen=G [BASE SIZE]...
+#                  @@HVT LOG TEXT...
+#                  @@HVT DONE
+#                  @@HVT FAIL MSG...
+#   host -> guest  GO NAME        (after it dumped the ranges of CKPT NAME)
+#                  ACK DONE|FAIL  (the host has seen the end of the run)
+# Numbers may be decimal or 0x-prefixed hex.
+#
+# Everything the guest keeps across kexec lives under /hvt/state/ (the
+# whole root file system is repacked into the next kernel's initramfs).
+# Variables of these helpers are prefixed hvt__ (busybox sh, no `local`).
+
+HVT_CTL=${HVT_CTL:-/dev/ttyS1}
+# Ranges "BASE SIZE..." that hvt_kexec dumps at its pre-kexec checkpoint.
+HVT_DUMP_RANGES=${HVT_DUMP_RANGES:-}
+
+# Open the control channel as fd 3 (raw, no echo). init does this once; an
+# interactive shell (which does not inherit fd 3) on first use.
+hvt_ctl_open() {
+	[ -c "$HVT_CTL" ] || return 1
+	stty -F "$HVT_CTL" 115200 raw -echo clocal -crtscts 2>/dev/null || return 1
+	exec 3<>"$HVT_CTL" || return 1
+}
+
+# Send one protocol line (newlines in the text become spaces).
+hvt__send() {
+	[ -e /proc/self/fd/3 ] || hvt_ctl_open || return 1
+	printf '@@HVT %s\n' "$(printf '%s' "$*" | tr '\r\n' '  ')" >&3
+}
+
+# Read control lines until one equals $1. Optional $2: timeout in seconds.
+hvt__wait_for() {
+	while :; do
+		if [ -n "${2:-}" ]; then
+			# shellcheck disable=SC3045 # busybox read has -t
+			IFS= read -r -t "$2" hvt__line <&3 || return 1
+		else
+			IFS= read -r hvt__line <&3 || return 1
+		fi
+		hvt__line=$(printf '%s' "$hvt__line" | tr -d '\r')
+		[ "$hvt__line" = "$1" ] && return 0
+	done
+}
+
+hvt__halt() {
+	sync
+	# Let the UARTs drain what user space wrote.
+	sleep 1
+	# QEMU runs with -no-reboot, so a reboot ends it; this works on any
+	# kernel, unlike a power-off, which needs ACPI.
+	reboot -f
+	sleep 3
+	poweroff -f
+	while :; do sleep 60; done
+}
+
+# Generation: 0 on the first boot, +1 per kexec.
+hvt_gen() {
+	if [ -s /hvt/state/gen ]; then
+		cat /hvt/state/gen
+	else
+		echo 0
+	fi
+}
+
+# State that survives kexec (files under /hvt/state/).
+hvt_state_set() {
+	mkdir -p /hvt/state
+	printf '%s\n' "$2" >"/hvt/state/$1"
+}
+hvt_state_get() {
+	cat "/hvt/state/$1" 2>/dev/null
+}
+
+# hvt_memhog [PCT]: fill PCT (default 90) percent of MemAvailable with
+# non-zero page-cache data (a tmpfs at /mnt/hog), so that memory the kernel
+# thinks is free gets written. Reports "RESULT memhog_kib N". Undo with
+# hvt_memhog_release.
+hvt_memhog() {
+	hvt__pct=${1:-90}
+	hvt__kib=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+	hvt__kib=$((hvt__kib * hvt__pct / 100))
+	mkdir -p /mnt/hog
+	mount -t tmpfs -o "size=${hvt__kib}k" hvthog /mnt/hog || return 1
+	# A 16 MiB pattern block, then copies of it until the tmpfs is full.
+	yes "hvcarve-memhog-gen$(hvt_gen)-0123456789abcdef" 2>/dev/null |
+		head -c 1048576 >/mnt/hog/p0
+	for hvt__i in 1 2 3 4; do
+		cat "/mnt/hog/p$((hvt__i - 1))" "/mnt/hog/p$((hvt__i - 1))" \
+			>"/mnt/hog/p$hvt__i" 2>/dev/null || break
+		rm -f "/mnt/hog/p$((hvt__i - 1))"
+	done
+	while cat /mnt/hog/p* >>/mnt/hog/fill 2>/dev/null; do :; done
+	hvt_result memhog_kib "$(du -sk /mnt/hog | cut -f1)"
+}
+
+hvt_memhog_release() {
+	rm -f /mnt/hog/*
+	umount /mnt/hog 2>/dev/null
+	return 0
+}
+
+hvt_log() {
+	echo "hvt: $*"
+	hvt__send "LOG $*"
+}
+
+# hvt_result KEY VALUE...  -> results.txt line "GEN KEY VALUE..."
+hvt_result() {
+	hvt__key=$1
+	shift
+	hvt__send "RESULT $hvt__key $*"
+}
+
+# hvt_ckpt NAME [BASE SIZE]...: the host stops the VM, dumps the ranges
+# (concatenated, in order) to dumps/NAME.bin, resumes it and answers GO NAME.
+# Blocks until then.
+hvt_ckpt() {
+	hvt__ck=$1
+	shift
+	echo "hvt: checkpoint $hvt__ck $*"
+	hvt__send "CKPT $hvt__ck gen=$(hvt_gen) $*" || hvt_fail "cannot send CKPT $hvt__ck"
+	hvt__wait_for "GO $hvt__ck" || hvt_fail "no GO for checkpoint $hvt__ck"
+}
+
+# hvt_rebuild_initramfs OUT: pack the running root file system (without the
+# contents of /proc, /sys, /dev, /tmp or any other mount) into an
+# uncompressed newc cpio, with /hvt/state/gen incremented.
+hvt_rebuild_initramfs() {
+	hvt__out=$1
+	hvt__stage=/tmp/.hvt-stage
+	rm -rf "$hvt__stage"
+	mkdir -p "$hvt__stage/hvt/state" "$hvt__stage/dev" || return 1
+	echo $(($(hvt_gen) + 1)) >"$hvt__stage/hvt/state/gen"
+	mknod -m 600 "$hvt__stage/dev/console" c 5 1 || return 1
+	mknod -m 666 "$hvt__stage/dev/null" c 1 3 || return 1
+	(cd / && find . -xdev ! -path ./hvt/state/gen | cpio -o -H newc) \
+		>"$hvt__out" 2>/tmp/.hvt-cpio.err || {
+		cat /tmp/.hvt-cpio.err
+		return 1
+	}
+	(cd "$hvt__stage" && find . | cpio -o -H newc) \
+		>>"$hvt__out" 2>/tmp/.hvt-cpio.err || {
+		cat /tmp/.hvt-cpio.err
+		return 1
+	}
+	rm -rf "$hvt__stage"
+}
+
+# hvt_kexec MODE KERNEL [APPEND...]
+#   MODE -l (kexec_load: kexec -c -l) or -s (kexec_file_load: kexec -s -l;
+#   no fallback to kexec_load). Loads KERNEL with a
+#   repacked initramfs and "console=ttyS0 APPEND". Reports
+#   "RESULT kexec_load rc=N" (and "kexec_load_err TEXT" on failure, then
+#   returns N). On success: checkpoint pre-kexec-genG with $HVT_DUMP_RANGES,
+#   then kexec -e.
+hvt_kexec() {
+	hvt__mode=$1
+	hvt__kernel=$2
+	shift 2
+	case $hvt__mode in
+	-l) hvt__sys=-c ;;
+	-s) hvt__sys=-s ;;
+	*) hvt_fail "hvt_kexec: MODE must be -l or -s, not $hvt__mode" ;;
+	esac
+	hvt__initrd=/tmp/hvt-next.cpio
+	hvt_rebuild_initramfs "$hvt__initrd" || hvt_fail "hvt_rebuild_initramfs failed"
+	echo "hvt: kexec $hvt__mode $hvt__kernel --append=console=ttyS0 $*"
+	hvt__krc=0
+	hvt__kout=$(kexec "$hvt__sys" -l "$hvt__kernel" --initrd="$hvt__initrd" \
+		--append="console=ttyS0 $*" 2>&1) || hvt__krc=$?
+	[ -n "$hvt__kout" ] && printf '%s\n' "$hvt__kout"
+	hvt_result kexec_load "rc=$hvt__krc"
+	if [ "$hvt__krc" -ne 0 ]; then
+		hvt_result kexec_load_err "$hvt__kout"
+		rm -f "$hvt__initrd"
+		return "$hvt__krc"
+	fi
+	rm -f "$hvt__initrd"
+	# shellcheck disable=SC2086 # ranges are a list of words
+	hvt_ckpt "pre-kexec-gen$(hvt_gen)" $HVT_DUMP_RANGES
+	hvt__krc=0
+	kexec -e || hvt__krc=$?
+	hvt_fail "kexec -e returned $hvt__krc"
+}
+
+hvt_done() {
+	echo "hvt: DONE (generation $(hvt_gen))"
+	hvt__send "DONE"
+	hvt__wait_for "ACK DONE" 10
+	hvt__halt
+}
+
+hvt_fail() {
+	echo "hvt: FAIL: $*"
+	hvt__send "FAIL $*" || echo "@@HVT FAIL $*"
+	hvt__wait_for "ACK FAIL" 10
+	hvt__halt
+}
