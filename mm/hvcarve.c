@@ -519,6 +519,13 @@ void __init hvcarve_reserve(void)
 	if (hvcarve_rejected || !hvcarve_nr_pending)
 		goto reject;
 
+	/*
+	 * memmap= adds entries without resolving overlaps; that is left to
+	 * e820__finish_early_params(). Resolve them now (it is idempotent) so
+	 * that each address has one type.
+	 */
+	e820__update_table(e820_table);
+
 	for (i = 0; i < hvcarve_nr_pending; i++) {
 		const struct hvcarve_range *r = &hvcarve_pending[i];
 

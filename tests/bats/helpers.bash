@@ -227,3 +227,27 @@ e820_range_overlaps() {
 	done < <(e820_table "$gen" "$table")
 	return 1
 }
+
+# --- timing ----------------------------------------------------------------
+
+# timeline_at REGEX: host time (s since QEMU start) of the first timeline
+# event matching REGEX (awk syntax).
+timeline_at() {
+	awk -v re="$1" '{ t = $1; $1 = ""; if ($0 ~ re) { print t; found = 1; exit } }
+		END { if (!found) exit 1 }' "$(vm_artifacts)/timeline.txt"
+}
+
+# kexec_seconds GEN: wall time from the end of the pre-kexec checkpoint of
+# generation GEN to the BOOT message of generation GEN+1 (kexec -e, the
+# purgatory, decompression, kernel boot, init up to the control channel).
+kexec_seconds() {
+	local a b
+	a=$(timeline_at "CKPT pre-kexec-gen$1 ") || return 1
+	b=$(timeline_at "^ BOOT gen=$(($1 + 1)) ") || return 1
+	awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# boot_seconds: wall time from QEMU start to the first BOOT message.
+boot_seconds() {
+	timeline_at "^ BOOT gen=0 "
+}
