@@ -34,7 +34,7 @@ export OLD_KERNEL
 export BASE_INITRD := $(INITRD)
 export KTREE KOUT
 
-.PHONY: all deps source tree kernel oldkernel initramfs test demo check clean distclean FORCE
+.PHONY: all deps source tree kernel oldkernel initramfs test demo check hvcheck clean distclean FORCE
 
 all: kernel initramfs
 
@@ -81,7 +81,10 @@ $(INITRD): $(BZIMAGE) $(OLD_KERNEL) $(GUEST_FILES) scripts/mkinitramfs.sh
 initramfs: $(INITRD)
 
 test: deps all
-	$(BATS) --jobs $(BATS_JOBS) --timing $(TESTS)
+	$(BATS) --timing $(TESTS)
+
+demo: deps all
+	@scripts/demo.sh
 
 check: deps tree
 	@scripts/check-style.sh

@@ -348,7 +348,9 @@ class Run:
         elif word == "CKPT":
             self.checkpoint(rest)
         elif word == "LOG":
-            pass
+            if self.args.narrate:
+                sys.stderr.write("  [gen %d] %s\n" % (self.gen, rest))
+                sys.stderr.flush()
         elif word in ("DONE", "FAIL"):
             if self.status is None:
                 self.status = word
@@ -485,6 +487,8 @@ def parse_args(argv):
     p.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     p.add_argument("--allow", action="append", default=[], metavar="REGEX",
                    help="console lines matching REGEX are not crashes (repeatable)")
+    p.add_argument("--narrate", action="store_true",
+                   help="print the guest's LOG lines as they come (the demo)")
     p.add_argument("--interactive", action="store_true",
                    help="console on this terminal too (debugging; use a long --timeout)")
     return p.parse_args(argv)
