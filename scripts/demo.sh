@@ -69,7 +69,10 @@ gens=$(awk '{ print $1 }' "$art/results.txt" | sort -un)
 for g in $gens; do
 	kernel=$(awk -v g="$g" '$1 == g && $2 == "uname_r" { print $3 }' "$art/results.txt")
 	cmdline=$(awk -v g="$g" '$1 == g && $2 == "cmdline" { $1 = $2 = ""; print }' "$art/results.txt")
-	how=$( [ "$g" = 0 ] && echo "QEMU" || awk -v g="$((g - 1))" '$1 == g && $2 == "kexec_mode" { print "kexec " $3 }' "$art/results.txt")
+	how=QEMU
+	if [ "$g" -gt 0 ]; then
+		how=$(awk -v g="$((g - 1))" '$1 == g && $2 == "kexec_mode" { print "kexec " $3 }' "$art/results.txt")
+	fi
 	case $cmdline in
 	*hvcarve=*) told="yes: hvcarve= + memmap=" ;;
 	*) told="no" ;;

@@ -7,7 +7,8 @@
 BASE=${BASE:?}
 SIZE=${SIZE:?}
 gen=$(hvt_gen)
-HVT_DUMP_RANGES="$BASE $SIZE"
+# Read by hvt_kexec for its pre-kexec checkpoint.
+export HVT_DUMP_RANGES="$BASE $SIZE"
 
 # The boot e820 entry that holds the carveout: "reserved" or "usable", and
 # whether one entry covers all of it.
