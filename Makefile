@@ -25,8 +25,6 @@ CONFIG_FRAGMENT := $(TOP)/configs/hvcarve-test.config
 KERNEL_FILES := $(shell find mm include drivers kernel arch Documentation -type f 2>/dev/null)
 GUEST_FILES := $(shell find tests/guest -type f 2>/dev/null)
 
-BATS ?= bats
-BATS_JOBS ?= 1
 TESTS ?= tests/bats
 
 export NEW_KERNEL := $(BZIMAGE)
@@ -81,12 +79,12 @@ $(INITRD): $(BZIMAGE) $(OLD_KERNEL) $(GUEST_FILES) scripts/mkinitramfs.sh
 initramfs: $(INITRD)
 
 test: deps all
-	$(BATS) --timing $(TESTS)
+	@scripts/run-tests.sh $(TESTS)
 
 demo: deps all
 	@scripts/demo.sh
 
-check: deps tree
+check: deps kernel
 	@scripts/check-style.sh
 
 clean:
