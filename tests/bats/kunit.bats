@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0
+#
+# The in-kernel KUnit suites run at every boot of the test kernel. Parse
+# their KTAP from the console: every expected suite must be there, with at
+# least its known number of tests, and none may fail.
+
+load helpers
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+# suite name and the number of test cases it has (parameterised cases
+# count once, as KTAP reports them at the suite level).
+SUITES="hvcarve_parse:3 hvcarve_pool:5"
+
+teardown() {
+	hvt_teardown
+}
+
+# ktap_suite NAME: "RESULT PASS FAIL SKIP TOTAL" of one top-level suite.
+ktap_suite() {
+	console_log | sed -E 's/^\[ *[0-9.]+\] //' | awk -v s="$1" '
+		done { next }
+		$0 == "    # Subtest: " s { in_s = 1; next }
+		in_s && /^# [a-z_]+: pass:/ {
+			n = split($0, f, /[: ]+/)
+			for (i = 1; i < n; i++) v[f[i]] = f[i + 1]
+			counts = v["pass"] " " v["fail"] " " v["skip"] " " v["total"]
+		}
+		in_s && /^(not )?ok [0-9]+ / {
+			res = ($1 == "ok") ? "ok" : "not_ok"
+			print res, counts
+			done = 1
+		}'
+}
+
+@test "KUnit: every hvcarve suite runs and passes" {
+	vm_run - "nokaslr hvcarve=64M@0x3a000000" <<<'hvt_done'
+	local entry name min line res pass fail skip total
+	for entry in $SUITES; do
+		name=${entry%%:*}
+		min=${entry##*:}
+		line=$(ktap_suite "$name")
+		echo "$name: $line"
+		[ -n "$line" ] || fail "suite $name did not run"
+		read -r res pass fail skip total <<<"$line"
+		assert_equal "$res" ok
+		assert_equal "$fail" 0
+		assert_equal "$skip" 0
+		[ "$total" -ge "$min" ] || fail "suite $name ran $total tests, expected at least $min"
+		assert_equal "$pass" "$total"
+	done
+	# The parser's parameterised case ran every input.
+	run console_grep '# hvcarve_test_parse: pass:[0-9]+ fail:0 skip:0 total:[0-9]+'
+	assert_success
+	[ "$(echo "$output" | sed -E 's/.*total:([0-9]+).*/\1/')" -ge 35 ]
+}
+
+@test "negative control: the KTAP parser reports a failed suite" {
+	# A console log with a failing and a missing suite, in the kernel's format.
+	mkdir -p "$(vm_artifacts)"
+	cat >"$(vm_artifacts)/console.log" <<'LOG'
+[    0.900000] KTAP version 1
+[    0.900001] 1..1
+[    0.900002]     KTAP version 1
+[    0.900003]     # Subtest: hvcarve_parse
+[    0.900004]     1..3
+[    0.900005]     not ok 1 hvcarve_test_parse
+[    0.900006]     ok 2 hvcarve_test_parse_repeated
+[    0.900007]     ok 3 hvcarve_test_pfn_lookup
+[    0.900008] # hvcarve_parse: pass:2 fail:1 skip:0 total:3
+[    0.900009] # Totals: pass:2 fail:1 skip:0 total:3
+[    0.900010] not ok 1 hvcarve_parse
+LOG
+	assert_equal "$(ktap_suite hvcarve_parse)" "not_ok 2 1 0 3"
+	assert_equal "$(ktap_suite hvcarve_pool)" ""
+}
