@@ -1,0 +1,789 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * hvcarve_sim: a simulated hypervisor behind the hvcarve deposit glue, for
+ * testing hvcarve without the Microsoft Hypervisor.
+ *
+ * It plays the part of a hypervisor that survives kexec of the root
+ * kernel. Its only state is what it writes into the pages it holds: a
+ * header and a payload that can be checked. Everything else (which pages
+ * are held, and how many per partition) is a cache rebuilt from the page
+ * contents by a scan of every carveout page, at boot and on demand, the
+ * way a hypervisor that outlived the previous kernel would know. The scan
+ * also finds pages that someone other than the simulator wrote to.
+ *
+ * Page format. Every page the simulator holds starts with a 48-byte header;
+ * all fields are 64-bit little-endian:
+ *
+ *   offset size field
+ *        0    8 magic       "HVCSIM01", i.e. 0x31304d4953435648
+ *        8    8 pfn         page frame number of the page itself
+ *       16    8 partition   partition the page was deposited for
+ *       24    8 serial      deposit serial number
+ *       32    8 checksum    see below
+ *       40    8 tail_magic  "HVCSIMTL", i.e. 0x4c544d4953435648
+ *       48 4048 payload     506 64-bit words of xorshift64*
+ *
+ * Payload: seed = FNV-1a 64 of the 24 bytes at offsets 8-31 (pfn,
+ * partition, serial); a seed of 0 is replaced by the FNV offset basis.
+ * Then for each word, in order: x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+ * word = x * 0x2545f4914f6cdd1d (all mod 2^64; x is the state, the word
+ * is stored little-endian).
+ *
+ * Checksum: FNV-1a 64 (offset basis 0xcbf29ce484222325, prime
+ * 0x100000001b3, one byte at a time: h ^= byte; h *= prime) over bytes
+ * 0-31 and then bytes 40-4095, i.e. the whole page but the checksum.
+ *
+ * A page is free when neither magic is valid: withdrawing a page zeroes its
+ * 48 header bytes. The scan classifies every other carveout page, in this
+ * order: torn (exactly one of the two magics valid), bad checksum, wrong
+ * pfn (the header names another page), else held. A corrupted page is
+ * counted, and then treated as free.
+ *
+ * Serial numbers come from one counter, which continues after the highest
+ * serial found by the scan. The boot scan prints
+ *   hvcarve_sim: ledger: held N (partition P: n, ...) corrupted C
+ *   (bad checksum B, wrong pfn W, torn T)
+ * on one line ("(no partitions)" when nothing is held).
+ *
+ * The carveout is reserved in e820 and is not in the direct map: each
+ * region is mapped once, at init, with memremap(MEMREMAP_WB). Ordinary
+ * pages deposited as overflow are reached through the direct map and
+ * listed in hvcsim_overflow (they cannot survive a kexec: hvcarve refuses
+ * kexec while any is deposited).
+ *
+ * debugfs (hvcarve_sim/, mode 0600; writes also need CAP_SYS_ADMIN):
+ *   deposit   write "N P [NODE]": hv_carve_deposit_pages(NODE, P, N); NODE
+ *             defaults to NUMA_NO_NODE. The write fails with the glue's
+ *             error.
+ *   withdraw  write "N P": hv_carve_withdraw_pages(P, N)
+ *   scan      write "1": rescan the carveout and rebuild the cache
+ *   fail      write "K": the K-th page offered from now on is refused
+ *             with -EIO, once (fault injection); "0" cancels
+ *   ledger    read, one "name value" per line:
+ *               held N                 pages held (carveout and overflow)
+ *               partition P N          one line per partition holding pages
+ *               refusals R             pages refused as already held
+ *               corrupted C            found by the last scan: the sum of
+ *               bad_checksum B           these three
+ *               wrong_pfn W
+ *               torn T
+ *               serial S               last serial number given
+ *               deposit_calls D        backend calls since boot
+ *               withdraw_calls W
+ *               fail_in K              pages until the injected failure
+ *               last_deposit requested=N deposited=N overflow=N rc=E
+ *               last_withdraw requested=N withdrawn=N rc=E
+ *   Numbers accept a 0x prefix; partitions are printed in decimal.
+ *   "deposited" and "overflow" count the pages the simulator accepted
+ *   during the command (overflow: ordinary pages).
+ *
+ * Locking: hvcsim_lock (a mutex) protects everything the simulator keeps
+ * and the pages it writes; backend calls, scans and ledger reads take it.
+ * hvcsim_ctl_lock serialises the debugfs deposit and withdraw commands so
+ * that their "last_*" results are exact; it is held across the glue call
+ * and always taken before hvcsim_lock, never inside it. Backend calls
+ * come from the glue in process context.
+ */
+
+#define pr_fmt(fmt) "hvcarve_sim: " fmt
+
+#include <linux/bitmap.h>
+#include <linux/capability.h>
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/hv_carve.h>
+#include <linux/hvcarve.h>
+#include <linux/init.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/nodemask.h>
+#include <linux/numa.h>
+#include <linux/pfn.h>
+#include <linux/seq_buf.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/xarray.h>
+
+#define HVCSIM_MAGIC		0x31304d4953435648ULL	/* "HVCSIM01" */
+#define HVCSIM_TAIL_MAGIC	0x4c544d4953435648ULL	/* "HVCSIMTL" */
+
+#define HVCSIM_FNV_OFFSET	0xcbf29ce484222325ULL
+#define HVCSIM_FNV_PRIME	0x100000001b3ULL
+
+/* xorshift64* (Vigna): shifts and multiplier */
+#define HVCSIM_XS_A		12
+#define HVCSIM_XS_B		25
+#define HVCSIM_XS_C		27
+#define HVCSIM_XS_MULT		0x2545f4914f6cdd1dULL
+
+/* Longest debugfs command accepted, e.g. "4294967295 0x... -1" */
+#define HVCSIM_CMD_MAX		80
+/* Room for the partitions of the boot message */
+#define HVCSIM_MSG_MAX		256
+
+/**
+ * struct hvcsim_header - what the simulator writes at the start of a page
+ * @magic: HVCSIM_MAGIC
+ * @pfn: page frame number of this page
+ * @partition: partition the page was deposited for
+ * @serial: deposit serial number
+ * @checksum: FNV-1a 64 over the page without this field
+ * @tail_magic: HVCSIM_TAIL_MAGIC
+ */
+struct hvcsim_header {
+	__le64 magic;
+	__le64 pfn;
+	__le64 partition;
+	__le64 serial;
+	__le64 checksum;
+	__le64 tail_magic;
+};
+
+static_assert(sizeof(struct hvcsim_header) == 48);
+static_assert(offsetof(struct hvcsim_header, checksum) == 32);
+
+/**
+ * struct hvcsim_region - one carveout range, mapped
+ * @base_pfn: first page frame
+ * @npages: number of pages
+ * @va: the memremap() mapping
+ * @held: one bit per page, set if the simulator holds it (a cache)
+ */
+struct hvcsim_region {
+	unsigned long base_pfn;
+	unsigned long npages;
+	void *va;
+	unsigned long *held;
+};
+
+/**
+ * struct hvcsim_corruption - corrupted carveout pages found by a scan
+ * @bad_checksum: both magics valid, checksum wrong
+ * @wrong_pfn: intact, but the header names another page
+ * @torn: exactly one of the two magics valid
+ */
+struct hvcsim_corruption {
+	u64 bad_checksum;
+	u64 wrong_pfn;
+	u64 torn;
+};
+
+static DEFINE_MUTEX(hvcsim_lock);
+static DEFINE_MUTEX(hvcsim_ctl_lock);
+
+static struct hvcsim_region hvcsim_regions[HVCARVE_MAX_REGIONS];
+static unsigned int hvcsim_nr_regions;
+/* partition -> number of pages it holds (xa_mk_value) */
+static DEFINE_XARRAY(hvcsim_partitions);
+/* pfn -> ordinary pages held (overflow deposits) */
+static DEFINE_XARRAY(hvcsim_overflow);
+static u64 hvcsim_held;
+static u64 hvcsim_serial;
+static u64 hvcsim_refusals;
+static u64 hvcsim_deposit_calls;
+static u64 hvcsim_withdraw_calls;
+static u64 hvcsim_fail_in;
+static u64 hvcsim_accepted;
+static u64 hvcsim_accepted_overflow;
+static struct hvcsim_corruption hvcsim_corrupt;
+
+static struct {
+	u64 requested;
+	u64 deposited;
+	u64 overflow;
+	int rc;
+} hvcsim_last_deposit;
+
+static struct {
+	u64 requested;
+	u64 withdrawn;
+	int rc;
+} hvcsim_last_withdraw;
+
+static u64 hvcsim_fnv1a(u64 h, const void *data, size_t len)
+{
+	const u8 *p = data;
+
+	while (len--) {
+		h ^= *p++;
+		h *= HVCSIM_FNV_PRIME;
+	}
+	return h;
+}
+
+static u64 hvcsim_checksum(const void *page)
+{
+	const size_t after = offsetof(struct hvcsim_header, tail_magic);
+	u64 h;
+
+	h = hvcsim_fnv1a(HVCSIM_FNV_OFFSET, page,
+			 offsetof(struct hvcsim_header, checksum));
+	return hvcsim_fnv1a(h, page + after, PAGE_SIZE - after);
+}
+
+/* Header and payload of a page held for @partition. */
+static void hvcsim_write_page(void *page, u64 pfn, u64 partition, u64 serial)
+{
+	struct hvcsim_header *hdr = page;
+	__le64 *word = page + sizeof(*hdr);
+	__le64 *end = page + PAGE_SIZE;
+	__le64 seed[3] = {
+		cpu_to_le64(pfn), cpu_to_le64(partition), cpu_to_le64(serial)
+	};
+	u64 x = hvcsim_fnv1a(HVCSIM_FNV_OFFSET, seed, sizeof(seed));
+
+	if (!x)
+		x = HVCSIM_FNV_OFFSET;
+	for (; word < end; word++) {
+		x ^= x >> HVCSIM_XS_A;
+		x ^= x << HVCSIM_XS_B;
+		x ^= x >> HVCSIM_XS_C;
+		*word = cpu_to_le64(x * HVCSIM_XS_MULT);
+	}
+	hdr->magic = cpu_to_le64(HVCSIM_MAGIC);
+	hdr->pfn = seed[0];
+	hdr->partition = seed[1];
+	hdr->serial = seed[2];
+	hdr->tail_magic = cpu_to_le64(HVCSIM_TAIL_MAGIC);
+	hdr->checksum = cpu_to_le64(hvcsim_checksum(page));
+}
+
+static void hvcsim_clear_page(void *page)
+{
+	memset(page, 0, sizeof(struct hvcsim_header));
+}
+
+static u64 hvcsim_page_partition(const void *page)
+{
+	return le64_to_cpu(((const struct hvcsim_header *)page)->partition);
+}
+
+/* Find the carveout region of @pfn; caller holds hvcsim_lock. */
+static struct hvcsim_region *hvcsim_region_of(u64 pfn, unsigned long *idx)
+{
+	unsigned int i;
+
+	for (i = 0; i < hvcsim_nr_regions; i++) {
+		struct hvcsim_region *reg = &hvcsim_regions[i];
+
+		if (pfn >= reg->base_pfn && pfn - reg->base_pfn < reg->npages) {
+			*idx = pfn - reg->base_pfn;
+			return reg;
+		}
+	}
+	return NULL;
+}
+
+static void *hvcsim_region_page(const struct hvcsim_region *reg,
+				unsigned long idx)
+{
+	return reg->va + idx * PAGE_SIZE;
+}
+
+/* Add @delta pages to @partition's count; caller holds hvcsim_lock. */
+static int hvcsim_count(u64 partition, long delta)
+{
+	void *entry = xa_load(&hvcsim_partitions, partition);
+	long count = (entry ? xa_to_value(entry) : 0) + delta;
+
+	if (WARN_ON_ONCE(count < 0))
+		count = 0;
+	if (!count) {
+		xa_erase(&hvcsim_partitions, partition);
+		return 0;
+	}
+	return xa_err(xa_store(&hvcsim_partitions, partition,
+			       xa_mk_value(count), GFP_KERNEL));
+}
+
+static int hvcsim_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
+			  unsigned int *done)
+{
+	struct hvcsim_region *reg;
+	unsigned long idx;
+	unsigned int i;
+	void *page;
+	int ret = 0;
+
+	mutex_lock(&hvcsim_lock);
+	hvcsim_deposit_calls++;
+	for (i = 0; i < nr; i++) {
+		u64 pfn = pfns[i];
+		bool overflow = false;
+
+		if (hvcsim_fail_in && !--hvcsim_fail_in) {
+			ret = -EIO;
+			break;
+		}
+		reg = hvcsim_region_of(pfn, &idx);
+		if (reg) {
+			if (test_bit(idx, reg->held)) {
+				hvcsim_refusals++;
+				ret = -EEXIST;
+				break;
+			}
+			page = hvcsim_region_page(reg, idx);
+		} else if (!hvcarve_pfn_in_carveout(pfn) && pfn_valid(pfn)) {
+			/* An ordinary page: overflow. */
+			if (xa_load(&hvcsim_overflow, pfn)) {
+				hvcsim_refusals++;
+				ret = -EEXIST;
+				break;
+			}
+			ret = xa_err(xa_store(&hvcsim_overflow, pfn,
+					      xa_mk_value(0), GFP_KERNEL));
+			if (ret)
+				break;
+			page = page_address(pfn_to_page(pfn));
+			overflow = true;
+		} else {
+			/* Carveout the simulator could not map, or no RAM. */
+			ret = -EINVAL;
+			break;
+		}
+		ret = hvcsim_count(partition_id, 1);
+		if (ret) {
+			if (overflow)
+				xa_erase(&hvcsim_overflow, pfn);
+			break;
+		}
+		hvcsim_write_page(page, pfn, partition_id, ++hvcsim_serial);
+		if (reg)
+			__set_bit(idx, reg->held);
+		hvcsim_held++;
+		hvcsim_accepted++;
+		if (overflow)
+			hvcsim_accepted_overflow++;
+	}
+	*done = i;
+	mutex_unlock(&hvcsim_lock);
+	return ret;
+}
+
+/* Give back one held page of @partition; caller holds hvcsim_lock. */
+static void hvcsim_release(void *page, u64 partition)
+{
+	hvcsim_clear_page(page);
+	hvcsim_count(partition, -1);
+	hvcsim_held--;
+}
+
+static int hvcsim_withdraw(u64 partition_id, u64 *pfns, unsigned int max,
+			   unsigned int *done)
+{
+	unsigned long pfn, idx;
+	unsigned int n = 0, i;
+	void *entry, *page;
+
+	mutex_lock(&hvcsim_lock);
+	hvcsim_withdraw_calls++;
+	/* Overflow pages first: kexec is refused while any is held. */
+	xa_for_each(&hvcsim_overflow, pfn, entry) {
+		if (n == max)
+			break;
+		page = page_address(pfn_to_page(pfn));
+		if (hvcsim_page_partition(page) != partition_id)
+			continue;
+		xa_erase(&hvcsim_overflow, pfn);
+		hvcsim_release(page, partition_id);
+		pfns[n++] = pfn;
+	}
+	for (i = 0; i < hvcsim_nr_regions && n < max; i++) {
+		struct hvcsim_region *reg = &hvcsim_regions[i];
+
+		for_each_set_bit(idx, reg->held, reg->npages) {
+			if (n == max)
+				break;
+			page = hvcsim_region_page(reg, idx);
+			if (hvcsim_page_partition(page) != partition_id)
+				continue;
+			__clear_bit(idx, reg->held);
+			hvcsim_release(page, partition_id);
+			pfns[n++] = reg->base_pfn + idx;
+		}
+	}
+	*done = n;
+	mutex_unlock(&hvcsim_lock);
+	return 0;
+}
+
+static long hvcsim_balance(u64 partition_id)
+{
+	void *entry;
+
+	mutex_lock(&hvcsim_lock);
+	entry = xa_load(&hvcsim_partitions, partition_id);
+	mutex_unlock(&hvcsim_lock);
+	return entry ? xa_to_value(entry) : 0;
+}
+
+static const struct hv_carve_backend hvcsim_backend = {
+	.name = "sim",
+	.deposit = hvcsim_deposit,
+	.withdraw = hvcsim_withdraw,
+	.balance = hvcsim_balance,
+};
+
+/* Classify one carveout page and add it to the ledger. */
+static int hvcsim_scan_page(struct hvcsim_region *reg, unsigned long idx,
+			    u64 *max_serial)
+{
+	const void *page = hvcsim_region_page(reg, idx);
+	const struct hvcsim_header *hdr = page;
+	bool head = le64_to_cpu(hdr->magic) == HVCSIM_MAGIC;
+	bool tail = le64_to_cpu(hdr->tail_magic) == HVCSIM_TAIL_MAGIC;
+	u64 partition;
+	int ret;
+
+	if (!head && !tail)
+		return 0;
+	if (head != tail) {
+		hvcsim_corrupt.torn++;
+		return 0;
+	}
+	if (le64_to_cpu(hdr->checksum) != hvcsim_checksum(page)) {
+		hvcsim_corrupt.bad_checksum++;
+		return 0;
+	}
+	if (le64_to_cpu(hdr->pfn) != reg->base_pfn + idx) {
+		hvcsim_corrupt.wrong_pfn++;
+		return 0;
+	}
+	partition = le64_to_cpu(hdr->partition);
+	ret = hvcsim_count(partition, 1);
+	if (ret)
+		return ret;
+	__set_bit(idx, reg->held);
+	hvcsim_held++;
+	*max_serial = max(*max_serial, le64_to_cpu(hdr->serial));
+	return 0;
+}
+
+static u64 hvcsim_corrupted(void)
+{
+	return hvcsim_corrupt.bad_checksum + hvcsim_corrupt.wrong_pfn +
+	       hvcsim_corrupt.torn;
+}
+
+/*
+ * Rebuild the ledger from the carveout pages and print it. Caller holds
+ * hvcsim_lock. Ordinary pages held as overflow are not in the carveout and
+ * are kept.
+ */
+static int hvcsim_scan(void)
+{
+	struct seq_buf msg;
+	char *buf;
+	unsigned long idx, partition;
+	u64 max_serial = 0;
+	unsigned int i;
+	void *entry;
+	int ret = 0;
+
+	xa_for_each(&hvcsim_partitions, partition, entry)
+		xa_erase(&hvcsim_partitions, partition);
+	hvcsim_held = 0;
+	memset(&hvcsim_corrupt, 0, sizeof(hvcsim_corrupt));
+	xa_for_each(&hvcsim_overflow, idx, entry) {
+		ret = hvcsim_count(hvcsim_page_partition(page_address(pfn_to_page(idx))), 1);
+		if (ret)
+			goto out;
+		hvcsim_held++;
+	}
+
+	for (i = 0; i < hvcsim_nr_regions; i++) {
+		struct hvcsim_region *reg = &hvcsim_regions[i];
+
+		bitmap_zero(reg->held, reg->npages);
+		for (idx = 0; idx < reg->npages; idx++) {
+			ret = hvcsim_scan_page(reg, idx, &max_serial);
+			if (ret)
+				goto out;
+			cond_resched();
+		}
+	}
+	hvcsim_serial = max(hvcsim_serial, max_serial);
+
+out:
+	buf = kmalloc(HVCSIM_MSG_MAX, GFP_KERNEL);
+	if (!buf)
+		return ret ?: -ENOMEM;
+	seq_buf_init(&msg, buf, HVCSIM_MSG_MAX);
+	xa_for_each(&hvcsim_partitions, partition, entry)
+		seq_buf_printf(&msg, "%spartition %lu: %lu",
+			       seq_buf_used(&msg) ? ", " : "", partition,
+			       xa_to_value(entry));
+	if (!seq_buf_used(&msg))
+		seq_buf_puts(&msg, "no partitions");
+	pr_info("ledger: held %llu (%s%s) corrupted %llu (bad checksum %llu, wrong pfn %llu, torn %llu)%s\n",
+		hvcsim_held, seq_buf_str(&msg),
+		seq_buf_has_overflowed(&msg) ? "..." : "", hvcsim_corrupted(),
+		hvcsim_corrupt.bad_checksum, hvcsim_corrupt.wrong_pfn,
+		hvcsim_corrupt.torn, ret ? " (scan incomplete)" : "");
+	kfree(buf);
+	return ret;
+}
+
+/* debugfs */
+
+/* Copy a command from user space and split it into at most @max words. */
+static int hvcsim_get_cmd(const char __user *ubuf, size_t len, char *cmd,
+			  char **words, int max)
+{
+	char *p;
+	int n = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (len >= HVCSIM_CMD_MAX)
+		return -EINVAL;
+	if (copy_from_user(cmd, ubuf, len))
+		return -EFAULT;
+	cmd[len] = '\0';
+	p = strim(cmd);
+	while (p && *p) {
+		if (n == max)
+			return -EINVAL;
+		words[n++] = strsep(&p, " \t\n");
+		p = p ? skip_spaces(p) : NULL;
+	}
+	return n;
+}
+
+static ssize_t hvcsim_deposit_write(struct file *file, const char __user *ubuf,
+				    size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[3];
+	u64 before, before_overflow;
+	int n, node = NUMA_NO_NODE;
+	u64 partition;
+	u32 num;
+	int ret;
+
+	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (n < 0)
+		return n;
+	if (n < 2 || kstrtou32(words[0], 0, &num) ||
+	    kstrtou64(words[1], 0, &partition))
+		return -EINVAL;
+	if (n == 3 && (kstrtoint(words[2], 0, &node) ||
+		       (node != NUMA_NO_NODE &&
+			(node < 0 || node >= MAX_NUMNODES || !node_online(node)))))
+		return -EINVAL;
+
+	mutex_lock(&hvcsim_ctl_lock);
+	mutex_lock(&hvcsim_lock);
+	before = hvcsim_accepted;
+	before_overflow = hvcsim_accepted_overflow;
+	mutex_unlock(&hvcsim_lock);
+
+	ret = hv_carve_deposit_pages(node, partition, num);
+
+	mutex_lock(&hvcsim_lock);
+	hvcsim_last_deposit.requested = num;
+	hvcsim_last_deposit.deposited = hvcsim_accepted - before;
+	hvcsim_last_deposit.overflow = hvcsim_accepted_overflow - before_overflow;
+	hvcsim_last_deposit.rc = ret;
+	mutex_unlock(&hvcsim_lock);
+	mutex_unlock(&hvcsim_ctl_lock);
+	return ret ?: len;
+}
+
+static ssize_t hvcsim_withdraw_write(struct file *file, const char __user *ubuf,
+				     size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[2];
+	u64 count, partition, withdrawn;
+	int n, ret;
+
+	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (n < 0)
+		return n;
+	if (n != 2 || kstrtou64(words[0], 0, &count) ||
+	    kstrtou64(words[1], 0, &partition))
+		return -EINVAL;
+
+	mutex_lock(&hvcsim_ctl_lock);
+	ret = hv_carve_withdraw_pages(partition, count, &withdrawn);
+	mutex_lock(&hvcsim_lock);
+	hvcsim_last_withdraw.requested = count;
+	hvcsim_last_withdraw.withdrawn = withdrawn;
+	hvcsim_last_withdraw.rc = ret;
+	mutex_unlock(&hvcsim_lock);
+	mutex_unlock(&hvcsim_ctl_lock);
+	return ret ?: len;
+}
+
+static ssize_t hvcsim_scan_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[1];
+	int n, ret;
+
+	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (n < 0)
+		return n;
+	if (n != 1 || strcmp(words[0], "1"))
+		return -EINVAL;
+
+	mutex_lock(&hvcsim_lock);
+	ret = hvcsim_scan();
+	mutex_unlock(&hvcsim_lock);
+	return ret ?: len;
+}
+
+static ssize_t hvcsim_fail_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[1];
+	u64 fail_in;
+	int n;
+
+	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (n < 0)
+		return n;
+	if (n != 1 || kstrtou64(words[0], 0, &fail_in))
+		return -EINVAL;
+
+	mutex_lock(&hvcsim_lock);
+	hvcsim_fail_in = fail_in;
+	mutex_unlock(&hvcsim_lock);
+	return len;
+}
+
+static int hvcsim_ledger_show(struct seq_file *m, void *v)
+{
+	unsigned long partition;
+	void *entry;
+
+	mutex_lock(&hvcsim_lock);
+	seq_printf(m, "held %llu\n", hvcsim_held);
+	xa_for_each(&hvcsim_partitions, partition, entry)
+		seq_printf(m, "partition %lu %lu\n", partition,
+			   xa_to_value(entry));
+	seq_printf(m, "refusals %llu\n", hvcsim_refusals);
+	seq_printf(m, "corrupted %llu\n", hvcsim_corrupted());
+	seq_printf(m, "bad_checksum %llu\n", hvcsim_corrupt.bad_checksum);
+	seq_printf(m, "wrong_pfn %llu\n", hvcsim_corrupt.wrong_pfn);
+	seq_printf(m, "torn %llu\n", hvcsim_corrupt.torn);
+	seq_printf(m, "serial %llu\n", hvcsim_serial);
+	seq_printf(m, "deposit_calls %llu\n", hvcsim_deposit_calls);
+	seq_printf(m, "withdraw_calls %llu\n", hvcsim_withdraw_calls);
+	seq_printf(m, "fail_in %llu\n", hvcsim_fail_in);
+	seq_printf(m, "last_deposit requested=%llu deposited=%llu overflow=%llu rc=%d\n",
+		   hvcsim_last_deposit.requested, hvcsim_last_deposit.deposited,
+		   hvcsim_last_deposit.overflow, hvcsim_last_deposit.rc);
+	seq_printf(m, "last_withdraw requested=%llu withdrawn=%llu rc=%d\n",
+		   hvcsim_last_withdraw.requested, hvcsim_last_withdraw.withdrawn,
+		   hvcsim_last_withdraw.rc);
+	mutex_unlock(&hvcsim_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hvcsim_ledger);
+
+static const struct file_operations hvcsim_deposit_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_deposit_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations hvcsim_withdraw_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_withdraw_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations hvcsim_scan_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_scan_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations hvcsim_fail_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_fail_write,
+	.llseek = noop_llseek,
+};
+
+/* Map one resource wholly inside the carveout as a simulator region. */
+static int __init hvcsim_add_region(struct resource *res, void *arg)
+{
+	unsigned long first = PHYS_PFN(res->start);
+	unsigned long end = PHYS_PFN(res->end + 1);
+	struct hvcsim_region *reg;
+	unsigned long pfn;
+
+	if (!PAGE_ALIGNED(res->start) || !PAGE_ALIGNED(res->end + 1))
+		return 0;
+	for (pfn = first; pfn < end; pfn++)
+		if (!hvcarve_pfn_in_carveout(pfn))
+			return 0;
+	if (hvcsim_nr_regions == HVCARVE_MAX_REGIONS) {
+		pr_warn("more than %d carveout ranges: [mem %pa-%pa] not simulated\n",
+			HVCARVE_MAX_REGIONS, &res->start, &res->end);
+		return 0;
+	}
+
+	reg = &hvcsim_regions[hvcsim_nr_regions];
+	reg->base_pfn = first;
+	reg->npages = end - first;
+	reg->held = bitmap_zalloc(reg->npages, GFP_KERNEL);
+	reg->va = memremap(res->start, resource_size(res), MEMREMAP_WB);
+	if (!reg->held || !reg->va) {
+		pr_err("cannot map [mem %pa-%pa]: not simulated\n",
+		       &res->start, &res->end);
+		bitmap_free(reg->held);
+		if (reg->va)
+			memunmap(reg->va);
+		memset(reg, 0, sizeof(*reg));
+		return 0;
+	}
+	hvcsim_nr_regions++;
+	return 0;
+}
+
+static int __init hvcsim_init(void)
+{
+	struct dentry *dir;
+	int ret;
+
+	mutex_lock(&hvcsim_lock);
+	/*
+	 * Register first, and scan only if that worked: with a real
+	 * hypervisor the carveout pages it holds must not be touched. Backend
+	 * calls wait for hvcsim_lock until the ledger is built.
+	 */
+	ret = hv_carve_register_backend(&hvcsim_backend);
+	if (ret) {
+		mutex_unlock(&hvcsim_lock);
+		pr_info("not used: deposit backend %s is registered\n",
+			hv_carve_backend_name() ?: "(unknown)");
+		return 0;
+	}
+	if (hvcarve_active())
+		walk_iomem_res_desc(IORES_DESC_RESERVED,
+				    IORESOURCE_MEM | IORESOURCE_BUSY, 0,
+				    U64_MAX, NULL, hvcsim_add_region);
+	else
+		pr_info("no active carveout: nothing to scan\n");
+	hvcsim_scan();
+	mutex_unlock(&hvcsim_lock);
+
+	dir = debugfs_create_dir("hvcarve_sim", NULL);
+	debugfs_create_file("deposit", 0600, dir, NULL, &hvcsim_deposit_fops);
+	debugfs_create_file("withdraw", 0600, dir, NULL, &hvcsim_withdraw_fops);
+	debugfs_create_file("ledger", 0600, dir, NULL, &hvcsim_ledger_fops);
+	debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);
+	debugfs_create_file("fail", 0600, dir, NULL, &hvcsim_fail_fops);
+	return 0;
+}
+late_initcall(hvcsim_init);
