@@ -31,7 +31,7 @@
  *   reads them with READ_ONCE() (64-bit loads are atomic on the 64-bit
  *   architectures hvcarve supports).
  * - The inherited set is an xarray per region, with its own lock.
- * - hvcarve_overflow_pages is an atomic counter.
+ * - hvcarve_overflow_count is an atomic counter.
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
@@ -128,12 +128,12 @@ static struct hvcarve_region hvcarve_regions[HVCARVE_MAX_REGIONS];
 static unsigned int hvcarve_nr_regions;
 static enum hvcarve_state hvcarve_state = HVCARVE_DISABLED;
 
-/* Pool ready: bitmaps allocated. Set once, at subsys_initcall time. */
+/* Pool ready: bitmaps allocated. Set once, by hvcarve_pool_setup(). */
 static bool hvcarve_pool_ready;
 
 /* hvcarve.overflow=deny|allow: may deposits use ordinary RAM at exhaustion? */
 static bool hvcarve_overflow;
-static atomic64_t hvcarve_overflow_pages = ATOMIC64_INIT(0);
+static atomic64_t hvcarve_overflow_count = ATOMIC64_INIT(0);
 
 static int hvcarve_overflow_set(const char *val, const struct kernel_param *kp)
 {
@@ -689,6 +689,79 @@ static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
 }
 
 /**
+ * hvcarve_pool_setup() - allocate the page pool's bitmaps
+ *
+ * Called by setup_arch() right after e820__memblock_setup(), so that the
+ * pool is ready before anything can deposit: a root partition deposits
+ * pages for its logical processors in smp_prepare_cpus(), before any
+ * initcall runs. One bitmap per region, all or none; without them the pool
+ * stays off and deposits fail.
+ *
+ * Context: early boot, single-threaded, memblock available.
+ */
+void __init hvcarve_pool_setup(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < hvcarve_nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_regions[i];
+		unsigned long npages = hvcarve_region_pages(reg);
+
+		spin_lock_init(&reg->lock);
+		xa_init(&reg->inherited);
+		reg->bitmap = memblock_alloc(BITS_TO_LONGS(npages) * sizeof(long),
+					     SMP_CACHE_BYTES);
+		if (!reg->bitmap)
+			goto fail;
+		reg->stats.free = npages;
+	}
+	if (hvcarve_nr_regions)
+		hvcarve_pool_ready = true;
+	return;
+
+fail:
+	pr_err("no memory for the page bitmaps: pool disabled, deposits will fail\n");
+	for (i = 0; i < hvcarve_nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_regions[i];
+
+		if (reg->bitmap)
+			memblock_free(reg->bitmap,
+				      BITS_TO_LONGS(hvcarve_region_pages(reg)) * sizeof(long));
+		reg->bitmap = NULL;
+		reg->stats.free = 0;
+	}
+}
+
+/**
+ * hvcarve_region_get() - describe one carveout region
+ * @i: region index, from 0
+ * @range: filled with the region's base and size
+ *
+ * For the hypervisor backends (the simulator maps each region).
+ *
+ * Context: any.
+ * Return: 0, or -ENOENT if there is no region @i.
+ */
+int hvcarve_region_get(unsigned int i, struct hvcarve_range *range)
+{
+	if (i >= hvcarve_nr_regions)
+		return -ENOENT;
+	range->base = hvcarve_regions[i].base;
+	range->size = hvcarve_regions[i].size;
+	return 0;
+}
+
+/**
+ * hvcarve_overflow_pages() - ordinary pages deposited now
+ *
+ * Return: the number of overflow pages the hypervisor holds.
+ */
+s64 hvcarve_overflow_pages(void)
+{
+	return atomic64_read(&hvcarve_overflow_count);
+}
+
+/**
  * hvcarve_alloc_pages() - take pages out of the carveout pool
  * @nid: preferred NUMA node, or NUMA_NO_NODE
  * @pfns: array of at least @nr entries that receives the page frame numbers
@@ -875,6 +948,9 @@ bool hvcarve_withdrawn(u64 pfn)
 
 	if (!reg)
 		return false;
+	/* A carveout page, but no pool: keep it out of the page allocator. */
+	if (!READ_ONCE(hvcarve_pool_ready))
+		return true;
 	was_inherited = xa_erase(&reg->inherited, idx);
 	spin_lock_irqsave(&reg->lock, flags);
 	freed = hvcarve_region_free(reg, idx);
@@ -909,7 +985,7 @@ bool hvcarve_overflow_allowed(void)
  */
 void hvcarve_overflow_add(long nr)
 {
-	atomic64_add(nr, &hvcarve_overflow_pages);
+	atomic64_add(nr, &hvcarve_overflow_count);
 }
 
 /**
@@ -929,7 +1005,7 @@ void hvcarve_overflow_add(long nr)
  */
 int hvcarve_kexec_check(struct kimage *image)
 {
-	s64 overflow = atomic64_read(&hvcarve_overflow_pages);
+	s64 overflow = hvcarve_overflow_pages();
 	unsigned long i;
 	unsigned int j;
 
@@ -1059,7 +1135,7 @@ static struct kobj_attribute state_attr = __ATTR_RO(state);
 static ssize_t overflow_pages_show(struct kobject *kobj,
 				   struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%lld\n", atomic64_read(&hvcarve_overflow_pages));
+	return sysfs_emit(buf, "%lld\n", hvcarve_overflow_pages());
 }
 
 static struct kobj_attribute overflow_pages_attr = __ATTR_RO(overflow_pages);
@@ -1092,34 +1168,6 @@ static int hvcarve_region_nid(const struct hvcarve_region *reg)
 	return nid == NUMA_NO_NODE ? first_online_node : nid;
 }
 
-/* One bitmap per region; all or none, so a half-built pool is never used. */
-static int hvcarve_pool_init(void)
-{
-	unsigned int i;
-
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		struct hvcarve_region *reg = &hvcarve_regions[i];
-		unsigned long npages = hvcarve_region_pages(reg);
-
-		spin_lock_init(&reg->lock);
-		xa_init(&reg->inherited);
-		reg->bitmap = bitmap_zalloc(npages, GFP_KERNEL);
-		if (!reg->bitmap)
-			goto fail;
-		reg->stats.free = npages;
-	}
-	return 0;
-
-fail:
-	pr_err("no memory for the page bitmaps: pool disabled, deposits will fail\n");
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		bitmap_free(hvcarve_regions[i].bitmap);
-		hvcarve_regions[i].bitmap = NULL;
-		hvcarve_regions[i].stats.free = 0;
-	}
-	return -ENOMEM;
-}
-
 static int __init hvcarve_late_init(void)
 {
 	struct kobject *top;
@@ -1141,9 +1189,6 @@ static int __init hvcarve_late_init(void)
 			pr_warn("region %u: cannot claim [mem %#018llx-%#018llx] in /proc/iomem: %d\n",
 				i, (u64)reg->base, (u64)(reg->base + reg->size - 1), ret);
 	}
-
-	if (hvcarve_nr_regions && !hvcarve_pool_init())
-		WRITE_ONCE(hvcarve_pool_ready, true);
 
 	top = kobject_create_and_add("hvcarve", mm_kobj);
 	if (!top)

@@ -183,7 +183,15 @@ static int hvcarve_pool_test_init(struct kunit *test)
 		reg->nid = i;
 	}
 	hvcarve_nr_regions = 2;
-	KUNIT_ASSERT_EQ(test, hvcarve_pool_init(), 0);
+	for (i = 0; i < 2; i++) {
+		struct hvcarve_region *reg = &hvcarve_regions[i];
+
+		spin_lock_init(&reg->lock);
+		xa_init(&reg->inherited);
+		reg->bitmap = bitmap_zalloc(HVCARVE_TEST_PAGES, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, reg->bitmap);
+		reg->stats.free = HVCARVE_TEST_PAGES;
+	}
 	hvcarve_state = HVCARVE_ACTIVE;
 	hvcarve_pool_ready = true;
 	return 0;

@@ -714,41 +714,28 @@ static const struct file_operations hvcsim_fail_fops = {
 	.llseek = noop_llseek,
 };
 
-/* Map one resource wholly inside the carveout as a simulator region. */
-static int __init hvcsim_add_region(struct resource *res, void *arg)
+/* Map carveout region @i as a simulator region. */
+static void __init hvcsim_add_region(unsigned int i)
 {
-	unsigned long first = PHYS_PFN(res->start);
-	unsigned long end = PHYS_PFN(res->end + 1);
-	struct hvcsim_region *reg;
-	unsigned long pfn;
+	struct hvcsim_region *reg = &hvcsim_regions[hvcsim_nr_regions];
+	struct hvcarve_range r;
 
-	if (!PAGE_ALIGNED(res->start) || !PAGE_ALIGNED(res->end + 1))
-		return 0;
-	for (pfn = first; pfn < end; pfn++)
-		if (!hvcarve_pfn_in_carveout(pfn))
-			return 0;
-	if (hvcsim_nr_regions == HVCARVE_MAX_REGIONS) {
-		pr_warn("more than %d carveout ranges: [mem %pa-%pa] not simulated\n",
-			HVCARVE_MAX_REGIONS, &res->start, &res->end);
-		return 0;
-	}
-
-	reg = &hvcsim_regions[hvcsim_nr_regions];
-	reg->base_pfn = first;
-	reg->npages = end - first;
+	if (hvcarve_region_get(i, &r))
+		return;
+	reg->base_pfn = PHYS_PFN(r.base);
+	reg->npages = PHYS_PFN(r.size);
 	reg->held = bitmap_zalloc(reg->npages, GFP_KERNEL);
-	reg->va = memremap(res->start, resource_size(res), MEMREMAP_WB);
+	reg->va = memremap(r.base, r.size, MEMREMAP_WB);
 	if (!reg->held || !reg->va) {
-		pr_err("cannot map [mem %pa-%pa]: not simulated\n",
-		       &res->start, &res->end);
+		pr_err("cannot map carveout region %u [mem %#llx-%#llx]: not simulated\n",
+		       i, r.base, r.base + r.size - 1);
 		bitmap_free(reg->held);
 		if (reg->va)
 			memunmap(reg->va);
 		memset(reg, 0, sizeof(*reg));
-		return 0;
+		return;
 	}
 	hvcsim_nr_regions++;
-	return 0;
 }
 
 static int __init hvcsim_init(void)
@@ -769,12 +756,14 @@ static int __init hvcsim_init(void)
 			hv_carve_backend_name() ?: "(unknown)");
 		return 0;
 	}
-	if (hvcarve_active())
-		walk_iomem_res_desc(IORES_DESC_RESERVED,
-				    IORESOURCE_MEM | IORESOURCE_BUSY, 0,
-				    U64_MAX, NULL, hvcsim_add_region);
-	else
+	if (hvcarve_active()) {
+		unsigned int i;
+
+		for (i = 0; i < HVCARVE_MAX_REGIONS; i++)
+			hvcsim_add_region(i);
+	} else {
 		pr_info("no active carveout: nothing to scan\n");
+	}
 	hvcsim_scan();
 	mutex_unlock(&hvcsim_lock);
 

@@ -31,6 +31,8 @@ struct hvcarve_range {
 #ifdef CONFIG_HVCARVE
 
 void hvcarve_reserve(void);
+void hvcarve_pool_setup(void);
+int hvcarve_region_get(unsigned int i, struct hvcarve_range *range);
 bool hvcarve_requested(void);
 bool hvcarve_active(void);
 bool hvcarve_pfn_in_carveout(unsigned long pfn);
@@ -49,10 +51,15 @@ bool hvcarve_withdrawn(u64 pfn);
 /* Deposits of ordinary memory once the pool is exhausted (opt-in). */
 bool hvcarve_overflow_allowed(void);
 void hvcarve_overflow_add(long nr);
+s64 hvcarve_overflow_pages(void);
 
 #else /* !CONFIG_HVCARVE */
 
 static inline void hvcarve_reserve(void)
+{
+}
+
+static inline void hvcarve_pool_setup(void)
 {
 }
 
