@@ -20,6 +20,9 @@ KOUT := $(BUILD)/kbuild
 BZIMAGE := $(KOUT)/arch/x86/boot/bzImage
 OLD_KERNEL := $(BUILD)/old/vmlinuz
 INITRD := $(BUILD)/initramfs/base.cpio
+# Static guest programs, copied on top of the initramfs.
+GUEST_EXTRA := $(BUILD)/guest-extra
+GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps
 CONFIG_FRAGMENT := $(TOP)/configs/hvcarve-test.config
 
 KERNEL_FILES := $(shell find mm include drivers kernel arch Documentation -type f 2>/dev/null)
@@ -72,9 +75,13 @@ $(OLD_KERNEL):
 
 oldkernel: $(OLD_KERNEL)
 
-$(INITRD): $(BZIMAGE) $(OLD_KERNEL) $(GUEST_FILES) scripts/mkinitramfs.sh
+$(GUEST_EXTRA)/usr/bin/nocaps: tests/progs/nocaps.c
 	@mkdir -p $(dir $@)
-	scripts/mkinitramfs.sh --out $@ --new-kernel $(BZIMAGE) --old-kernel $(OLD_KERNEL)
+	gcc -static -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(INITRD): $(BZIMAGE) $(OLD_KERNEL) $(GUEST_FILES) $(GUEST_PROGS) scripts/mkinitramfs.sh
+	@mkdir -p $(dir $@)
+	scripts/mkinitramfs.sh --out $@ --new-kernel $(BZIMAGE) --old-kernel $(OLD_KERNEL) --extra $(GUEST_EXTRA)
 
 initramfs: $(INITRD)
 

@@ -1,0 +1,256 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0
+#
+# Deposits through the carveout pool: the simulated hypervisor in the test
+# kernel plays the hypervisor, the counters must match its ledger, pages
+# come back to the pool, a new kernel learns what the hypervisor still holds
+# from refusals, exhaustion follows hvcarve.overflow=, the kexec guards hold,
+# and nobody but root (with CAP_SYS_ADMIN) can drive any of it.
+
+load helpers
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+CARVE_BASE=0x3a000000
+CARVE_SIZE=0x4000000
+CARVE="hvcarve=64M@$CARVE_BASE"
+PAGES=16384
+
+teardown() {
+	hvt_teardown
+}
+
+# r KEY [GEN]: a result of generation GEN (default 0).
+r() {
+	result "$1" "${2:-0}"
+}
+
+@test "deposit 1000 pages for two partitions; withdraw 400; counters match the ledger" {
+	vm_run - "nokaslr $CARVE" <<'EOF'
+. /hvt/sim.sh
+hvt_sim_deposit 600 1 || hvt_fail "deposit P1: $hvt_sim_err"
+hvt_sim_deposit 400 2 || hvt_fail "deposit P2: $hvt_sim_err"
+hvt_sim_report dep
+hvt_result dep.p1 "$(hvt_sim_partition 1)"
+hvt_result dep.p2 "$(hvt_sim_partition 2)"
+hvt_sim_withdraw 400 1 || hvt_fail "withdraw: $hvt_sim_err"
+hvt_sim_report wd
+hvt_result wd.p1 "$(hvt_sim_partition 1)"
+hvt_result wd.p2 "$(hvt_sim_partition 2)"
+hvt_done
+EOF
+	assert_equal "$(r dep.sim_held)" 1000
+	assert_equal "$(r dep.p1)" 600
+	assert_equal "$(r dep.p2)" 400
+	assert_equal "$(r dep.deposited_pages)" 1000
+	assert_equal "$(r dep.deposit_success_pages)" 1000
+	assert_equal "$(r dep.free_pages)" $((PAGES - 1000))
+	assert_equal "$(r dep.peak_deposited_pages)" 1000
+	assert_equal "$(r dep.inherited_pages)" 0
+	assert_equal "$(r dep.sim_corrupted)" 0
+
+	assert_equal "$(r wd.sim_held)" 600
+	assert_equal "$(r wd.p1)" 200
+	assert_equal "$(r wd.p2)" 400
+	assert_equal "$(r wd.deposited_pages)" 600
+	assert_equal "$(r wd.withdrawn_pages)" 400
+	assert_equal "$(r wd.free_pages)" $((PAGES - 600))
+	# The peak is kept.
+	assert_equal "$(r wd.peak_deposited_pages)" 1000
+	assert_equal "$(r wd.deposit_fail_pages)" 0
+}
+
+# Generation 0 deposits and withdraws; every later generation deposits 500
+# more with no knowledge handed over, and must step around what the
+# hypervisor still holds.
+@test "after kexec -l and kexec -s, new deposits avoid every page held before; inherited = refusals" {
+	vm_run - "nokaslr $CARVE" <<EOS
+. /hvt/sim.sh
+export HVT_DUMP_RANGES="$CARVE_BASE $CARVE_SIZE"
+g=\$(hvt_gen)
+hvt_sim_report boot
+if [ "\$g" = 0 ]; then
+	hvt_sim_deposit 600 1 || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_sim_deposit 400 2 || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_sim_withdraw 400 1 || hvt_fail "withdraw: \$hvt_sim_err"
+else
+	hvt_sim_deposit 500 3 || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_ckpt "after-deposit-gen\$g" $CARVE_BASE $CARVE_SIZE
+fi
+echo 1 >\$HVT_SIM/scan
+hvt_sim_report end
+case \$g in
+0) hvt_kexec -l /boot/vmlinuz-new "$CARVE" ;;
+1) hvt_kexec -s /boot/vmlinuz-new "$CARVE" ;;
+*) hvt_done ;;
+esac
+EOS
+	local g held=600
+	assert_equal "$(r end.sim_held 0)" 600
+	for g in 1 2; do
+		# The new kernel's simulator rebuilt its ledger from the pages.
+		assert_equal "$(r boot.sim_held $g)" "$held"
+		assert_equal "$(r boot.sim_corrupted $g)" 0
+		assert_equal "$(r boot.inherited_pages $g)" 0
+		# 500 more, none of them on a page held before.
+		assert_equal "$(r end.sim_held $g)" $((held + 500))
+		assert_equal "$(r end.deposited_pages $g)" 500
+		# Every refusal met was learnt as inherited, one for one.
+		[ "$(r end.sim_refusals $g)" -gt 0 ]
+		assert_equal "$(r end.inherited_pages $g)" "$(r end.sim_refusals $g)"
+		assert_equal "$(r end.free_pages $g)" $((PAGES - 500 - $(r end.inherited_pages $g)))
+		assert_equal "$(r end.sim_corrupted $g)" 0
+		assert_equal "$(r end.deposit_fail_pages $g)" 0
+		# Host side, from the dumps: every page held before the kexec is
+		# byte-identical after the new deposits.
+		"$HVT_ROOT/tools/hvcarve/hvcarve-dump" held-kept --base "$CARVE_BASE" \
+			"$(dump_file "pre-kexec-gen$((g - 1))")" "$(dump_file "after-deposit-gen$g")"
+		held=$((held + 500))
+	done
+}
+
+@test "deny policy: the deposit fails at exhaustion and the counters are exact" {
+	vm_run - "nokaslr hvcarve=4M@$CARVE_BASE" <<'EOF'
+. /hvt/sim.sh
+hvt_result policy "$(cat $HVT_HVC/overflow_policy)"
+hvt_sim_deposit 1000 1 || hvt_fail "first deposit: $hvt_sim_err"
+if hvt_sim_deposit 100 1; then
+	hvt_result second ok
+else
+	hvt_result second "failed: $hvt_sim_err"
+fi
+hvt_sim_report x
+hvt_done
+EOF
+	assert_equal "$(r policy)" deny
+	run r second
+	assert_output --partial "failed"
+	assert_output --partial "Cannot allocate memory"
+	# 1024 pages: 1000 + the 24 that were left; 76 could not be had.
+	assert_equal "$(r x.deposited_pages)" 1024
+	assert_equal "$(r x.deposit_success_pages)" 1024
+	assert_equal "$(r x.deposit_fail_pages)" 76
+	assert_equal "$(r x.free_pages)" 0
+	assert_equal "$(r x.sim_held)" 1024
+	assert_equal "$(r x.overflow_pages)" 0
+	run console_grep 'hvcarve: carveout exhausted: 76 of 100 pages for partition 0x1 not deposited \(hvcarve.overflow=deny\)'
+	assert_success
+}
+
+@test "allow policy: overflow is counted, kexec refused with EBUSY until it is withdrawn" {
+	vm_run - "nokaslr hvcarve=4M@$CARVE_BASE hvcarve.overflow=allow" <<'EOF'
+. /hvt/sim.sh
+if [ "$(hvt_gen)" = 0 ]; then
+	hvt_result policy "$(cat $HVT_HVC/overflow_policy)"
+	hvt_sim_deposit 1100 1 || hvt_fail "deposit: $hvt_sim_err"
+	hvt_sim_report over
+	hvt_kexec -s /boot/vmlinuz-new && hvt_fail "kexec -s loaded with overflow pages deposited"
+	hvt_kexec -l /boot/vmlinuz-new && hvt_fail "kexec -l loaded with overflow pages deposited"
+	hvt_sim_withdraw 1100 1 || hvt_fail "withdraw: $hvt_sim_err"
+	hvt_sim_report back
+	hvt_kexec -s /boot/vmlinuz-new
+else
+	hvt_done
+fi
+EOF
+	assert_equal "$(r policy)" allow
+	assert_equal "$(r over.deposited_pages)" 1024
+	assert_equal "$(r over.overflow_pages)" 76
+	assert_equal "$(r over.sim_held)" 1100
+	run console_grep 'hvcarve: kexec refused: 76 ordinary pages are deposited'
+	assert_success
+	run awk '$2 == "kexec_load_err" { print }' "$(vm_artifacts)/results.txt"
+	assert_line --index 0 --partial "Device or resource busy"
+	assert_line --index 1 --partial "Device or resource busy"
+	assert_equal "$(r back.overflow_pages)" 0
+	assert_equal "$(r back.sim_held)" 0
+	assert_equal "$(r back.free_pages)" 1024
+	# After the withdrawal the kexec went through.
+	assert_equal "$(last_gen)" 1
+}
+
+# kexec-tools places segments wherever /sys/firmware/memmap says RAM. Lie to
+# it (a tmpfs over /sys/firmware/memmap calling the carveout RAM) and force
+# the segments in with --mem-min/--mem-max: the kernel must refuse.
+@test "kexec -l forced into the carveout is refused, and the carveout is untouched" {
+	vm_run - "nokaslr $CARVE" <<EOS
+. /hvt/sim.sh
+hvt_sim_deposit 300 1 || hvt_fail "deposit: \$hvt_sim_err"
+# A copy of the memmap with the carveout turned into "System RAM".
+mkdir -p /tmp/fw
+for d in /sys/firmware/memmap/*; do
+	n=\${d##*/}
+	mkdir -p /tmp/fw/\$n
+	cat \$d/start >/tmp/fw/\$n/start
+	cat \$d/end >/tmp/fw/\$n/end
+	if [ "\$(cat \$d/start)" = $CARVE_BASE ]; then
+		echo "System RAM" >/tmp/fw/\$n/type
+	else
+		cat \$d/type >/tmp/fw/\$n/type
+	fi
+done
+mount -t tmpfs fake /sys/firmware/memmap
+cp -a /tmp/fw/. /sys/firmware/memmap/
+hvt_result fake_ram_entries "\$(grep -l "System RAM" /sys/firmware/memmap/*/type | wc -l)"
+hvt_ckpt before $CARVE_BASE $CARVE_SIZE
+echo x >/tmp/rd
+rc=0
+out=\$(kexec -c -l /boot/vmlinuz-new --initrd=/tmp/rd --mem-min=$CARVE_BASE --mem-max=0x3dffffff 2>&1) || rc=\$?
+hvt_result forced_rc "\$rc"
+hvt_result forced_err "\$out"
+hvt_ckpt after $CARVE_BASE $CARVE_SIZE
+# Control: the same lie, the same command, a window outside the carveout.
+rc=0
+out=\$(kexec -c -l /boot/vmlinuz-new --initrd=/tmp/rd --mem-min=0x20000000 --mem-max=0x2fffffff 2>&1) || rc=\$?
+hvt_result control_rc "\$rc"
+hvt_result control_err "\$out"
+kexec -u
+echo 1 >\$HVT_SIM/scan
+hvt_sim_report end
+hvt_done
+EOS
+	assert_equal "$(r fake_ram_entries)" 4
+	assert_equal "$(r control_rc)" 0
+	[ "$(r forced_rc)" != 0 ]
+	run r forced_err
+	assert_output --partial "Cannot assign requested address"
+	run console_grep 'hvcarve: kexec segment [0-9]+ \[mem 0x000000003[a-d][0-9a-f]{6}-0x[0-9a-f]+\] overlaps carveout region 0 \[mem 0x000000003a000000-0x000000003dffffff\]: refused'
+	assert_success
+	dumps_equal before after
+	assert_equal "$(r end.sim_held)" 300
+	assert_equal "$(r end.sim_corrupted)" 0
+}
+
+@test "unprivileged: no hvcarve sysfs or debugfs file can be written" {
+	vm_run - "nokaslr $CARVE" <<'EOF'
+. /hvt/sim.sh
+# Let everyone reach debugfs, so the files' own checks are what is tested.
+mount -o remount,mode=755 /sys/kernel/debug
+files=$(find $HVT_HVC $HVT_SIM -type f)
+hvt_result nfiles "$(echo "$files" | wc -l)"
+nobody_ok=0 nocaps_ok=0 root_sysfs_ok=0
+for f in $files; do
+	su -s /bin/sh nobody -c "echo '1 1' >$f" 2>/dev/null && { nobody_ok=$((nobody_ok + 1)); echo "nobody wrote $f"; }
+	nocaps sh -c "echo '1 1' >$f" 2>/dev/null && { nocaps_ok=$((nocaps_ok + 1)); echo "root without caps wrote $f"; }
+done
+for f in $(find $HVT_HVC -type f); do
+	(echo 1 >$f) 2>/dev/null && root_sysfs_ok=$((root_sysfs_ok + 1))
+done
+hvt_result nobody_writes "$nobody_ok"
+hvt_result nocaps_writes "$nocaps_ok"
+hvt_result root_sysfs_writes "$root_sysfs_ok"
+hvt_result held_after "$(hvt_sim_ledger held)"
+# Control: root with its capabilities can deposit.
+hvt_sim_deposit 5 1 && hvt_result root_deposit ok
+hvt_result held_root "$(hvt_sim_ledger held)"
+hvt_done
+EOF
+	# 3 global + 11 per-region sysfs files, 5 debugfs files.
+	assert_equal "$(r nfiles)" 19
+	assert_equal "$(r nobody_writes)" 0
+	assert_equal "$(r nocaps_writes)" 0
+	assert_equal "$(r root_sysfs_writes)" 0
+	assert_equal "$(r held_after)" 0
+	assert_equal "$(r root_deposit)" ok
+	assert_equal "$(r held_root)" 5
+}

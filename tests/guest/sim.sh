@@ -1,0 +1,44 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2034 # hvt_sim_err is read by the scenarios
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest helpers for scenarios that deposit through the simulated hypervisor
+# (drivers/hv/hv_carve_sim.c). Source after lib.sh: . /hvt/sim.sh
+
+HVT_SIM=/sys/kernel/debug/hvcarve_sim
+HVT_HVC=/sys/kernel/mm/hvcarve
+
+# hvt_sim_deposit N PARTITION [NODE]: deposit through the glue; returns the
+# write's status, and leaves its error text in $hvt_sim_err.
+hvt_sim_deposit() {
+	hvt_sim_err=$( (echo "$1 $2${3:+ $3}" >"$HVT_SIM/deposit") 2>&1)
+}
+
+# hvt_sim_withdraw N PARTITION
+hvt_sim_withdraw() {
+	hvt_sim_err=$( (echo "$1 $2" >"$HVT_SIM/withdraw") 2>&1)
+}
+
+# hvt_sim_ledger KEY: one value of the simulator's ledger.
+hvt_sim_ledger() {
+	awk -v k="$1" '$1 == k { print $2; exit }' "$HVT_SIM/ledger"
+}
+
+# hvt_sim_partition P: pages the simulator holds for partition P.
+hvt_sim_partition() {
+	awk -v p="$1" '$1 == "partition" && $2 == p { print $3; f = 1 } END { if (!f) print 0 }' "$HVT_SIM/ledger"
+}
+
+# hvt_sim_report TAG [REGION]: report the region's counters, the global
+# overflow counter and the simulator's ledger as results "TAG.name value".
+hvt_sim_report() {
+	hvt__r=$HVT_HVC/region${2:-0}
+	for hvt__f in free_pages deposited_pages inherited_pages peak_deposited_pages \
+		deposit_success_pages deposit_fail_pages withdrawn_pages; do
+		hvt_result "$1.$hvt__f" "$(cat "$hvt__r/$hvt__f")"
+	done
+	hvt_result "$1.overflow_pages" "$(cat $HVT_HVC/overflow_pages)"
+	for hvt__f in held refusals corrupted bad_checksum wrong_pfn torn; do
+		hvt_result "$1.sim_$hvt__f" "$(hvt_sim_ledger $hvt__f)"
+	done
+}
