@@ -56,6 +56,7 @@
 #include <linux/ratelimit.h>
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
+#include <linux/crash_reserve.h>
 
 #include <asm/e820/api.h>
 #include <asm/sections.h>
@@ -498,6 +499,33 @@ static bool __init hvcarve_check_in_use(const struct hvcarve_range *r,
 	return true;
 }
 
+/*
+ * A crashkernel=size@offset in the carveout cannot be reserved (memblock no
+ * longer has that memory) and must not be: the carveout wins. Say so in
+ * hvcarve's words, next to the crash kernel's own "reservation failed".
+ */
+static void __init hvcarve_check_crashkernel(void)
+{
+	unsigned long long size = 0, base = 0;
+	unsigned int i;
+
+	if (!IS_ENABLED(CONFIG_CRASH_RESERVE))
+		return;
+	if (parse_crashkernel(boot_command_line, PFN_PHYS(e820__end_of_ram_pfn()),
+			      &size, &base, NULL, NULL, NULL) || !size || !base)
+		return;
+	for (i = 0; i < hvcarve_nr_regions; i++) {
+		const struct hvcarve_region *reg = &hvcarve_regions[i];
+
+		if (!hvcarve_overlap(base, size, reg->base, reg->size))
+			continue;
+		pr_err("crashkernel= [mem %#018llx-%#018llx] overlaps carveout region %u [mem %#018llx-%#018llx]: no crash kernel memory will be reserved, the carveout is kept\n",
+		       base, base + size - 1, i, (u64)reg->base,
+		       (u64)(reg->base + reg->size - 1));
+		return;
+	}
+}
+
 /**
  * hvcarve_reserve() - check the hvcarve= regions and reserve them
  *
@@ -559,6 +587,7 @@ void __init hvcarve_reserve(void)
 	e820__update_table(e820_table_kexec);
 	e820__update_table_print();
 	hvcarve_state = HVCARVE_ACTIVE;
+	hvcarve_check_crashkernel();
 	return;
 
 reject:

@@ -254,3 +254,28 @@ EOF
 	assert_equal "$(r root_deposit)" ok
 	assert_equal "$(r held_root)" 5
 }
+
+# crashkernel= and the carveout: the carveout is kept, the crash kernel
+# memory is not reserved there, and the kernel says why.
+CRASH_SCENARIO='
+hvt_result state "$(cat /sys/kernel/mm/hvcarve/state)"
+hvt_result crash "$(grep "Crash kernel" /proc/iomem | tr -d " ")"
+hvt_done
+'
+
+@test "crashkernel= overlapping the carveout is refused with a clear message" {
+	vm_run - "nokaslr $CARVE crashkernel=32M@0x3c000000" <<<"$CRASH_SCENARIO"
+	run console_grep 'hvcarve: crashkernel= \[mem 0x000000003c000000-0x000000003dffffff\] overlaps carveout region 0 \[mem 0x000000003a000000-0x000000003dffffff\]: no crash kernel memory will be reserved, the carveout is kept'
+	assert_success
+	assert_equal "$(r state)" active
+	assert_equal "$(r crash)" ""
+	e820_range_is 0 "$CARVE_BASE" "$CARVE_SIZE" reserved modified
+}
+
+@test "control: crashkernel= elsewhere is reserved next to the carveout" {
+	vm_run - "nokaslr $CARVE crashkernel=32M@0x20000000" <<<"$CRASH_SCENARIO"
+	run console_grep 'hvcarve: crashkernel='
+	assert_failure
+	assert_equal "$(r state)" active
+	assert_equal "$(r crash)" "20000000-21ffffff:Crashkernel"
+}
