@@ -1,0 +1,50 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0
+#
+# Two NUMA nodes (QEMU -numa, described to the kernel by ACPI SRAT), one
+# carveout region on each: sysfs names the right node, and a deposit with a
+# node hint lands in that node's region.
+
+load helpers
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+teardown() {
+	hvt_teardown
+}
+
+# Node 0: [0, 512 MiB), node 1: [512 MiB, 1 GiB).
+NUMA_ARGS=(--smp 2
+	--qemu-arg "-object memory-backend-ram,id=m0,size=512M"
+	--qemu-arg "-object memory-backend-ram,id=m1,size=512M"
+	--numa "node,nodeid=0,cpus=0,memdev=m0"
+	--numa "node,nodeid=1,cpus=1,memdev=m1")
+
+@test "one region per node: sysfs node values, and deposits follow the node hint" {
+	vm_run - "nokaslr hvcarve=32M@0x10000000,32M@0x30000000" "${NUMA_ARGS[@]}" <<'EOF'
+. /hvt/sim.sh
+hvt_result nodes "$(ls -d /sys/devices/system/node/node* | wc -l)"
+hvt_result node0 "$(cat $HVT_HVC/region0/node)"
+hvt_result node1 "$(cat $HVT_HVC/region1/node)"
+hvt_sim_deposit 300 1 1 || hvt_fail "deposit on node 1: $hvt_sim_err"
+hvt_result a.r0 "$(cat $HVT_HVC/region0/deposited_pages)"
+hvt_result a.r1 "$(cat $HVT_HVC/region1/deposited_pages)"
+hvt_sim_deposit 200 2 0 || hvt_fail "deposit on node 0: $hvt_sim_err"
+hvt_result b.r0 "$(cat $HVT_HVC/region0/deposited_pages)"
+hvt_result b.r1 "$(cat $HVT_HVC/region1/deposited_pages)"
+# Node 1's region has 8192 pages: 8000 more fill it and spill to node 0.
+hvt_sim_deposit 8000 3 1 || hvt_fail "deposit spilling over: $hvt_sim_err"
+hvt_result c.r0 "$(cat $HVT_HVC/region0/deposited_pages)"
+hvt_result c.r1 "$(cat $HVT_HVC/region1/deposited_pages)"
+hvt_done
+EOF
+	assert_equal "$(result nodes 0)" 2
+	assert_equal "$(result node0 0)" 0
+	assert_equal "$(result node1 0)" 1
+	assert_equal "$(result a.r0 0)" 0
+	assert_equal "$(result a.r1 0)" 300
+	assert_equal "$(result b.r0 0)" 200
+	assert_equal "$(result b.r1 0)" 300
+	assert_equal "$(result c.r1 0)" 8192
+	assert_equal "$(result c.r0 0)" $((200 + 8000 - (8192 - 300)))
+}
