@@ -22,7 +22,7 @@ OLD_KERNEL := $(BUILD)/old/vmlinuz
 INITRD := $(BUILD)/initramfs/base.cpio
 # Static guest programs, copied on top of the initramfs.
 GUEST_EXTRA := $(BUILD)/guest-extra
-GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps
+GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps $(GUEST_EXTRA)/usr/bin/vmcore-phdrs
 CONFIG_FRAGMENT := $(TOP)/configs/hvcarve-test.config
 
 KERNEL_FILES := $(shell find mm include drivers kernel arch Documentation -type f 2>/dev/null)
@@ -75,7 +75,7 @@ $(OLD_KERNEL):
 
 oldkernel: $(OLD_KERNEL)
 
-$(GUEST_EXTRA)/usr/bin/nocaps: tests/progs/nocaps.c
+$(GUEST_EXTRA)/usr/bin/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	gcc -static -O2 -Wall -Wextra -Werror -o $@ $<
 
