@@ -22,7 +22,9 @@ OLD_KERNEL := $(BUILD)/old/vmlinuz
 INITRD := $(BUILD)/initramfs/base.cpio
 # Static guest programs, copied on top of the initramfs.
 GUEST_EXTRA := $(BUILD)/guest-extra
-GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps $(GUEST_EXTRA)/usr/bin/vmcore-phdrs
+GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps $(GUEST_EXTRA)/usr/bin/vmcore-phdrs \
+	$(GUEST_EXTRA)/usr/bin/memhog
+HOST_TOOLS := tools/hvcarve/hvcarve-dump tools/hvcarve/memhog
 CONFIG_FRAGMENT := $(TOP)/configs/hvcarve-test.config
 
 KERNEL_FILES := $(shell find mm include drivers kernel arch Documentation -type f 2>/dev/null)
@@ -35,9 +37,9 @@ export OLD_KERNEL
 export BASE_INITRD := $(INITRD)
 export KTREE KOUT
 
-.PHONY: all deps source tree kernel oldkernel initramfs test demo check hvcheck clean distclean FORCE
+.PHONY: all deps source tree kernel oldkernel initramfs tools test demo check clean distclean FORCE
 
-all: kernel initramfs
+all: kernel initramfs tools
 
 deps:
 	@scripts/install-deps.sh
@@ -75,6 +77,15 @@ $(OLD_KERNEL):
 
 oldkernel: $(OLD_KERNEL)
 
+tools: $(HOST_TOOLS)
+
+$(HOST_TOOLS): FORCE
+	@$(MAKE) -s -C tools/hvcarve
+
+$(GUEST_EXTRA)/usr/bin/memhog: tools/hvcarve/memhog
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 $(GUEST_EXTRA)/usr/bin/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	gcc -static -O2 -Wall -Wextra -Werror -o $@ $<
@@ -95,7 +106,8 @@ check: deps kernel
 	@scripts/check-style.sh
 
 clean:
-	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts
+	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts $(GUEST_EXTRA)
+	$(MAKE) -C tools/hvcarve clean
 
 distclean:
 	rm -rf $(BUILD)
