@@ -29,7 +29,7 @@ command -v ccache >/dev/null && cc="ccache gcc"
 export CCACHE_DIR=${CCACHE_DIR:-$(cd "$out/.." && pwd)/ccache}
 export CCACHE_BASEDIR=$tree
 export KBUILD_BUILD_USER=hvcarve KBUILD_BUILD_HOST=hvcarve
-kmake=(make -C "$tree" O="$out" CC="$cc" HOSTCC=gcc -j"$(nproc)" -s)
+kmake=(make -C "$tree" O="$out" CC="$cc" HOSTCC=gcc -j"$(nproc)")
 
 need_config=0
 [ -f "$out/.config" ] || need_config=1
@@ -40,9 +40,9 @@ done
 
 if [ $need_config = 1 ]; then
 	echo "build-kernel: configuring $out (tinyconfig + ${frags[*]##*/})"
-	"${kmake[@]}" tinyconfig >/dev/null
+	"${kmake[@]}" -s tinyconfig >/dev/null
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >"$out/merge.log"
-	"${kmake[@]}" olddefconfig >/dev/null
+	"${kmake[@]}" -s olddefconfig >/dev/null
 	# Every option a fragment sets must be in the final .config.
 	bad=0
 	for f in "${frags[@]}"; do
@@ -65,4 +65,10 @@ if [ $need_config = 1 ]; then
 fi
 
 echo "build-kernel: make ${targets[*]} in $out"
-"${kmake[@]}" "${targets[@]}"
+# kbuild's one line per step, condensed to a progress count (a cold build
+# compiles a few thousand files); warnings and errors pass through.
+"${kmake[@]}" "${targets[@]}" | awk '
+	/^make\[[0-9]+\]: (Entering|Leaving) directory/ { next }
+	/^  [A-Z]/ { n++; if (n % 250 == 0) { printf "build-kernel: %d build steps done\n", n; fflush() } next }
+	{ print; fflush() }
+	END { if (n) printf "build-kernel: %d build steps\n", n }'
