@@ -1,23 +1,40 @@
 # shellcheck shell=sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest side of "make demo" (scripts/demo.sh prepends BASE= and SIZE=).
-# Runs in every generation: 0 patched, 1 stock 6.1, 2 patched.
+# Guest side of "make demo" (scripts/demo.sh prepends BASE=, SIZE= and
+# CARVE=, the hvcarve= parameter that generation 2 is given).
+#
+#   gen 0  patched kernel, hvcarve= + memmap= (from hvcarve-cmdline.sh):
+#          the reservation; deposits through the simulated hypervisor;
+#          memory pressure; kexec -s into the stock 6.1 kernel, with
+#          nothing on its command line
+#   gen 1  stock Debian 6.1: knows nothing; memory pressure; kexec -l into
+#          the patched kernel with $CARVE
+#   gen 2  patched kernel: finds the range reserved and its simulator
+#          rebuilds the ledger from the pages; deposits more; pressure
+#
+# The host dumps the carveout at pre-kexec-gen0 (after the deposits and
+# memory pressure), post-boot-gen1, pre-kexec-gen1 (after pressure),
+# post-boot-gen2 and end-gen2 (after the deposits and pressure).
+# Everything the host checks is reported as a result (scripts/demo.sh
+# reads results.txt); the LOG lines are only the narration.
 
 BASE=${BASE:?}
 SIZE=${SIZE:?}
+CARVE=${CARVE:?}
 gen=$(hvt_gen)
 # Read by hvt_kexec for its pre-kexec checkpoint.
 export HVT_DUMP_RANGES="$BASE $SIZE"
+HVC=/sys/kernel/mm/hvcarve
 
-# The boot e820 entry that holds the carveout: "reserved" or "usable", and
-# whether one entry covers all of it.
+# The type of the boot e820 entry holding BASE: "usable" or "reserved", and
+# "(part only)" if that entry does not cover the whole carveout.
 e820_carveout() {
 	dmesg | sed -n 's/.*BIOS-e820: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] *\(.*\)$/\1 \2 \3/p' |
 		while read -r s e t; do
 			if [ $((s)) -le $((BASE)) ] && [ $((e)) -ge $((BASE)) ]; then
 				if [ $((e)) -ge $((BASE + SIZE - 1)) ]; then
-					echo "$t (whole range)"
+					echo "$t"
 				else
 					echo "$t (part only)"
 				fi
@@ -25,35 +42,156 @@ e820_carveout() {
 		done | sed 's/device reserved/reserved/; s/System RAM/usable/'
 }
 
-hvt_log "generation $gen: Linux $(uname -r), command line: $(cat /proc/cmdline)"
+# The type of the /sys/firmware/memmap entry holding BASE: the e820 map
+# that kexec hands to the next kernel ("usable" or "reserved", as above).
+memmap_carveout() {
+	for d in /sys/firmware/memmap/*; do
+		[ -r "$d/start" ] || continue
+		if [ $(($(cat "$d/start"))) -le $((BASE)) ] && [ $(($(cat "$d/end"))) -ge $((BASE)) ]; then
+			if [ $(($(cat "$d/end"))) -ge $((BASE + SIZE - 1)) ]; then
+				cat "$d/type"
+			else
+				echo "$(cat "$d/type") (part only)"
+			fi
+		fi
+	done | sed 's/^System RAM/usable/; s/^Reserved/reserved/'
+}
+
+# The /proc/iomem lines at BASE ("A > B" for a nested entry).
+iomem_carveout() {
+	demo_b=$(printf '%x' $((BASE)))
+	grep "^ *$demo_b-" /proc/iomem | sed 's/^ *//' | tr '\n' '|' | sed 's/|$//; s/|/ > /g'
+}
+
+# say TEXT...: narrate, folded to fit a terminal (the host adds
+# "  [gen G] " in front).
+say() {
+	printf '%s\n' "$*" | fold -s -w 84 | {
+		IFS= read -r demo_l
+		hvt_log "$demo_l"
+		while IFS= read -r demo_l; do
+			hvt_log "    $demo_l"
+		done
+	}
+}
+
+# Kernel messages, without their time stamps.
+klog() {
+	dmesg | sed -n "s/^\[[ 0-9.]*\] //; /$1/p"
+}
+
+# "P:N P:N ..." held per partition, from the simulator's ledger ("none").
+sim_partitions() {
+	awk '$1 == "partition" { printf "%s%s:%s", s, $2, $3; s = " " }
+		END { if (s == "") printf "none"; print "" }' "$HVT_SIM/ledger"
+}
+
+# counters TAG: narrate the simulator's ledger and the region's counters
+# compactly, and report them (results TAG.*, TAG.partitions).
+counters() {
+	hvt_sim_report "$1"
+	hvt_result "$1.partitions" "$(sim_partitions)"
+	hvt_result "$1.total_pages" "$(cat $HVC/region0/total_pages)"
+	say "  hypervisor's ledger: held $(hvt_sim_ledger held) [partition:pages" \
+		"$(sim_partitions)], refusals $(hvt_sim_ledger refusals)," \
+		"corrupted $(hvt_sim_ledger corrupted)"
+	demo_c=
+	for demo_f in free deposited inherited peak_deposited deposit_success \
+		deposit_fail withdrawn; do
+		demo_c="$demo_c $demo_f $(cat "$HVC/region0/${demo_f}_pages"),"
+	done
+	say "  hvcarve region0 (pages):$demo_c overflow $(cat $HVC/overflow_pages)"
+}
+
+# hvt_sim_err is set by sim.sh's helpers.
+# shellcheck disable=SC2154
+deposit() {
+	hvt_sim_deposit "$1" "$2" || hvt_fail "deposit $1 for partition $2: $hvt_sim_err"
+	say "deposit $1 pages for partition $2: ok"
+}
+
+# shellcheck disable=SC2154
+withdraw() {
+	hvt_sim_withdraw "$1" "$2" || hvt_fail "withdraw $1 from partition $2: $hvt_sim_err"
+	say "withdraw $1 pages from partition $2: ok"
+}
+
+pressure() {
+	say "memory pressure: memhog 90 (fill 90% of MemAvailable, read it back)"
+	demo_mrc=0
+	demo_mout=$(memhog 90 2>&1) || demo_mrc=$?
+	hvt_result memhog "rc=$demo_mrc $demo_mout"
+	say "  $demo_mout"
+}
+
 hvt_result e820_carveout "$(e820_carveout)"
-hvt_log "boot e820 entry holding $BASE: $(e820_carveout)"
-if [ -d /sys/kernel/mm/hvcarve ]; then
-	hvt_log "hvcarve state: $(cat /sys/kernel/mm/hvcarve/state)"
-	dmesg | grep -E 'hvcarve: (region|rejecting|carveout)' | sed 's/^\[[ 0-9.]*\] //' | while read -r l; do hvt_log "  dmesg: $l"; done
-	grep -B1 ': hvcarve$' /proc/iomem | while read -r l; do hvt_log "  /proc/iomem: $l"; done
+hvt_result memmap_carveout "$(memmap_carveout)"
+
+say "---- generation $gen: Linux $(uname -r)"
+say "command line: $(cat /proc/cmdline)"
+if [ "$gen" = 0 ]; then
+	say "boot e820 map (the firmware's): $BASE is $(e820_carveout)"
 else
-	hvt_log "this kernel has never heard of hvcarve"
+	say "boot e820 map (handed over by kexec): $BASE is $(e820_carveout)"
 fi
 
-hvt_log "memory pressure: filling 90% of MemAvailable"
-hvt_memhog 90 >/dev/null
-hvt_memhog_release
-hvt_ckpt "post-boot-gen$gen" "$BASE" "$SIZE"
-hvt_log "host dumped the carveout after boot + pressure"
+if [ -d $HVC ]; then
+	# shellcheck disable=SC1091 # in the base initramfs (tests/guest/sim.sh)
+	. /hvt/sim.sh
+	hvt_result hvcarve_state "$(cat $HVC/state)"
+	hvt_result hvcarve_region "$(klog 'hvcarve: region 0:')"
+	klog 'hvcarve: region' | while read -r l; do say "dmesg: $l"; done
+	say "/proc/iomem: $(iomem_carveout)"
+	say "sysfs: state $(cat $HVC/state); region0: base $(cat $HVC/region0/base)," \
+		"$(($(cat $HVC/region0/size) >> 20)) MiB, $(cat $HVC/region0/total_pages) pages," \
+		"node $(cat $HVC/region0/node)"
+	say "/sys/firmware/memmap (the e820 map kexec hands on): $BASE is $(memmap_carveout)"
+	hvt_result sim_boot_line "$(klog 'hvcarve_sim: ledger:')"
+	say "dmesg: $(klog 'hvcarve_sim: ledger:')"
+else
+	say "no /sys/kernel/mm/hvcarve: this kernel has never heard of hvcarve"
+	say "/proc/iomem: $(iomem_carveout)"
+	say "/sys/firmware/memmap (the e820 map kexec hands on): $BASE is $(memmap_carveout)"
+fi
 
 case $gen in
 0)
+	say "deposits through the simulated hypervisor (they come from the carveout):"
+	deposit 3000 1
+	deposit 2000 2
+	withdraw 1000 1
+	counters dep
+	pressure
 	hvt_result kexec_mode -s
-	hvt_log "kexec -s into the stock Debian 6.1 kernel, no hvcarve=, no memmap="
-	hvt_kexec -s /boot/vmlinuz-old
+	hvt_result kexec_append ""
+	say "kexec -s into the stock Debian 6.1 kernel, command line: console=ttyS0 --" \
+		"no hvcarve=, no memmap= (the host dumps the carveout just before kexec -e)"
+	hvt_kexec -s /boot/vmlinuz-old || hvt_fail "kexec -s failed"
 	;;
 1)
+	hvt_ckpt "post-boot-gen$gen" "$BASE" "$SIZE"
+	say "the host dumped the carveout"
+	pressure
 	hvt_result kexec_mode -l
-	hvt_log "kexec -l (kexec-tools reads /sys/firmware/memmap) into the patched kernel, no parameters"
-	hvt_kexec -l /boot/vmlinuz-new
+	hvt_result kexec_append "$CARVE"
+	say "kexec -l (kexec-tools reads /sys/firmware/memmap) into the patched kernel," \
+		"command line: console=ttyS0 $CARVE -- no memmap="
+	hvt_kexec -l /boot/vmlinuz-new "$CARVE" || hvt_fail "kexec -l failed"
 	;;
 *)
+	say "the simulator rebuilt the hypervisor's ledger from the pages; hvcarve knows" \
+		"nothing of them yet:"
+	counters boot
+	hvt_ckpt "post-boot-gen$gen" "$BASE" "$SIZE"
+	say "the host dumped the carveout"
+	deposit 1500 3
+	echo 1 >"$HVT_SIM/scan"
+	counters end
+	say "  (the hypervisor refused $(hvt_sim_ledger refusals) pages that it still holds;" \
+		"hvcarve learnt each one as inherited and went on with the next page)"
+	pressure
+	hvt_ckpt "end-gen$gen" "$BASE" "$SIZE"
+	say "the host dumped the carveout"
 	hvt_done
 	;;
 esac
