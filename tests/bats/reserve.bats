@@ -78,7 +78,8 @@ EOF
 	carve_total=$(result memtotal_kb 0)
 	diff=$((base_total - carve_total))
 	echo "MemTotal without: $base_total kB, with: $carve_total kB, diff $diff kB"
-	[ "$diff" -ge $((65536 - 1024)) ] && [ "$diff" -le $((65536 + 1024)) ]
+	[ "$diff" -ge $((65536 - 1024)) ]
+	[ "$diff" -le $((65536 + 1024)) ]
 	assert_equal "$(result devmem_control 0)" readable
 	run result devmem_carveout 0
 	assert_output --partial "refused"

@@ -140,7 +140,8 @@ poke() {
 	run cat "$BATS_FILE_TMPDIR/build.log"
 	assert_output --partial "-Wall -Wextra -Werror -Wshadow -Wconversion"
 	refute_output --partial "warning"
-	[ -x "$DUMP" ] && [ -x "$MEMHOG" ]
+	[ -x "$DUMP" ]
+	[ -x "$MEMHOG" ]
 	# memhog runs in a busybox guest: no program interpreter (static).
 	run readelf -l "$MEMHOG"
 	assert_success
@@ -548,7 +549,8 @@ pages 64 held 26 free 37 corrupted 1"
 	assert_output --regexp '^memhog: touched [0-9]+ KiB \([0-9]+% of MemAvailable; wanted 100%, stopped: (mmap failed|MemAvailable ran low)\), verified$'
 	local kib
 	kib=$(sed -E 's/^memhog: touched ([0-9]+) KiB.*/\1/' <<<"$output")
-	[ "$kib" -gt 0 ] && [ "$kib" -le 200000 ]
+	[ "$kib" -gt 0 ]
+	[ "$kib" -le 200000 ]
 }
 
 @test "memhog: usage errors" {
