@@ -75,7 +75,11 @@ host_held_since() {
 assert_kexec_kept() {
 	local g=$1
 	run "$DUMP" diff --base "$BASE" "$(dump_file "pre-kexec-gen$((g - 1))")" "$(dump_file "post-boot-gen$g")"
-	[ "$status" -eq 0 ] || fail "gen $g: the carveout changed across the kexec: $output"
+	if [ "$status" -ne 0 ]; then
+		# The diff report stays with the logs and dumps.
+		echo "$output" >"$(vm_artifacts)/diff-gen$g.txt"
+		fail "gen $g: the carveout changed across the kexec (report: $(vm_artifacts)/diff-gen$g.txt): $output"
+	fi
 	assert_output --partial identical
 }
 
