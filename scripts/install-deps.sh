@@ -25,6 +25,12 @@ for p in "${pkgs[@]}"; do
 	fi
 done
 
+# linux-source-7.3 comes from trixie-backports: its signing keys arrived in a
+# bookworm point release of debian-archive-keyring. Upgrade an older one.
+if [ ! -e /usr/share/keyrings/debian-archive-trixie-automatic.gpg ]; then
+	missing+=(debian-archive-keyring)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all ${#pkgs[@]} host packages present"
 	exit 0
