@@ -465,39 +465,44 @@ static int cmd_decode(int argc, char **argv)
 
 /* --- diff and held-kept ---------------------------------------------------- */
 
-static void parse_two(struct args *a, const char **base_s, const char **max_s,
-		      const char **p1, const char **p2, const char *names)
+/*
+ * The common front of diff and held-kept: "--base ADDR [--max N] A B", both
+ * dumps opened and checked to cover the same range.
+ */
+static uint64_t open_two(int argc, char **argv, const char *names,
+			 struct dump *da, struct dump *db, uint64_t *max)
 {
-	const char *v;
+	struct args a = { argc, argv, 1, 0 };
+	const char *base_s = NULL, *max_s = NULL, *pa = NULL, *pb = NULL, *v;
+	uint64_t base;
 
-	for (; a->i < a->argc; a->i++) {
-		if (is_opt(a, "--base", 1, base_s) ||
-		    is_opt(a, "--max", 1, max_s))
+	for (; a.i < a.argc; a.i++) {
+		if (is_opt(&a, "--base", 1, &base_s) ||
+		    is_opt(&a, "--max", 1, &max_s))
 			continue;
-		v = operand(a);
+		v = operand(&a);
 		if (!v)
 			continue;
-		if (!*p1)
-			*p1 = v;
-		else if (!*p2)
-			*p2 = v;
+		if (!pa)
+			pa = v;
+		else if (!pb)
+			pb = v;
 		else
 			usage_error("too many operands: '%s' (want %s)", v,
 				    names);
 	}
-}
-
-static void open_pair(struct dump *a, struct dump *b, const char *pa,
-		      const char *pb, uint64_t base)
-{
-	dump_open(a, pa, base);
-	dump_open(b, pb, base);
-	if (a->size != b->size)
+	base = parse_base(base_s);
+	*max = max_s ? parse_num("--max", max_s) : DEFAULT_MAX;
+	if (!pb)
+		usage_error("want two dumps %s", names);
+	dump_open(da, pa, base);
+	dump_open(db, pb, base);
+	if (da->size != db->size)
 		io_error("%s and %s differ in size (%" PRIu64 " vs %" PRIu64
 			 " bytes): not dumps of the same range", pa, pb,
-			 a->size, b->size);
+			 da->size, db->size);
+	return base;
 }
-
 
 /* A growing text buffer: lines that must follow a count not yet known. */
 struct sbuf {
@@ -540,21 +545,12 @@ static void sb_flush(struct sbuf *b)
 
 static int cmd_diff(int argc, char **argv)
 {
-	struct args a = { argc, argv, 1, 0 };
-	const char *base_s = NULL, *max_s = NULL, *pa = NULL, *pb = NULL;
 	const unsigned char *x, *y;
-	uint64_t base, max = DEFAULT_MAX, differ = 0;
+	uint64_t base, max, differ = 0;
 	struct sbuf lines = { 0 };
 	struct dump da, db;
 
-	parse_two(&a, &base_s, &max_s, &pa, &pb, "A B");
-	base = parse_base(base_s);
-	if (max_s)
-		max = parse_num("--max", max_s);
-	if (!pb)
-		usage_error("want two dumps A B");
-
-	open_pair(&da, &db, pa, pb, base);
+	base = open_two(argc, argv, "A B", &da, &db, &max);
 	while ((x = dump_next(&da)) && (y = dump_next(&db))) {
 		uint64_t pfn = (base >> HVCSIM_PAGE_SHIFT) + da.next - 1;
 		char sa[96], sb[96];
@@ -584,22 +580,13 @@ static int cmd_diff(int argc, char **argv)
 
 static int cmd_held_kept(int argc, char **argv)
 {
-	struct args a = { argc, argv, 1, 0 };
-	const char *base_s = NULL, *max_s = NULL, *pa = NULL, *pb = NULL;
 	const unsigned char *x, *y;
-	uint64_t base, max = DEFAULT_MAX;
+	uint64_t base, max;
 	uint64_t held_before = 0, held_after = 0, kept = 0, added = 0, lost = 0;
 	struct sbuf lines = { 0 };
 	struct dump da, db;
 
-	parse_two(&a, &base_s, &max_s, &pa, &pb, "BEFORE AFTER");
-	base = parse_base(base_s);
-	if (max_s)
-		max = parse_num("--max", max_s);
-	if (!pb)
-		usage_error("want two dumps BEFORE AFTER");
-
-	open_pair(&da, &db, pa, pb, base);
+	base = open_two(argc, argv, "BEFORE AFTER", &da, &db, &max);
 	while ((x = dump_next(&da)) && (y = dump_next(&db))) {
 		uint64_t pfn = (base >> HVCSIM_PAGE_SHIFT) + da.next - 1;
 		int was = hvcsim_classify(x, pfn) == HVCSIM_HELD;
