@@ -4,63 +4,57 @@
  * kexec into any kernel, old or new.
  *
  * "hvcarve=size@addr[,size@addr...]" names up to HVCARVE_MAX_REGIONS
- * physical ranges. They are marked E820_TYPE_RESERVED both in e820_table
- * (so this kernel never uses them) and in e820_table_kexec (so the e820 map
- * that either kexec syscall hands to the next kernel, and the
- * /sys/firmware/memmap that kexec-tools reads, say "reserved" too). Every
- * kernel understands a reserved e820 range, and passes it on unchanged, so
- * the protection reaches kernels that have never heard of hvcarve. No other
- * state is handed over.
+ * physical ranges. This file holds what does not depend on the
+ * architecture: the parser, the region table, the page pool that deposits
+ * take pages from, and the checks kexec makes. The architecture checks the
+ * regions against its memory map and reserves them there, in the map this
+ * kernel uses and in the one kexec hands to the next kernel (x86:
+ * arch/x86/kernel/hvcarve.c); then it calls hvcarve_region_add() for each
+ * and hvcarve_pool_init() once NUMA is known.
  *
- * The kernel never reads or writes carveout memory. See
- * Documentation/hvcarve.rst.
- *
- * The page pool keeps one bitmap per region in ordinary kernel memory (a set
- * bit is a page that is not free: deposited by this kernel, or found held by
- * the hypervisor). After a kexec every page starts free ("not known to be
- * held"); a deposit the hypervisor refuses because it already holds the page
- * marks that page inherited.
+ * The kernel never reads or writes carveout memory. The pool is two
+ * bitmaps per region in ordinary kernel memory; after a kexec every page
+ * starts free ("not known to be held"), and the deposit glue learns which
+ * pages the hypervisor still holds from its refusals. See
+ * Documentation/virt/hyperv/hvcarve.rst.
  *
  * Locking:
- * - The region table (base, size, number of regions) is written once,
- *   single-threaded, by hvcarve_reserve() during setup_arch(), and is
- *   read-only afterwards: readers take no lock.
- * - Each region's bitmap, search hint and counters are protected by the
- *   region's spinlock, taken with interrupts saved because deposits may be
- *   made with interrupts disabled. Counters are only written under it; sysfs
- *   reads them with READ_ONCE() (64-bit loads are atomic on the 64-bit
- *   architectures hvcarve supports).
- * - The inherited set is an xarray per region, with its own lock.
- * - hvcarve_overflow_count is an atomic counter.
+ * - The region table (base, size, node of each region, their number) and
+ *   hvcarve_state are written during setup_arch(), single-threaded, before
+ *   any other CPU runs; afterwards only the state changes, once, from
+ *   RESERVED to ACTIVE or INVALID, also in setup_arch(). Readers take no
+ *   lock.
+ * - Each region's bitmaps, search hint and counters are protected by the
+ *   region's spinlock. Pool operations are made in process context and
+ *   take one region lock at a time, once per run of consecutive pages.
+ *   sysfs takes the same lock to read the counters.
+ * - hvcarve_gate_lock protects the overflow page count and the kexec
+ *   gate (hvcarve_gate_closed); see hvcarve_overflow_get().
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
 
+#include <linux/bitmap.h>
+#include <linux/crash_reserve.h>
+#include <linux/ctype.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
+#include <linux/ioport.h>
 #include <linux/kernel.h>
 #include <linux/kexec.h>
-#include <linux/kobject.h>
-#include <linux/ioport.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/numa.h>
 #include <linux/overflow.h>
 #include <linux/pfn.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
-#include <linux/ctype.h>
-#include <linux/bitmap.h>
-#include <linux/moduleparam.h>
-#include <linux/ratelimit.h>
-#include <linux/spinlock.h>
-#include <linux/xarray.h>
-#include <linux/crash_reserve.h>
+#include <kunit/visibility.h>
 
-#include <asm/e820/api.h>
-#include <asm/sections.h>
-#include <asm/setup.h>
+#include "hvcarve.h"
 
 /* Longest number we accept: "0x" and 16 hex digits, or 20 decimal digits. */
 #define HVCARVE_NUM_MAX_LEN	20
@@ -69,72 +63,29 @@
 static const char hvcarve_suffixes[] = "KMGTPE";
 #define HVCARVE_SUFFIX_SHIFT	10
 
-enum hvcarve_state {
-	HVCARVE_DISABLED,	/* no hvcarve= on the command line */
-	HVCARVE_ACTIVE,		/* every region reserved */
-	HVCARVE_INVALID,	/* hvcarve= given but rejected: nothing reserved */
-};
+/*
+ * Granularity of the check that a region lies on one NUMA node: the node
+ * of every 2 MiB boundary inside it, and of its last page, must be the
+ * node of its first page.
+ */
+#define HVCARVE_NODE_PROBE	SZ_2M
 
 static const char * const hvcarve_state_names[] = {
 	[HVCARVE_DISABLED] = "disabled",
-	[HVCARVE_ACTIVE] = "active",
 	[HVCARVE_INVALID] = "invalid",
+	[HVCARVE_RESERVED] = "reserved",
+	[HVCARVE_ACTIVE] = "active",
 };
 
-/**
- * struct hvcarve_stats - per-region page counters, all in base pages
- * @free: pages in the pool
- * @deposited: pages this kernel deposited that are still deposited
- * @inherited: pages the hypervisor already held when this kernel tried them
- * @peak_deposited: highest @deposited + @inherited seen
- * @deposit_success: pages deposited, ever
- * @deposit_fail: pages a deposit asked for and did not get, ever
- * @withdrawn: pages the hypervisor gave back, ever
- */
-struct hvcarve_stats {
-	u64 free;
-	u64 deposited;
-	u64 inherited;
-	u64 peak_deposited;
-	u64 deposit_success;
-	u64 deposit_fail;
-	u64 withdrawn;
-};
-
-/**
- * struct hvcarve_region - one reserved carveout region
- * @base: physical start address
- * @size: length in bytes
- * @nid: NUMA node the range belongs to, set once NUMA is known
- * @res: the busy, exclusive "hvcarve" resource in /proc/iomem
- * @lock: protects @bitmap, @next and @stats
- * @bitmap: one bit per page, set when the page is not in the pool
- * @next: where the next search starts (next fit)
- * @stats: counters
- * @inherited: pages found held by the hypervisor (index: page offset)
- */
-struct hvcarve_region {
-	phys_addr_t base;
-	phys_addr_t size;
-	int nid;
-	struct resource res;
-	spinlock_t lock;	/* protects bitmap, next and stats */
-	unsigned long *bitmap;
-	unsigned long next;
-	struct hvcarve_stats stats;
-	struct xarray inherited;
-};
-
-static struct hvcarve_region hvcarve_regions[HVCARVE_MAX_REGIONS];
-static unsigned int hvcarve_nr_regions;
+static struct hvcarve_pool hvcarve_live;
 static enum hvcarve_state hvcarve_state = HVCARVE_DISABLED;
-
-/* Pool ready: bitmaps allocated. Set once, by hvcarve_pool_setup(). */
-static bool hvcarve_pool_ready;
 
 /* hvcarve.overflow=deny|allow: may deposits use ordinary RAM at exhaustion? */
 static bool hvcarve_overflow;
-static atomic64_t hvcarve_overflow_count = ATOMIC64_INIT(0);
+
+static DEFINE_SPINLOCK(hvcarve_gate_lock);
+static u64 hvcarve_overflow_count;	/* ordinary pages deposited now */
+static bool hvcarve_gate_closed;	/* a kexec is under way */
 
 static int hvcarve_overflow_set(const char *val, const struct kernel_param *kp)
 {
@@ -147,33 +98,29 @@ static int hvcarve_overflow_set(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
-static int hvcarve_overflow_get(char *buf, const struct kernel_param *kp)
+static int hvcarve_overflow_show(char *buf, const struct kernel_param *kp)
 {
 	return sysfs_emit(buf, "%s\n", hvcarve_overflow ? "allow" : "deny");
 }
 
 static const struct kernel_param_ops hvcarve_overflow_ops = {
 	.set = hvcarve_overflow_set,
-	.get = hvcarve_overflow_get,
+	.get = hvcarve_overflow_show,
 };
 module_param_cb(overflow, &hvcarve_overflow_ops, NULL, 0444);
 MODULE_PARM_DESC(overflow,
-		 "At carveout exhaustion: deny (default) fails the deposit, allow uses ordinary RAM and blocks kexec until it is withdrawn");
+		 "At carveout exhaustion: deny (default) fails runtime deposits, allow uses ordinary RAM; kexec is refused while ordinary pages are deposited");
 
 /*
- * What the hvcarve= parameters asked for, before it is checked against the
- * memory map. Every parameter's text is remembered for the error messages.
+ * What the hvcarve= parameters asked for, before the architecture checked
+ * it against the memory map. Every parameter's text is remembered for the
+ * error messages.
  */
 static struct hvcarve_range hvcarve_pending[HVCARVE_MAX_REGIONS] __initdata;
 static char *hvcarve_pending_text[HVCARVE_MAX_REGIONS] __initdata;
 static unsigned int hvcarve_nr_pending __initdata;
 static bool hvcarve_seen __initdata;
 static bool hvcarve_rejected __initdata;
-
-static bool hvcarve_overlap(u64 base1, u64 size1, u64 base2, u64 size2)
-{
-	return base1 < base2 + size2 && base2 < base1 + size1;
-}
 
 /*
  * Parse one memparse()-style number ("64M", "0x3a000000", "1G") at @s, and
@@ -330,6 +277,7 @@ int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
 	*nr = n;
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(hvcarve_parse);
 
 /* Length of one "size@address" element of a parameter. */
 static int __init hvcarve_elem_len(const char *s)
@@ -379,227 +327,225 @@ static int __init hvcarve_setup(char *str)
 }
 early_param("hvcarve", hvcarve_setup);
 
-/* Is [base, base + size) inside the union of all requested regions? */
-static bool __init hvcarve_within_pending(u64 base, u64 size)
-{
-	u64 cur = base, end = base + size;
-	unsigned int i;
-
-	while (cur < end) {
-		for (i = 0; i < hvcarve_nr_pending; i++) {
-			const struct hvcarve_range *r = &hvcarve_pending[i];
-
-			if (r->base <= cur && cur < r->base + r->size)
-				break;
-		}
-		if (i == hvcarve_nr_pending)
-			return false;
-		cur = hvcarve_pending[i].base + hvcarve_pending[i].size;
-	}
-	return true;
-}
-
-static const struct e820_entry * __init
-hvcarve_e820_lookup(const struct e820_table *table, u64 addr)
-{
-	u32 i;
-
-	for (i = 0; i < table->nr_entries; i++) {
-		const struct e820_entry *e = &table->entries[i];
-
-		if (e->addr <= addr && addr - e->addr < e->size)
-			return e;
-	}
-	return NULL;
-}
-
-/* Room for one reason a region is refused. */
-#define HVCARVE_WHY_LEN		160
-
 /*
- * Check @r against the boot memory map, @firmware, and against the map this
- * kernel will use after the other early parameters (memmap=) edited it,
- * @current_map. Every byte must be RAM or already reserved. A reserved range
- * is accepted only where it lies wholly inside the requested carveout: that
- * is what a carveout inherited from the previous kernel looks like. (hvcarve
- * cannot tell it from a firmware reservation of exactly the same extent.)
+ * No carveout page will be deposited. Deposits then use ordinary memory
+ * (drivers/hv/hv_carve_deposit.c), and kexec is refused while any of it
+ * is deposited.
  */
-static bool __init hvcarve_check_map(const struct hvcarve_range *r,
-				     const struct e820_table *firmware,
-				     const struct e820_table *current_map,
-				     bool *inherited, char *why)
+static void __init hvcarve_disable(bool reserved)
 {
-	u64 cur = r->base, end = r->base + r->size;
-	const struct e820_entry *e;
-
-	*inherited = false;
-	while (cur < end) {
-		e = hvcarve_e820_lookup(firmware, cur);
-		if (!e) {
-			snprintf(why, HVCARVE_WHY_LEN,
-				 "%#llx is not in the boot memory map (a hole, or beyond RAM)",
-				 cur);
-			return false;
-		}
-		if (e->type == E820_TYPE_RESERVED) {
-			if (!hvcarve_within_pending(e->addr, e->size)) {
-				snprintf(why, HVCARVE_WHY_LEN,
-					 "overlaps reserved [mem %#018llx-%#018llx] of the boot memory map",
-					 e->addr, e->addr + e->size - 1);
-				return false;
-			}
-			*inherited = true;
-		} else if (e->type != E820_TYPE_RAM) {
-			snprintf(why, HVCARVE_WHY_LEN,
-				 "overlaps [mem %#018llx-%#018llx] of e820 type %u, which is not RAM",
-				 e->addr, e->addr + e->size - 1, e->type);
-			return false;
-		}
-		cur = min(end, e->addr + e->size);
-	}
-
-	for (cur = r->base; cur < end; cur = min(end, e->addr + e->size)) {
-		e = hvcarve_e820_lookup(current_map, cur);
-		if (!e || (e->type != E820_TYPE_RAM &&
-			   e->type != E820_TYPE_RESERVED)) {
-			snprintf(why, HVCARVE_WHY_LEN,
-				 "%#llx was made unusable by a memmap= parameter", cur);
-			return false;
-		}
-	}
-	return true;
+	hvcarve_state = HVCARVE_INVALID;
+	pr_err("carveout disabled: %s; deposits will use ordinary memory, and kexec is refused while any of it is deposited\n",
+	       reserved ? "its regions stay reserved, but none of their pages will be deposited" :
+	       "no memory reserved");
 }
 
-static bool __init hvcarve_check_in_use(const struct hvcarve_range *r,
-					char *why)
+/**
+ * hvcarve_requested_regions() - the regions the hvcarve= parameters name
+ * @ranges: set to the table of regions, in hvcarve= order
+ *
+ * For the architecture's reservation, in setup_arch() after
+ * parse_early_param().
+ *
+ * Context: early boot, single-threaded.
+ * Return: the number of regions; 0 when there is no hvcarve= parameter;
+ * -EINVAL when a parameter was rejected (that was reported already, and the
+ * carveout is disabled).
+ */
+int __init hvcarve_requested_regions(const struct hvcarve_range **ranges)
 {
-	u64 kstart = __pa_symbol(_text), kend = __pa_symbol(_end);
-	u64 rd_start = boot_params.hdr.ramdisk_image |
-		       ((u64)boot_params.ext_ramdisk_image << 32);
-	u64 rd_size = boot_params.hdr.ramdisk_size |
-		      ((u64)boot_params.ext_ramdisk_size << 32);
+	*ranges = hvcarve_pending;
+	if (!hvcarve_seen)
+		return 0;
+	if (hvcarve_rejected || !hvcarve_nr_pending) {
+		if (hvcarve_state != HVCARVE_INVALID)
+			hvcarve_disable(false);
+		return -EINVAL;
+	}
+	return hvcarve_nr_pending;
+}
 
-	if (hvcarve_overlap(r->base, r->size, kstart, kend - kstart)) {
-		snprintf(why, HVCARVE_WHY_LEN,
-			 "overlaps the kernel image [mem %#018llx-%#018llx]",
-			 kstart, kend - 1);
-		return false;
-	}
-	if (rd_size && hvcarve_overlap(r->base, r->size, rd_start, rd_size)) {
-		snprintf(why, HVCARVE_WHY_LEN,
-			 "overlaps the initrd [mem %#018llx-%#018llx]",
-			 rd_start, rd_start + rd_size - 1);
-		return false;
-	}
-	if (memblock_is_region_reserved(r->base, r->size)) {
-		snprintf(why, HVCARVE_WHY_LEN,
-			 "overlaps memory reserved during early boot (setup_data, BIOS or firmware data)");
-		return false;
-	}
-	return true;
+/**
+ * hvcarve_refuse() - reject the carveout because of one region
+ * @i: index of the region, as hvcarve_requested_regions() numbers them
+ * @why: the reason, e.g. "overlaps the initrd [mem ...]"
+ *
+ * Prints the region's text, its range and @why, and disables the
+ * carveout: the architecture must not have reserved any region.
+ *
+ * Context: early boot, single-threaded.
+ */
+void __init hvcarve_refuse(unsigned int i, const char *why)
+{
+	const struct hvcarve_range *r = &hvcarve_pending[i];
+
+	pr_err("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s\n",
+	       hvcarve_elem_len(hvcarve_pending_text[i]),
+	       hvcarve_pending_text[i], r->base, r->base + r->size - 1, why);
+	hvcarve_disable(false);
+}
+
+/**
+ * hvcarve_region_add() - record a region the architecture has reserved
+ * @range: the region, one of those of hvcarve_requested_regions()
+ * @inherited: the boot memory map had (part of) it reserved as the
+ *	carveout of a kernel before a kexec
+ *
+ * Context: early boot, single-threaded; all regions are added in order,
+ * before hvcarve_pool_init().
+ */
+void __init hvcarve_region_add(const struct hvcarve_range *range,
+			       bool inherited)
+{
+	struct hvcarve_region *reg;
+
+	if (WARN_ON(hvcarve_live.nr_regions >= HVCARVE_MAX_REGIONS))
+		return;
+	reg = &hvcarve_live.regions[hvcarve_live.nr_regions++];
+	reg->base = range->base;
+	reg->size = range->size;
+	reg->base_pfn = PHYS_PFN(range->base);
+	reg->npages = PHYS_PFN(range->size);
+	reg->nid = NUMA_NO_NODE;
+	reg->inherited = inherited;
+	spin_lock_init(&reg->lock);
+	hvcarve_state = HVCARVE_RESERVED;
+	pr_info("region %u: [mem %#018llx-%#018llx] %llu MiB reserved%s\n",
+		hvcarve_live.nr_regions - 1, range->base,
+		range->base + range->size - 1, range->size >> 20,
+		inherited ? " (inherited from the kernel before kexec)" : "");
 }
 
 /*
- * A crashkernel=size@offset in the carveout cannot be reserved (memblock no
- * longer has that memory) and must not be: the carveout wins. Say so in
+ * The node of @reg, or NUMA_NO_NODE if the region spans nodes (then *@at is
+ * where the node changes and *@other the node there).
+ */
+static int __init hvcarve_region_node(const struct hvcarve_region *reg,
+				      u64 *at, int *other)
+{
+	u64 end = reg->base + reg->size, addr;
+	int nid = phys_to_target_node(reg->base), n;
+
+	if (nid == NUMA_NO_NODE)
+		nid = memory_add_physaddr_to_nid(reg->base);
+	for (addr = ALIGN(reg->base + 1, HVCARVE_NODE_PROBE);; addr += HVCARVE_NODE_PROBE) {
+		if (addr >= end - PAGE_SIZE)
+			addr = end - PAGE_SIZE;
+		n = phys_to_target_node(addr);
+		if (n == NUMA_NO_NODE)
+			n = memory_add_physaddr_to_nid(addr);
+		if (n != nid) {
+			*at = addr;
+			*other = n;
+			return NUMA_NO_NODE;
+		}
+		if (addr == end - PAGE_SIZE)
+			break;
+	}
+	return nid;
+}
+
+/*
+ * A crashkernel=size@offset in the carveout cannot be reserved (memblock
+ * does not have that memory) and must not be: the carveout wins. Say so in
  * hvcarve's words, next to the crash kernel's own "reservation failed".
  */
 static void __init hvcarve_check_crashkernel(void)
 {
-	unsigned long long size = 0, base = 0;
+	unsigned long long size = 0, base = 0, low = 0, cma = 0;
+	bool high = false;
 	unsigned int i;
 
 	if (!IS_ENABLED(CONFIG_CRASH_RESERVE))
 		return;
-	if (parse_crashkernel(boot_command_line, PFN_PHYS(e820__end_of_ram_pfn()),
-			      &size, &base, NULL, NULL, NULL) || !size || !base)
+	if (parse_crashkernel(boot_command_line, memblock_phys_mem_size(),
+			      &size, &base, &low, &cma, &high) || !size || !base)
 		return;
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		const struct hvcarve_region *reg = &hvcarve_regions[i];
+	for (i = 0; i < hvcarve_live.nr_regions; i++) {
+		const struct hvcarve_region *reg = &hvcarve_live.regions[i];
 
 		if (!hvcarve_overlap(base, size, reg->base, reg->size))
 			continue;
 		pr_err("crashkernel= [mem %#018llx-%#018llx] overlaps carveout region %u [mem %#018llx-%#018llx]: no crash kernel memory will be reserved, the carveout is kept\n",
-		       base, base + size - 1, i, (u64)reg->base,
-		       (u64)(reg->base + reg->size - 1));
+		       base, base + size - 1, i, reg->base,
+		       reg->base + reg->size - 1);
 		return;
 	}
 }
 
-/**
- * hvcarve_reserve() - check the hvcarve= regions and reserve them
- *
- * Called by setup_arch() after parse_early_param() and before the e820 map
- * is handed to memblock. Either every region is marked E820_TYPE_RESERVED in
- * e820_table and e820_table_kexec, or, if any region is unsafe, none is and
- * the carveout stays off. e820_table_firmware is left alone.
- *
- * Context: early boot, single-threaded.
- */
-void __init hvcarve_reserve(void)
+static unsigned long hvcarve_bitmap_bytes(const struct hvcarve_region *reg)
 {
-	static char why[HVCARVE_WHY_LEN] __initdata;
-	bool inherited[HVCARVE_MAX_REGIONS];
+	return BITS_TO_LONGS(reg->npages) * sizeof(long);
+}
+
+/**
+ * hvcarve_pool_init() - set up the page pool of the reserved regions
+ *
+ * Called by setup_arch() once NUMA is initialised (each region's node must
+ * be known before smp_prepare_cpus(), where a root partition deposits pages
+ * for its logical processors). A region that spans NUMA nodes is refused.
+ * Allocates each region's two bitmaps from memblock on the region's node;
+ * all or none. On failure the regions stay reserved (and are handed on by
+ * kexec as before) but no page of them is deposited.
+ *
+ * Context: early boot, single-threaded, memblock available.
+ */
+void __init hvcarve_pool_init(void)
+{
 	unsigned int i;
+	int other;
+	u64 at;
 
-	if (!hvcarve_seen)
+	if (hvcarve_state != HVCARVE_RESERVED)
 		return;
-	if (hvcarve_rejected || !hvcarve_nr_pending)
-		goto reject;
 
-	/*
-	 * memmap= adds entries without resolving overlaps; that is left to
-	 * e820__finish_early_params(). Resolve them now (it is idempotent) so
-	 * that each address has one type.
-	 */
-	e820__update_table(e820_table);
+	hvcarve_check_crashkernel();
 
-	for (i = 0; i < hvcarve_nr_pending; i++) {
-		const struct hvcarve_range *r = &hvcarve_pending[i];
+	for (i = 0; i < hvcarve_live.nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_live.regions[i];
 
-		if (!hvcarve_check_map(r, e820_table_firmware, e820_table,
-				       &inherited[i], why) ||
-		    !hvcarve_check_in_use(r, why)) {
-			pr_err("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s\n",
-			       hvcarve_elem_len(hvcarve_pending_text[i]),
-			       hvcarve_pending_text[i], r->base,
-			       r->base + r->size - 1, why);
-			goto reject;
+		reg->nid = hvcarve_region_node(reg, &at, &other);
+		if (reg->nid == NUMA_NO_NODE) {
+			pr_err("region %u [mem %#018llx-%#018llx] spans NUMA nodes %d and %d (at %#llx): use one region per node\n",
+			       i, reg->base, reg->base + reg->size - 1,
+			       phys_to_target_node(reg->base), other, at);
+			goto fail;
 		}
 	}
 
-	for (i = 0; i < hvcarve_nr_pending; i++) {
-		const struct hvcarve_range *r = &hvcarve_pending[i];
-		struct hvcarve_region *reg = &hvcarve_regions[i];
+	for (i = 0; i < hvcarve_live.nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_live.regions[i];
 
-		e820__range_update(r->base, r->size, E820_TYPE_RAM,
-				   E820_TYPE_RESERVED);
-		e820__range_update_table(e820_table_kexec, r->base, r->size,
-					 E820_TYPE_RAM, E820_TYPE_RESERVED);
-		reg->base = r->base;
-		reg->size = r->size;
-		reg->nid = NUMA_NO_NODE;
-		pr_info("region %u: [mem %#018llx-%#018llx] %llu MiB reserved%s\n",
-			i, r->base, r->base + r->size - 1, r->size >> 20,
-			inherited[i] ? " (already reserved in the boot memory map)" : "");
+		reg->taken = memblock_alloc_node(hvcarve_bitmap_bytes(reg),
+						 SMP_CACHE_BYTES, reg->nid);
+		reg->held = memblock_alloc_node(hvcarve_bitmap_bytes(reg),
+						SMP_CACHE_BYTES, reg->nid);
+		if (!reg->taken || !reg->held) {
+			pr_err("no memory for the page bitmaps of region %u\n", i);
+			goto fail;
+		}
+		reg->stats.free = reg->npages;
 	}
-	hvcarve_nr_regions = hvcarve_nr_pending;
-	e820__update_table(e820_table_kexec);
-	e820__update_table_print();
 	hvcarve_state = HVCARVE_ACTIVE;
-	hvcarve_check_crashkernel();
 	return;
 
-reject:
-	hvcarve_state = HVCARVE_INVALID;
-	pr_err("carveout disabled: no memory reserved, deposits will fail\n");
+fail:
+	for (i = 0; i < hvcarve_live.nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_live.regions[i];
+
+		if (reg->taken)
+			memblock_free(reg->taken, hvcarve_bitmap_bytes(reg));
+		if (reg->held)
+			memblock_free(reg->held, hvcarve_bitmap_bytes(reg));
+		reg->taken = NULL;
+		reg->held = NULL;
+		reg->stats.free = 0;
+	}
+	hvcarve_disable(true);
 }
 
 /**
  * hvcarve_requested() - was a carveout asked for on the command line?
- *
- * Deposit paths use this to fail closed: when hvcarve= was given but
- * rejected, deposits must fail rather than fall back to ordinary RAM.
  *
  * Return: true if any hvcarve= parameter was given, valid or not.
  */
@@ -612,11 +558,26 @@ bool hvcarve_requested(void)
  * hvcarve_active() - is a carveout reserved and its page pool usable?
  *
  * Return: true if hvcarve= was accepted, its regions are reserved and the
- * page pool is initialised.
+ * page pool is set up.
  */
 bool hvcarve_active(void)
 {
-	return hvcarve_state == HVCARVE_ACTIVE && READ_ONCE(hvcarve_pool_ready);
+	return hvcarve_state == HVCARVE_ACTIVE;
+}
+
+enum hvcarve_state hvcarve_get_state(void)
+{
+	return hvcarve_state;
+}
+
+const char *hvcarve_state_name(enum hvcarve_state state)
+{
+	return hvcarve_state_names[state];
+}
+
+struct hvcarve_pool *hvcarve_live_pool(void)
+{
+	return &hvcarve_live;
 }
 
 /**
@@ -624,141 +585,23 @@ bool hvcarve_active(void)
  * @pfn: page frame number
  *
  * Decided by physical address alone, never by pfn_valid() or struct page:
- * carveout pages may have no struct page at all.
+ * carveout pages may have no struct page at all. The carveout is every
+ * reserved region, whether or not its pool could be set up.
  *
  * Context: any.
  * Return: true if @pfn lies in one of the reserved regions.
  */
 bool hvcarve_pfn_in_carveout(unsigned long pfn)
 {
-	phys_addr_t addr = PFN_PHYS(pfn);
 	unsigned int i;
 
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		const struct hvcarve_region *reg = &hvcarve_regions[i];
+	for (i = 0; i < hvcarve_live.nr_regions; i++) {
+		const struct hvcarve_region *reg = &hvcarve_live.regions[i];
 
-		if (addr >= reg->base && addr - reg->base < reg->size)
+		if (pfn >= reg->base_pfn && pfn - reg->base_pfn < reg->npages)
 			return true;
 	}
 	return false;
-}
-
-/* The page pool */
-
-static unsigned long hvcarve_region_pages(const struct hvcarve_region *reg)
-{
-	return PHYS_PFN(reg->size);
-}
-
-static struct hvcarve_region *hvcarve_pfn_region(u64 pfn, unsigned long *idx)
-{
-	phys_addr_t addr = PFN_PHYS(pfn);
-	unsigned int i;
-
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		struct hvcarve_region *reg = &hvcarve_regions[i];
-
-		if (addr >= reg->base && addr - reg->base < reg->size) {
-			*idx = PHYS_PFN(addr - reg->base);
-			return reg;
-		}
-	}
-	return NULL;
-}
-
-/* Caller holds reg->lock. */
-static void hvcarve_update_peak(struct hvcarve_region *reg)
-{
-	u64 held = reg->stats.deposited + reg->stats.inherited;
-
-	if (held > reg->stats.peak_deposited)
-		WRITE_ONCE(reg->stats.peak_deposited, held);
-}
-
-/*
- * Take up to @nr free pages from @reg, longest runs first from the search
- * hint (next fit), so that consecutive deposits get consecutive pages and a
- * search costs O(@nr) while the region is not fragmented.
- */
-static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
-					  u64 *pfns, unsigned long nr)
-{
-	unsigned long npages = hvcarve_region_pages(reg);
-	unsigned long base_pfn = PHYS_PFN(reg->base);
-	unsigned long got = 0, start, end, pos, flags;
-	bool wrapped = false;
-
-	spin_lock_irqsave(&reg->lock, flags);
-	pos = reg->next;
-	while (got < nr && reg->stats.free) {
-		start = find_next_zero_bit(reg->bitmap, npages, pos);
-		if (start >= npages) {
-			if (wrapped)
-				break;
-			wrapped = true;
-			pos = 0;
-			continue;
-		}
-		end = find_next_bit(reg->bitmap, npages, start);
-		end = min(end, start + (nr - got));
-		bitmap_set(reg->bitmap, start, end - start);
-		for (pos = start; pos < end; pos++)
-			pfns[got++] = base_pfn + pos;
-		reg->stats.free -= end - start;
-		if (pos >= npages) {
-			if (wrapped)
-				break;
-			wrapped = true;
-			pos = 0;
-		}
-	}
-	reg->next = pos < npages ? pos : 0;
-	spin_unlock_irqrestore(&reg->lock, flags);
-	return got;
-}
-
-/**
- * hvcarve_pool_setup() - allocate the page pool's bitmaps
- *
- * Called by setup_arch() right after e820__memblock_setup(), so that the
- * pool is ready before anything can deposit: a root partition deposits
- * pages for its logical processors in smp_prepare_cpus(), before any
- * initcall runs. One bitmap per region, all or none; without them the pool
- * stays off and deposits fail.
- *
- * Context: early boot, single-threaded, memblock available.
- */
-void __init hvcarve_pool_setup(void)
-{
-	unsigned int i;
-
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		struct hvcarve_region *reg = &hvcarve_regions[i];
-		unsigned long npages = hvcarve_region_pages(reg);
-
-		spin_lock_init(&reg->lock);
-		xa_init(&reg->inherited);
-		reg->bitmap = memblock_alloc(BITS_TO_LONGS(npages) * sizeof(long),
-					     SMP_CACHE_BYTES);
-		if (!reg->bitmap)
-			goto fail;
-		reg->stats.free = npages;
-	}
-	if (hvcarve_nr_regions)
-		hvcarve_pool_ready = true;
-	return;
-
-fail:
-	pr_err("no memory for the page bitmaps: pool disabled, deposits will fail\n");
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		struct hvcarve_region *reg = &hvcarve_regions[i];
-
-		if (reg->bitmap)
-			memblock_free(reg->bitmap,
-				      BITS_TO_LONGS(hvcarve_region_pages(reg)) * sizeof(long));
-		reg->bitmap = NULL;
-		reg->stats.free = 0;
-	}
 }
 
 /**
@@ -773,228 +616,717 @@ fail:
  */
 int hvcarve_region_get(unsigned int i, struct hvcarve_range *range)
 {
-	if (i >= hvcarve_nr_regions)
+	if (i >= hvcarve_live.nr_regions)
 		return -ENOENT;
-	range->base = hvcarve_regions[i].base;
-	range->size = hvcarve_regions[i].size;
+	range->base = hvcarve_live.regions[i].base;
+	range->size = hvcarve_live.regions[i].size;
 	return 0;
 }
 
+/* The page pool */
+
 /**
- * hvcarve_overflow_pages() - ordinary pages deposited now
+ * hvcarve_pool() - the carveout's page pool
  *
- * Return: the number of overflow pages the hypervisor holds.
+ * Context: any.
+ * Return: the pool, or NULL if the carveout is not active.
  */
-s64 hvcarve_overflow_pages(void)
+struct hvcarve_pool *hvcarve_pool(void)
 {
-	return atomic64_read(&hvcarve_overflow_count);
+	return hvcarve_active() ? &hvcarve_live : NULL;
+}
+
+static struct hvcarve_region *hvcarve_pool_region(struct hvcarve_pool *pool,
+						  u64 pfn)
+{
+	unsigned int i;
+
+	for (i = 0; i < pool->nr_regions; i++) {
+		struct hvcarve_region *reg = &pool->regions[i];
+
+		if (pfn >= reg->base_pfn && pfn - reg->base_pfn < reg->npages)
+			return reg;
+	}
+	return NULL;
+}
+
+/* Caller holds reg->lock. */
+static void hvcarve_update_peak(struct hvcarve_region *reg)
+{
+	reg->stats.peak = max(reg->stats.peak,
+			      reg->stats.deposited + reg->stats.inherited);
+}
+
+/* Are bits [@idx, @idx + @n) of @map all @set? */
+static bool hvcarve_all(const unsigned long *map, unsigned long idx,
+			unsigned long n, bool set)
+{
+	unsigned long end = idx + n;
+
+	if (set)
+		return find_next_zero_bit(map, end, idx) >= end;
+	return find_next_bit(map, end, idx) >= end;
+}
+
+/*
+ * Apply @fn to each run of consecutive pages of @pfns that lie in one
+ * region, with that region's lock held: one lookup and one lock round trip
+ * per run. Pages outside @pool are skipped and counted. Returns the pages
+ * outside @pool plus what @fn returns (pages in an unexpected state).
+ */
+typedef unsigned long (*hvcarve_run_fn)(struct hvcarve_region *reg,
+					unsigned long idx, unsigned long n);
+
+static unsigned long hvcarve_pool_runs(struct hvcarve_pool *pool,
+				       const u64 *pfns, unsigned long nr,
+				       hvcarve_run_fn fn)
+{
+	unsigned long i = 0, bad = 0, idx, n;
+	struct hvcarve_region *reg;
+
+	while (i < nr) {
+		reg = hvcarve_pool_region(pool, pfns[i]);
+		if (!reg) {
+			bad++;
+			i++;
+			continue;
+		}
+		idx = pfns[i] - reg->base_pfn;
+		for (n = 1; i + n < nr && pfns[i + n] == pfns[i] + n &&
+		     idx + n < reg->npages; n++)
+			;
+		spin_lock(&reg->lock);
+		bad += fn(reg, idx, n);
+		spin_unlock(&reg->lock);
+		i += n;
+	}
+	return bad;
+}
+
+/*
+ * Take up to @nr pages from @reg, longest runs first from the search hint
+ * (next fit), so that consecutive deposits get consecutive pages and a
+ * search costs O(@nr) while the region is not fragmented. Free pages only,
+ * or with HVCARVE_ALLOC_SKIPPED skipped pages too.
+ */
+static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
+					  u64 *pfns, unsigned long nr,
+					  unsigned int flags)
+{
+	const bool any = flags & HVCARVE_ALLOC_SKIPPED;
+	unsigned long npages = reg->npages, got = 0, start, end, pos, skipped;
+	bool wrapped = false;
+
+	spin_lock(&reg->lock);
+	pos = reg->next;
+	while (got < nr && (reg->stats.free || (any && reg->stats.skipped))) {
+		start = find_next_zero_bit(reg->taken, npages, pos);
+		/* Without HVCARVE_ALLOC_SKIPPED, @held must be clear too. */
+		while (!any && start < npages && test_bit(start, reg->held)) {
+			start = find_next_zero_bit(reg->held, npages, start);
+			if (start < npages)
+				start = find_next_zero_bit(reg->taken, npages, start);
+		}
+		if (start >= npages) {
+			if (wrapped)
+				break;
+			wrapped = true;
+			pos = 0;
+			continue;
+		}
+		end = find_next_bit(reg->taken, npages, start);
+		if (!any)
+			end = min(end, find_next_bit(reg->held, npages, start));
+		end = min(end, start + (nr - got));
+		skipped = any ? bitmap_weight_from(reg->held, start, end) : 0;
+		bitmap_set(reg->taken, start, end - start);
+		if (skipped)
+			bitmap_clear(reg->held, start, end - start);
+		reg->stats.free -= end - start - skipped;
+		reg->stats.skipped -= skipped;
+		reg->stats.deposited += end - start;
+		for (pos = start; pos < end; pos++)
+			pfns[got++] = reg->base_pfn + pos;
+		if (pos >= npages) {
+			if (wrapped)
+				break;
+			wrapped = true;
+			pos = 0;
+		}
+	}
+	reg->next = pos < npages ? pos : 0;
+	spin_unlock(&reg->lock);
+	return got;
 }
 
 /**
- * hvcarve_alloc_pages() - take pages out of the carveout pool
+ * hvcarve_pool_alloc() - take pages out of a pool for a deposit
+ * @pool: the pool
  * @nid: preferred NUMA node, or NUMA_NO_NODE
  * @pfns: array of at least @nr entries that receives the page frame numbers
  * @nr: number of pages wanted
+ * @flags: 0 for free pages only; HVCARVE_ALLOC_SKIPPED to take pages that
+ *	learning skipped over too (when there are no free ones left)
  *
  * The pages need not be contiguous, but runs are preferred. Regions on @nid
- * are used first, then the others. The pages stay out of the pool until
- * they are given back with hvcarve_release_pages() (not deposited after all)
- * or hvcarve_withdrawn() (deposited, then withdrawn). Never returns pages
- * outside the carveout.
+ * are used first, then the others. The pages are counted as deposited
+ * from now on; the caller reports what became of each with
+ * hvcarve_pool_deposited(), hvcarve_pool_held() or hvcarve_pool_release().
+ * Never returns pages outside the pool.
  *
- * Context: any; takes region spinlocks with interrupts saved.
+ * Context: process context; takes region spinlocks.
  * Return: the number of pages stored in @pfns; less than @nr when the pool
- * is exhausted.
+ * has no more.
  */
-unsigned long hvcarve_alloc_pages(int nid, u64 *pfns, unsigned long nr)
+unsigned long hvcarve_pool_alloc(struct hvcarve_pool *pool, int nid,
+				 u64 *pfns, unsigned long nr,
+				 unsigned int flags)
 {
 	unsigned long got = 0;
 	unsigned int pass, i;
 
-	if (!hvcarve_active())
-		return 0;
-
 	/* Pass 0: regions on @nid. Pass 1: every other region. */
 	for (pass = 0; pass < 2 && got < nr; pass++) {
-		for (i = 0; i < hvcarve_nr_regions && got < nr; i++) {
-			struct hvcarve_region *reg = &hvcarve_regions[i];
+		for (i = 0; i < pool->nr_regions && got < nr; i++) {
+			struct hvcarve_region *reg = &pool->regions[i];
 			bool local = nid == NUMA_NO_NODE || reg->nid == nid;
 
 			if (local != !pass)
 				continue;
-			got += hvcarve_region_alloc(reg, pfns + got, nr - got);
+			got += hvcarve_region_alloc(reg, pfns + got, nr - got,
+						    flags);
 		}
 	}
 	return got;
 }
+EXPORT_SYMBOL_GPL(hvcarve_pool_alloc);
 
-/* Give one page back to the pool; caller holds reg->lock. */
-static bool hvcarve_region_free(struct hvcarve_region *reg, unsigned long idx)
+/**
+ * hvcarve_pool_alloc_aligned() - take a naturally aligned block of free pages
+ * @pool: the pool
+ * @nid: preferred NUMA node, or NUMA_NO_NODE
+ * @order: the block is 2^@order pages, aligned to its size physically
+ * @pfn: receives the first page frame of the block
+ *
+ * For hypervisor requests for contiguous memory. The block's pages are
+ * then handled like those of hvcarve_pool_alloc().
+ *
+ * Context: process context; takes region spinlocks.
+ * Return: 0, or -ENOMEM if no region on any node has such a block free.
+ */
+int hvcarve_pool_alloc_aligned(struct hvcarve_pool *pool, int nid,
+			       unsigned int order, u64 *pfn)
 {
-	if (!test_and_clear_bit(idx, reg->bitmap))
+	const unsigned long count = 1UL << order, mask = count - 1;
+	unsigned int pass, i;
+	unsigned long idx;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < pool->nr_regions; i++) {
+			struct hvcarve_region *reg = &pool->regions[i];
+			bool local = nid == NUMA_NO_NODE || reg->nid == nid;
+
+			if (local != !pass)
+				continue;
+			spin_lock(&reg->lock);
+			for (idx = 0;; idx++) {
+				idx = bitmap_find_next_zero_area_off(reg->taken,
+								     reg->npages, idx, count, mask,
+								     reg->base_pfn & mask);
+				if (idx >= reg->npages)
+					break;
+				if (hvcarve_all(reg->held, idx, count, false))
+					break;
+			}
+			if (idx < reg->npages) {
+				bitmap_set(reg->taken, idx, count);
+				reg->stats.free -= count;
+				reg->stats.deposited += count;
+				spin_unlock(&reg->lock);
+				*pfn = reg->base_pfn + idx;
+				return 0;
+			}
+			spin_unlock(&reg->lock);
+		}
+	}
+	return -ENOMEM;
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_alloc_aligned);
+
+/* The state of page @idx of @reg; caller holds reg->lock. */
+static enum hvcarve_page hvcarve_page_state(const struct hvcarve_region *reg,
+					    unsigned long idx)
+{
+	bool held = test_bit(idx, reg->held);
+
+	if (test_bit(idx, reg->taken))
+		return held ? HVCARVE_PAGE_INHERITED : HVCARVE_PAGE_DEPOSITED;
+	return held ? HVCARVE_PAGE_SKIPPED : HVCARVE_PAGE_FREE;
+}
+
+/**
+ * hvcarve_pool_page() - what a page of a pool is now
+ * @pool: the pool
+ * @pfn: the page
+ *
+ * Context: process context; takes a region spinlock.
+ * Return: its state, or %HVCARVE_PAGE_OUTSIDE.
+ */
+enum hvcarve_page hvcarve_pool_page(struct hvcarve_pool *pool, u64 pfn)
+{
+	struct hvcarve_region *reg = hvcarve_pool_region(pool, pfn);
+	enum hvcarve_page state;
+
+	if (!reg)
+		return HVCARVE_PAGE_OUTSIDE;
+	spin_lock(&reg->lock);
+	state = hvcarve_page_state(reg, pfn - reg->base_pfn);
+	spin_unlock(&reg->lock);
+	return state;
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_page);
+
+/**
+ * hvcarve_pool_stats() - the counters of one region of a pool
+ * @pool: the pool
+ * @i: region index, from 0
+ * @stats: receives a consistent copy of the counters
+ *
+ * Context: process context; takes a region spinlock.
+ * Return: 0, or -ENOENT if there is no region @i.
+ */
+int hvcarve_pool_stats(struct hvcarve_pool *pool, unsigned int i,
+		       struct hvcarve_stats *stats)
+{
+	struct hvcarve_region *reg;
+
+	if (i >= pool->nr_regions)
+		return -ENOENT;
+	reg = &pool->regions[i];
+	spin_lock(&reg->lock);
+	*stats = reg->stats;
+	spin_unlock(&reg->lock);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_stats);
+
+/**
+ * hvcarve_pool_take() - take one given page out of a pool for a deposit
+ * @pool: the pool
+ * @pfn: the page
+ *
+ * For learning, which tries pages at chosen distances. A free or skipped
+ * page is taken like hvcarve_pool_alloc() takes it; any other is left.
+ *
+ * Context: process context; takes a region spinlock.
+ * Return: what the page was: %HVCARVE_PAGE_FREE or %HVCARVE_PAGE_SKIPPED
+ * (it is taken now), %HVCARVE_PAGE_DEPOSITED, %HVCARVE_PAGE_INHERITED, or
+ * %HVCARVE_PAGE_OUTSIDE.
+ */
+enum hvcarve_page hvcarve_pool_take(struct hvcarve_pool *pool, u64 pfn)
+{
+	struct hvcarve_region *reg = hvcarve_pool_region(pool, pfn);
+	enum hvcarve_page state;
+	unsigned long idx;
+
+	if (!reg)
+		return HVCARVE_PAGE_OUTSIDE;
+	idx = pfn - reg->base_pfn;
+	spin_lock(&reg->lock);
+	state = hvcarve_page_state(reg, idx);
+	if (state == HVCARVE_PAGE_FREE || state == HVCARVE_PAGE_SKIPPED) {
+		__set_bit(idx, reg->taken);
+		__clear_bit(idx, reg->held);
+		if (state == HVCARVE_PAGE_SKIPPED)
+			reg->stats.skipped--;
+		else
+			reg->stats.free--;
+		reg->stats.deposited++;
+	}
+	spin_unlock(&reg->lock);
+	return state;
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_take);
+
+/**
+ * hvcarve_pool_extent() - where the region of a page ends
+ * @pool: the pool
+ * @pfn: a page
+ * @end: receives the first page frame after @pfn's region
+ *
+ * Context: any.
+ * Return: true if @pfn lies in @pool.
+ */
+bool hvcarve_pool_extent(struct hvcarve_pool *pool, u64 pfn, u64 *end)
+{
+	struct hvcarve_region *reg = hvcarve_pool_region(pool, pfn);
+
+	if (!reg)
 		return false;
-	reg->stats.free++;
+	*end = reg->base_pfn + reg->npages;
 	return true;
 }
+EXPORT_SYMBOL_GPL(hvcarve_pool_extent);
 
-/**
- * hvcarve_release_pages() - return pages that were allocated but not deposited
- * @pfns: page frame numbers from hvcarve_alloc_pages()
- * @nr: number of entries in @pfns
- *
- * Used on deposit error paths. Releasing a page that is already free, or
- * one outside the carveout, is a bug: it is reported once and ignored, and
- * the pool is left as it was.
- *
- * Context: any.
- */
-void hvcarve_release_pages(const u64 *pfns, unsigned long nr)
+static unsigned long hvcarve_run_release(struct hvcarve_region *reg,
+					 unsigned long idx, unsigned long n,
+					 bool skipped)
 {
-	unsigned long i, idx, flags;
+	unsigned long i, bad = 0;
 
-	for (i = 0; i < nr; i++) {
-		struct hvcarve_region *reg = hvcarve_pfn_region(pfns[i], &idx);
-		bool freed;
-
-		if (WARN_ONCE(!reg, "hvcarve: release of pfn %#llx outside the carveout\n",
-			      pfns[i]))
+	for (i = idx; i < idx + n; i++) {
+		if (!test_bit(i, reg->taken) || test_bit(i, reg->held)) {
+			bad++;
 			continue;
-		spin_lock_irqsave(&reg->lock, flags);
-		freed = hvcarve_region_free(reg, idx);
-		spin_unlock_irqrestore(&reg->lock, flags);
-		WARN_ONCE(!freed, "hvcarve: double release of pfn %#llx\n", pfns[i]);
-	}
-}
-
-/**
- * hvcarve_deposit_done() - account pages the hypervisor accepted
- * @pfns: page frame numbers from hvcarve_alloc_pages()
- * @nr: number of entries in @pfns
- *
- * Context: any.
- */
-void hvcarve_deposit_done(const u64 *pfns, unsigned long nr)
-{
-	unsigned long i, idx, flags;
-
-	for (i = 0; i < nr; i++) {
-		struct hvcarve_region *reg = hvcarve_pfn_region(pfns[i], &idx);
-
-		if (WARN_ON_ONCE(!reg))
-			continue;
-		spin_lock_irqsave(&reg->lock, flags);
-		reg->stats.deposited++;
-		reg->stats.deposit_success++;
-		hvcarve_update_peak(reg);
-		spin_unlock_irqrestore(&reg->lock, flags);
-	}
-}
-
-/**
- * hvcarve_deposit_failed() - account pages a deposit could not provide
- * @nid: node the deposit asked for, used when @pfns is NULL
- * @pfns: the pages the hypervisor refused, or NULL when the pool ran out
- * @nr: number of pages
- *
- * Failures with pages are counted in the pages' regions; a shortfall of
- * the pool is counted in the first region on @nid (or region 0).
- *
- * Context: any.
- */
-void hvcarve_deposit_failed(int nid, const u64 *pfns, unsigned long nr)
-{
-	struct hvcarve_region *reg = NULL;
-	unsigned long i, idx, flags;
-
-	if (!hvcarve_nr_regions || !nr)
-		return;
-	if (pfns) {
-		for (i = 0; i < nr; i++) {
-			reg = hvcarve_pfn_region(pfns[i], &idx);
-			if (WARN_ON_ONCE(!reg))
-				continue;
-			spin_lock_irqsave(&reg->lock, flags);
-			reg->stats.deposit_fail++;
-			spin_unlock_irqrestore(&reg->lock, flags);
 		}
-		return;
+		__clear_bit(i, reg->taken);
+		reg->stats.deposited--;
+		if (skipped) {
+			__set_bit(i, reg->held);
+			reg->stats.skipped++;
+		} else {
+			reg->stats.free++;
+		}
 	}
-	for (i = 0; i < hvcarve_nr_regions && !reg; i++)
-		if (hvcarve_regions[i].nid == nid)
-			reg = &hvcarve_regions[i];
-	if (!reg)
-		reg = &hvcarve_regions[0];
-	spin_lock_irqsave(&reg->lock, flags);
-	reg->stats.deposit_fail += nr;
-	spin_unlock_irqrestore(&reg->lock, flags);
+	return bad;
+}
+
+static unsigned long hvcarve_run_release_free(struct hvcarve_region *reg,
+					      unsigned long idx, unsigned long n)
+{
+	return hvcarve_run_release(reg, idx, n, false);
+}
+
+static unsigned long hvcarve_run_release_skipped(struct hvcarve_region *reg,
+						 unsigned long idx,
+						 unsigned long n)
+{
+	return hvcarve_run_release(reg, idx, n, true);
 }
 
 /**
- * hvcarve_mark_inherited() - record a page the hypervisor already holds
- * @pfn: a page from hvcarve_alloc_pages() that a deposit was refused for
+ * hvcarve_pool_release() - give back pages that were not deposited
+ * @pool: the pool
+ * @pfns: pages from hvcarve_pool_alloc() or hvcarve_pool_take()
+ * @nr: number of entries in @pfns
+ * @skipped: put them back as skipped pages rather than free ones
+ *
+ * Context: process context; takes region spinlocks.
+ * Return: the number of pages that were not taken for a deposit (or lie
+ * outside @pool); those are left as they were. A non-zero return is a bug
+ * in the caller.
+ */
+unsigned long hvcarve_pool_release(struct hvcarve_pool *pool, const u64 *pfns,
+				   unsigned long nr, bool skipped)
+{
+	return hvcarve_pool_runs(pool, pfns, nr, skipped ?
+				 hvcarve_run_release_skipped :
+				 hvcarve_run_release_free);
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_release);
+
+static unsigned long hvcarve_run_deposited(struct hvcarve_region *reg,
+					   unsigned long idx, unsigned long n)
+{
+	unsigned long i, bad = 0;
+
+	/* The common case: all were taken for this deposit. */
+	if (hvcarve_all(reg->taken, idx, n, true) &&
+	    hvcarve_all(reg->held, idx, n, false)) {
+		reg->stats.deposit_success += n;
+		hvcarve_update_peak(reg);
+		return 0;
+	}
+	for (i = idx; i < idx + n; i++) {
+		if (test_bit(i, reg->taken)) {
+			if (test_bit(i, reg->held)) {
+				bad++;
+				continue;
+			}
+		} else {
+			/*
+			 * Withdrawn while its deposit was in flight (it was
+			 * held since before this kernel, unknown to it): it is
+			 * deposited again now.
+			 */
+			__set_bit(i, reg->taken);
+			if (__test_and_clear_bit(i, reg->held))
+				reg->stats.skipped--;
+			else
+				reg->stats.free--;
+			reg->stats.deposited++;
+		}
+		reg->stats.deposit_success++;
+	}
+	hvcarve_update_peak(reg);
+	return bad;
+}
+
+/**
+ * hvcarve_pool_deposited() - account pages the hypervisor accepted
+ * @pool: the pool
+ * @pfns: pages from hvcarve_pool_alloc() or hvcarve_pool_take()
+ * @nr: number of entries in @pfns
+ *
+ * Context: process context; takes region spinlocks.
+ * Return: the number of pages that were in an unexpected state (or lie
+ * outside @pool). A non-zero return is a bug in the caller.
+ */
+unsigned long hvcarve_pool_deposited(struct hvcarve_pool *pool,
+				     const u64 *pfns, unsigned long nr)
+{
+	return hvcarve_pool_runs(pool, pfns, nr, hvcarve_run_deposited);
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_deposited);
+
+static unsigned long hvcarve_run_held(struct hvcarve_region *reg,
+				      unsigned long idx, unsigned long n)
+{
+	unsigned long i, bad = 0;
+
+	for (i = idx; i < idx + n; i++) {
+		if (!test_bit(i, reg->taken) || test_bit(i, reg->held)) {
+			bad++;
+			continue;
+		}
+		__set_bit(i, reg->held);
+		reg->stats.deposited--;
+		reg->stats.inherited++;
+	}
+	hvcarve_update_peak(reg);
+	return bad;
+}
+
+/**
+ * hvcarve_pool_held() - record pages the hypervisor is shown to hold
+ * @pool: the pool
+ * @pfns: pages from hvcarve_pool_alloc() or hvcarve_pool_take() that a
+ *	deposit was refused for, the refusal shown to be about each page
+ * @nr: number of entries in @pfns
  *
  * After a kexec nothing tells the new kernel which carveout pages the
- * hypervisor holds. A deposit of such a page is refused; the page then stays
- * out of the pool, counted as inherited, until the hypervisor withdraws it.
+ * hypervisor holds. The pages stay out of the pool, counted as inherited,
+ * until the hypervisor gives them back.
  *
- * Context: process context (may allocate).
+ * Context: process context; takes region spinlocks.
+ * Return: the number of pages that were not taken for a deposit (or lie
+ * outside @pool). A non-zero return is a bug in the caller.
  */
-void hvcarve_mark_inherited(u64 pfn)
+unsigned long hvcarve_pool_held(struct hvcarve_pool *pool, const u64 *pfns,
+				unsigned long nr)
 {
-	unsigned long idx, flags;
-	struct hvcarve_region *reg = hvcarve_pfn_region(pfn, &idx);
-
-	if (WARN_ON_ONCE(!reg))
-		return;
-	/*
-	 * If the xarray cannot record it, the page is still kept out of the
-	 * pool (the safe side); only a later withdrawal counts it wrongly.
-	 */
-	if (xa_err(xa_store(&reg->inherited, idx, xa_mk_value(1), GFP_KERNEL)))
-		pr_warn_ratelimited("cannot record inherited pfn %#llx\n", pfn);
-	spin_lock_irqsave(&reg->lock, flags);
-	reg->stats.inherited++;
-	hvcarve_update_peak(reg);
-	spin_unlock_irqrestore(&reg->lock, flags);
+	return hvcarve_pool_runs(pool, pfns, nr, hvcarve_run_held);
 }
+EXPORT_SYMBOL_GPL(hvcarve_pool_held);
 
-/**
- * hvcarve_withdrawn() - take back a page the hypervisor returned
- * @pfn: page frame number from a withdraw hypercall
- *
- * Carveout pages go back to the pool, never to the page allocator: a
- * whole-section carveout has no struct page at all. The caller frees
- * other pages itself.
- *
- * Context: any.
- * Return: true if @pfn is a carveout page (and is now in the pool).
+/*
+ * Move the pages of [@pfn, @pfn + @nr) of one region from one state to the
+ * other: free to skipped (@skip) or back. Pages in other states are left
+ * alone. Returns the number moved.
  */
-bool hvcarve_withdrawn(u64 pfn)
+static unsigned long hvcarve_pool_move(struct hvcarve_pool *pool, u64 pfn,
+				       unsigned long nr, bool skip)
 {
-	unsigned long idx, flags;
-	struct hvcarve_region *reg = hvcarve_pfn_region(pfn, &idx);
-	bool was_inherited, freed;
+	struct hvcarve_region *reg = hvcarve_pool_region(pool, pfn);
+	unsigned long idx, i, end, moved = 0;
 
 	if (!reg)
-		return false;
-	/* A carveout page, but no pool: keep it out of the page allocator. */
-	if (!READ_ONCE(hvcarve_pool_ready))
-		return true;
-	was_inherited = xa_erase(&reg->inherited, idx);
-	spin_lock_irqsave(&reg->lock, flags);
-	freed = hvcarve_region_free(reg, idx);
-	if (freed && was_inherited)
-		reg->stats.inherited--;
-	else if (freed)
-		reg->stats.deposited--;
-	/* !freed: held since before the kexec and never tried; now free. */
-	reg->stats.withdrawn++;
-	spin_unlock_irqrestore(&reg->lock, flags);
-	return true;
+		return 0;
+	idx = pfn - reg->base_pfn;
+	end = min(reg->npages, idx + nr);
+	spin_lock(&reg->lock);
+	for (i = idx; i < end; i++) {
+		if (test_bit(i, reg->taken) || test_bit(i, reg->held) == skip)
+			continue;
+		__change_bit(i, reg->held);
+		moved++;
+	}
+	if (skip) {
+		reg->stats.free -= moved;
+		reg->stats.skipped += moved;
+	} else {
+		reg->stats.skipped -= moved;
+		reg->stats.free += moved;
+	}
+	spin_unlock(&reg->lock);
+	return moved;
 }
 
 /**
- * hvcarve_overflow_allowed() - may deposits use ordinary RAM when the pool is empty?
+ * hvcarve_pool_skip() - take free pages out of the fast path of a pool
+ * @pool: the pool
+ * @pfn: first page
+ * @nr: number of pages; the range is cut at the end of @pfn's region
+ *
+ * For learning: pages inside a run of pages the hypervisor holds, passed
+ * over without trying each. They are used again only when the pool has no
+ * free pages left (HVCARVE_ALLOC_SKIPPED).
+ *
+ * Context: process context; takes a region spinlock.
+ * Return: the number of free pages that became skipped ones.
+ */
+unsigned long hvcarve_pool_skip(struct hvcarve_pool *pool, u64 pfn,
+				unsigned long nr)
+{
+	return hvcarve_pool_move(pool, pfn, nr, true);
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_skip);
+
+/**
+ * hvcarve_pool_unskip() - return skipped pages to the fast path of a pool
+ * @pool: the pool
+ * @pfn: first page
+ * @nr: number of pages; the range is cut at the end of @pfn's region
+ *
+ * Context: process context; takes a region spinlock.
+ * Return: the number of skipped pages that became free ones.
+ */
+unsigned long hvcarve_pool_unskip(struct hvcarve_pool *pool, u64 pfn,
+				  unsigned long nr)
+{
+	return hvcarve_pool_move(pool, pfn, nr, false);
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_unskip);
+
+static unsigned long hvcarve_run_withdrawn(struct hvcarve_region *reg,
+					   unsigned long idx, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = idx; i < idx + n; i++) {
+		bool taken = test_bit(i, reg->taken), held = test_bit(i, reg->held);
+
+		if (taken && held)
+			reg->stats.inherited--;
+		else if (taken)
+			reg->stats.deposited--;
+		else if (held)
+			reg->stats.skipped--;
+		else
+			continue;	/* held since before this kernel, never tried */
+		__clear_bit(i, reg->taken);
+		__clear_bit(i, reg->held);
+		reg->stats.free++;
+	}
+	reg->stats.withdrawn += n;
+	return 0;
+}
+
+/**
+ * hvcarve_pool_withdrawn() - take back pages the hypervisor returned
+ * @pool: the pool
+ * @pfns: page frame numbers from a withdrawal, all in @pool
+ * @nr: number of entries in @pfns
+ *
+ * Carveout pages go back to the pool, never to the page allocator: a
+ * whole-section carveout has no struct page at all.
+ *
+ * Context: process context; takes region spinlocks.
+ * Return: the number of pages outside @pool (the caller handles those).
+ */
+unsigned long hvcarve_pool_withdrawn(struct hvcarve_pool *pool,
+				     const u64 *pfns, unsigned long nr)
+{
+	return hvcarve_pool_runs(pool, pfns, nr, hvcarve_run_withdrawn);
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_withdrawn);
+
+/**
+ * hvcarve_pool_failed() - count pages a deposit asked for and did not get
+ * @pool: the pool
+ * @nid: node the deposit asked for
+ * @nr: number of pages
+ *
+ * Counted in the first region on @nid, or in the first region.
+ *
+ * Context: process context; takes a region spinlock.
+ */
+void hvcarve_pool_failed(struct hvcarve_pool *pool, int nid, unsigned long nr)
+{
+	struct hvcarve_region *reg = NULL;
+	unsigned int i;
+
+	if (!pool->nr_regions || !nr)
+		return;
+	for (i = 0; i < pool->nr_regions && !reg; i++)
+		if (pool->regions[i].nid == nid)
+			reg = &pool->regions[i];
+	if (!reg)
+		reg = &pool->regions[0];
+	spin_lock(&reg->lock);
+	reg->stats.deposit_fail += nr;
+	spin_unlock(&reg->lock);
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_failed);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/**
+ * hvcarve_pool_create() - make a private pool, for tests
+ * @ranges: the regions; the pool never touches their memory
+ * @nids: the node of each region
+ * @nr: number of regions, at most HVCARVE_MAX_REGIONS
+ *
+ * Context: process context; allocates.
+ * Return: the pool, or NULL.
+ */
+struct hvcarve_pool *hvcarve_pool_create(const struct hvcarve_range *ranges,
+					 const int *nids, unsigned int nr)
+{
+	struct hvcarve_pool *pool;
+	unsigned int i;
+
+	if (nr > HVCARVE_MAX_REGIONS)
+		return NULL;
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	if (!pool)
+		return NULL;
+	for (i = 0; i < nr; i++) {
+		struct hvcarve_region *reg = &pool->regions[i];
+
+		reg->base = ranges[i].base;
+		reg->size = ranges[i].size;
+		reg->base_pfn = PHYS_PFN(ranges[i].base);
+		reg->npages = PHYS_PFN(ranges[i].size);
+		reg->nid = nids[i];
+		spin_lock_init(&reg->lock);
+		reg->taken = bitmap_zalloc(reg->npages, GFP_KERNEL);
+		reg->held = bitmap_zalloc(reg->npages, GFP_KERNEL);
+		reg->stats.free = reg->npages;
+		pool->nr_regions++;
+		if (!reg->taken || !reg->held) {
+			hvcarve_pool_destroy(pool);
+			return NULL;
+		}
+	}
+	return pool;
+}
+EXPORT_SYMBOL_IF_KUNIT(hvcarve_pool_create);
+
+/**
+ * hvcarve_pool_destroy() - free a pool made by hvcarve_pool_create()
+ * @pool: the pool, or NULL
+ *
+ * Context: process context.
+ */
+void hvcarve_pool_destroy(struct hvcarve_pool *pool)
+{
+	unsigned int i;
+
+	if (!pool)
+		return;
+	for (i = 0; i < pool->nr_regions; i++) {
+		bitmap_free(pool->regions[i].taken);
+		bitmap_free(pool->regions[i].held);
+	}
+	kfree(pool);
+}
+EXPORT_SYMBOL_IF_KUNIT(hvcarve_pool_destroy);
+#endif /* CONFIG_KUNIT */
+
+/* Ordinary pages deposited as overflow, and the kexec gate */
+
+/**
+ * hvcarve_overflow_allowed() - may deposits use ordinary RAM at exhaustion?
  *
  * Return: true if booted with hvcarve.overflow=allow.
  */
@@ -1004,17 +1336,103 @@ bool hvcarve_overflow_allowed(void)
 }
 
 /**
- * hvcarve_overflow_add() - count ordinary pages deposited (or withdrawn)
- * @nr: pages deposited (positive) or withdrawn (negative)
+ * hvcarve_overflow_get() - count ordinary pages before they are deposited
+ * @nr: number of pages about to be handed to the hypervisor
  *
- * While any overflow page is deposited, kexec is refused: the next kernel
- * would treat those pages as free RAM.
+ * Ordinary pages the hypervisor holds would be free RAM to the next kernel,
+ * so kexec is refused while any is deposited. The count is raised before the
+ * pages are sent, under hvcarve_gate_lock, and hvcarve_kexec_prepare()
+ * closes the gate under the same lock once it has seen the count at zero:
+ * either the kexec sees these pages, or this call fails.
  *
- * Context: any.
+ * Context: any; takes hvcarve_gate_lock.
+ * Return: 0; -EBUSY if a kexec is under way.
  */
-void hvcarve_overflow_add(long nr)
+int hvcarve_overflow_get(unsigned long nr)
 {
-	atomic64_add(nr, &hvcarve_overflow_count);
+	int ret = 0;
+
+	spin_lock(&hvcarve_gate_lock);
+	if (hvcarve_gate_closed)
+		ret = -EBUSY;
+	else
+		hvcarve_overflow_count += nr;
+	spin_unlock(&hvcarve_gate_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(hvcarve_overflow_get);
+
+/**
+ * hvcarve_overflow_put() - uncount ordinary pages
+ * @nr: pages withdrawn, or counted by hvcarve_overflow_get() and not sent
+ *
+ * Context: any; takes hvcarve_gate_lock.
+ */
+void hvcarve_overflow_put(unsigned long nr)
+{
+	spin_lock(&hvcarve_gate_lock);
+	if (WARN_ON_ONCE(nr > hvcarve_overflow_count))
+		nr = hvcarve_overflow_count;
+	hvcarve_overflow_count -= nr;
+	spin_unlock(&hvcarve_gate_lock);
+}
+EXPORT_SYMBOL_GPL(hvcarve_overflow_put);
+
+/**
+ * hvcarve_overflow_pages() - ordinary pages deposited now
+ *
+ * Context: any; takes hvcarve_gate_lock.
+ * Return: the number of ordinary pages the hypervisor holds.
+ */
+u64 hvcarve_overflow_pages(void)
+{
+	u64 n;
+
+	spin_lock(&hvcarve_gate_lock);
+	n = hvcarve_overflow_count;
+	spin_unlock(&hvcarve_gate_lock);
+	return n;
+}
+
+/**
+ * hvcarve_kexec_prepare() - close the overflow gate for a kexec reboot
+ *
+ * Called by kernel_kexec() before it starts to shut down for a kexec
+ * reboot (not for a crash kernel, which runs in its own memory). While
+ * ordinary pages are deposited the kexec is refused. Otherwise no overflow
+ * deposit can start from now on, on any CPU (hvcarve_overflow_get()), until
+ * hvcarve_kexec_abort().
+ *
+ * Context: process context, kexec_lock held.
+ * Return: 0, or -EBUSY while ordinary pages are deposited.
+ */
+int hvcarve_kexec_prepare(void)
+{
+	u64 overflow;
+
+	spin_lock(&hvcarve_gate_lock);
+	overflow = hvcarve_overflow_count;
+	if (!overflow)
+		hvcarve_gate_closed = true;
+	spin_unlock(&hvcarve_gate_lock);
+	if (overflow) {
+		pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
+		       overflow);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/**
+ * hvcarve_kexec_abort() - reopen the overflow gate after a failed kexec
+ *
+ * Context: process context, kexec_lock held.
+ */
+void hvcarve_kexec_abort(void)
+{
+	spin_lock(&hvcarve_gate_lock);
+	hvcarve_gate_closed = false;
+	spin_unlock(&hvcarve_gate_lock);
 }
 
 /**
@@ -1023,25 +1441,31 @@ void hvcarve_overflow_add(long nr)
  *
  * kexec_load() trusts user space about where segments go, and kexec-tools
  * places them anywhere /sys/firmware/memmap calls RAM. A segment in the
- * carveout would overwrite hypervisor-owned pages when the image is copied.
+ * carveout would overwrite hypervisor-owned pages when the image is copied
+ * into place at kexec time.
  *
- * Deposited ordinary (overflow) pages would be free RAM to the next kernel,
- * so no kexec image may be loaded while there are any.
+ * An image for a kexec reboot is also refused while ordinary (overflow)
+ * pages are deposited, to say early what hvcarve_kexec_prepare() enforces.
+ * A crash kernel is never refused for that: it runs in its own reserved
+ * memory, which the page allocator never had.
  *
- * Context: process context, kexec_mutex held by the caller.
+ * Context: process context, kexec_lock held by the caller.
  * Return: 0; -EBUSY while overflow pages are deposited; -EADDRNOTAVAIL if a
  * segment overlaps a carveout region.
  */
 int hvcarve_kexec_check(struct kimage *image)
 {
-	s64 overflow = hvcarve_overflow_pages();
 	unsigned long i;
 	unsigned int j;
+	u64 overflow;
 
-	if (overflow > 0) {
-		pr_err("kexec refused: %lld ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
-		       overflow);
-		return -EBUSY;
+	if (image->type != KEXEC_TYPE_CRASH) {
+		overflow = hvcarve_overflow_pages();
+		if (overflow) {
+			pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
+			       overflow);
+			return -EBUSY;
+		}
 	}
 
 	for (i = 0; i < image->nr_segments; i++) {
@@ -1050,163 +1474,28 @@ int hvcarve_kexec_check(struct kimage *image)
 
 		if (!msize)
 			continue;
-		for (j = 0; j < hvcarve_nr_regions; j++) {
-			const struct hvcarve_region *reg = &hvcarve_regions[j];
+		for (j = 0; j < hvcarve_live.nr_regions; j++) {
+			const struct hvcarve_region *reg = &hvcarve_live.regions[j];
 
 			if (!hvcarve_overlap(mstart, msize, reg->base, reg->size))
 				continue;
 			pr_err("kexec segment %lu [mem %#018llx-%#018llx] overlaps carveout region %u [mem %#018llx-%#018llx]: refused\n",
-			       i, mstart, mstart + msize - 1, j,
-			       (u64)reg->base, (u64)(reg->base + reg->size - 1));
+			       i, mstart, mstart + msize - 1, j, reg->base,
+			       reg->base + reg->size - 1);
 			return -EADDRNOTAVAIL;
 		}
 	}
 	return 0;
 }
 
-/* sysfs: /sys/kernel/mm/hvcarve/ */
-
-struct hvcarve_kobject {
-	struct kobject kobj;
-	struct hvcarve_region *region;
-};
-
-static struct hvcarve_region *hvcarve_kobj_region(struct kobject *kobj)
-{
-	return container_of(kobj, struct hvcarve_kobject, kobj)->region;
-}
-
-static ssize_t base_show(struct kobject *kobj, struct kobj_attribute *attr,
-			 char *buf)
-{
-	return sysfs_emit(buf, "%#llx\n", (u64)hvcarve_kobj_region(kobj)->base);
-}
-
-static struct kobj_attribute base_attr = __ATTR_RO(base);
-
-static ssize_t size_show(struct kobject *kobj, struct kobj_attribute *attr,
-			 char *buf)
-{
-	return sysfs_emit(buf, "%llu\n", (u64)hvcarve_kobj_region(kobj)->size);
-}
-
-static struct kobj_attribute size_attr = __ATTR_RO(size);
-
-static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,
-			 char *buf)
-{
-	return sysfs_emit(buf, "%d\n", hvcarve_kobj_region(kobj)->nid);
-}
-
-static struct kobj_attribute node_attr = __ATTR_RO(node);
-
-static ssize_t total_pages_show(struct kobject *kobj,
-				struct kobj_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%llu\n",
-			  (u64)PHYS_PFN(hvcarve_kobj_region(kobj)->size));
-}
-
-static struct kobj_attribute total_pages_attr = __ATTR_RO(total_pages);
-
-#define HVCARVE_STAT_ATTR(_name, _field)					\
-static ssize_t _name##_show(struct kobject *kobj,				\
-			    struct kobj_attribute *attr, char *buf)		\
-{										\
-	return sysfs_emit(buf, "%llu\n",					\
-			  READ_ONCE(hvcarve_kobj_region(kobj)->stats._field));	\
-}										\
-static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
-
-HVCARVE_STAT_ATTR(free_pages, free);
-HVCARVE_STAT_ATTR(deposited_pages, deposited);
-HVCARVE_STAT_ATTR(inherited_pages, inherited);
-HVCARVE_STAT_ATTR(peak_deposited_pages, peak_deposited);
-HVCARVE_STAT_ATTR(deposit_success_pages, deposit_success);
-HVCARVE_STAT_ATTR(deposit_fail_pages, deposit_fail);
-HVCARVE_STAT_ATTR(withdrawn_pages, withdrawn);
-
-static struct attribute *hvcarve_region_attrs[] = {
-	&base_attr.attr,
-	&size_attr.attr,
-	&node_attr.attr,
-	&total_pages_attr.attr,
-	&free_pages_attr.attr,
-	&deposited_pages_attr.attr,
-	&inherited_pages_attr.attr,
-	&peak_deposited_pages_attr.attr,
-	&deposit_success_pages_attr.attr,
-	&deposit_fail_pages_attr.attr,
-	&withdrawn_pages_attr.attr,
-	NULL,
-};
-ATTRIBUTE_GROUPS(hvcarve_region);
-
-static void hvcarve_kobj_release(struct kobject *kobj)
-{
-	kfree(container_of(kobj, struct hvcarve_kobject, kobj));
-}
-
-static const struct kobj_type hvcarve_region_ktype = {
-	.release = hvcarve_kobj_release,
-	.sysfs_ops = &kobj_sysfs_ops,
-	.default_groups = hvcarve_region_groups,
-};
-
-static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
-			  char *buf)
-{
-	return sysfs_emit(buf, "%s\n", hvcarve_state_names[hvcarve_state]);
-}
-
-static struct kobj_attribute state_attr = __ATTR_RO(state);
-
-static ssize_t overflow_pages_show(struct kobject *kobj,
-				   struct kobj_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%lld\n", hvcarve_overflow_pages());
-}
-
-static struct kobj_attribute overflow_pages_attr = __ATTR_RO(overflow_pages);
-
-static ssize_t overflow_policy_show(struct kobject *kobj,
-				    struct kobj_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%s\n", hvcarve_overflow ? "allow" : "deny");
-}
-
-static struct kobj_attribute overflow_policy_attr = __ATTR_RO(overflow_policy);
-
-static struct attribute *hvcarve_attrs[] = {
-	&state_attr.attr,
-	&overflow_pages_attr.attr,
-	&overflow_policy_attr.attr,
-	NULL,
-};
-
-static const struct attribute_group hvcarve_group = {
-	.attrs = hvcarve_attrs,
-};
-
-static int hvcarve_region_nid(const struct hvcarve_region *reg)
-{
-	int nid = phys_to_target_node(reg->base);
-
-	if (nid == NUMA_NO_NODE)
-		nid = memory_add_physaddr_to_nid(reg->base);
-	return nid == NUMA_NO_NODE ? first_online_node : nid;
-}
-
 static int __init hvcarve_late_init(void)
 {
-	struct kobject *top;
 	unsigned int i;
 	int ret;
 
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		struct hvcarve_region *reg = &hvcarve_regions[i];
+	for (i = 0; i < hvcarve_live.nr_regions; i++) {
+		struct hvcarve_region *reg = &hvcarve_live.regions[i];
 
-		reg->nid = hvcarve_region_nid(reg);
 		reg->res.name = "hvcarve";
 		reg->res.start = reg->base;
 		reg->res.end = reg->base + reg->size - 1;
@@ -1216,40 +1505,8 @@ static int __init hvcarve_late_init(void)
 		ret = insert_resource(&iomem_resource, &reg->res);
 		if (ret)
 			pr_warn("region %u: cannot claim [mem %#018llx-%#018llx] in /proc/iomem: %d\n",
-				i, (u64)reg->base, (u64)(reg->base + reg->size - 1), ret);
+				i, reg->base, reg->base + reg->size - 1, ret);
 	}
-
-	top = kobject_create_and_add("hvcarve", mm_kobj);
-	if (!top)
-		return -ENOMEM;
-	ret = sysfs_create_group(top, &hvcarve_group);
-	if (ret)
-		goto out_put;
-
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		struct hvcarve_kobject *hk = kzalloc(sizeof(*hk), GFP_KERNEL);
-
-		if (!hk) {
-			ret = -ENOMEM;
-			goto out_put;
-		}
-		hk->region = &hvcarve_regions[i];
-		ret = kobject_init_and_add(&hk->kobj, &hvcarve_region_ktype, top,
-					   "region%u", i);
-		if (ret) {
-			kobject_put(&hk->kobj);
-			goto out_put;
-		}
-	}
-	return 0;
-
-out_put:
-	pr_err("cannot create /sys/kernel/mm/hvcarve: %d\n", ret);
-	kobject_put(top);
-	return ret;
+	return hvcarve_sysfs_init(&hvcarve_live);
 }
 subsys_initcall(hvcarve_late_init);
-
-#ifdef CONFIG_HVCARVE_KUNIT_TEST
-#include "hvcarve_test.c"
-#endif

@@ -1,10 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KUnit tests for hvcarve. Included at the end of mm/hvcarve.c, so the
- * tests reach its static helpers.
+ * KUnit tests for hvcarve: the hvcarve= parser and the page pool. The pool
+ * tests run on private pools (hvcarve_pool_create()) whose regions lie at
+ * addresses no memory is at; the pool never touches the memory it manages,
+ * and the live pool is only read. So the suites are safe to run at any
+ * time, and a healthy run prints no WARNING.
  */
 
 #include <kunit/test.h>
+#include <linux/bitmap.h>
+#include <linux/hvcarve.h>
+#include <linux/numa.h>
+#include <linux/pfn.h>
+#include <linux/sizes.h>
+#include <asm/sections.h>
+
+#include "hvcarve.h"
 
 struct hvcarve_parse_case {
 	const char *str;
@@ -117,17 +128,16 @@ static void hvcarve_test_parse_repeated(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, nr, 8U);
 }
 
+/* Read-only on the live carveout: both ends of each region are in it. */
 static void hvcarve_test_pfn_lookup(struct kunit *test)
 {
+	struct hvcarve_range r;
 	unsigned int i;
 
-	/* Whatever this boot reserved, both ends of each region are in. */
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		const struct hvcarve_region *reg = &hvcarve_regions[i];
-
-		KUNIT_EXPECT_TRUE(test, hvcarve_pfn_in_carveout(PHYS_PFN(reg->base)));
-		KUNIT_EXPECT_TRUE(test, hvcarve_pfn_in_carveout(PHYS_PFN(reg->base +
-									 reg->size) - 1));
+	for (i = 0; !hvcarve_region_get(i, &r); i++) {
+		KUNIT_EXPECT_TRUE(test, hvcarve_pfn_in_carveout(PHYS_PFN(r.base)));
+		KUNIT_EXPECT_TRUE(test, hvcarve_pfn_in_carveout(PHYS_PFN(r.base + r.size) - 1));
+		KUNIT_EXPECT_FALSE(test, hvcarve_pfn_in_carveout(PHYS_PFN(r.base + r.size)));
 	}
 	/* The kernel image is never in the carveout. */
 	KUNIT_EXPECT_FALSE(test, hvcarve_pfn_in_carveout(PHYS_PFN(__pa_symbol(_text))));
@@ -147,184 +157,273 @@ static struct kunit_suite hvcarve_parse_test_suite = {
 };
 
 /*
- * Pool tests run on two fake regions swapped in for the real table. The
- * pool never touches the memory it manages, so the fake addresses are
- * never accessed. KUnit runs at boot, before anything can deposit.
+ * Two regions of 64 pages on nodes 0 and 1, at addresses far above any
+ * RAM a test machine has. Region 0 starts on an odd page frame, so that
+ * alignment is relative to the physical address, not to the region.
  */
-#define HVCARVE_TEST_PAGES	64
-#define HVCARVE_TEST_BASE	BIT_ULL(44)
+#define T_PAGES		64
+#define T_BASE		(BIT_ULL(44) + PAGE_SIZE)
 
-struct hvcarve_pool_ctx {
-	struct hvcarve_region saved[HVCARVE_MAX_REGIONS];
-	unsigned int saved_nr;
-	enum hvcarve_state saved_state;
-	bool saved_ready;
-};
+static u64 t_pfn(unsigned int region, unsigned long idx)
+{
+	return PHYS_PFN(T_BASE + region * SZ_1G) + idx;
+}
+
+static struct hvcarve_pool *t_pool(struct kunit *test)
+{
+	return test->priv;
+}
 
 static int hvcarve_pool_test_init(struct kunit *test)
 {
-	struct hvcarve_pool_ctx *ctx;
-	unsigned int i;
+	struct hvcarve_range r[2] = {
+		{ T_BASE, T_PAGES * PAGE_SIZE },
+		{ T_BASE + SZ_1G, T_PAGES * PAGE_SIZE },
+	};
+	static const int nids[2] = { 0, 1 };
 
-	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, ctx);
-	memcpy(ctx->saved, hvcarve_regions, sizeof(hvcarve_regions));
-	ctx->saved_nr = hvcarve_nr_regions;
-	ctx->saved_state = hvcarve_state;
-	ctx->saved_ready = hvcarve_pool_ready;
-	test->priv = ctx;
-
-	memset(hvcarve_regions, 0, sizeof(hvcarve_regions));
-	for (i = 0; i < 2; i++) {
-		struct hvcarve_region *reg = &hvcarve_regions[i];
-
-		reg->base = HVCARVE_TEST_BASE + i * SZ_1G;
-		reg->size = HVCARVE_TEST_PAGES * PAGE_SIZE;
-		reg->nid = i;
-	}
-	hvcarve_nr_regions = 2;
-	for (i = 0; i < 2; i++) {
-		struct hvcarve_region *reg = &hvcarve_regions[i];
-
-		spin_lock_init(&reg->lock);
-		xa_init(&reg->inherited);
-		reg->bitmap = bitmap_zalloc(HVCARVE_TEST_PAGES, GFP_KERNEL);
-		KUNIT_ASSERT_NOT_NULL(test, reg->bitmap);
-		reg->stats.free = HVCARVE_TEST_PAGES;
-	}
-	hvcarve_state = HVCARVE_ACTIVE;
-	hvcarve_pool_ready = true;
+	test->priv = hvcarve_pool_create(r, nids, 2);
+	KUNIT_ASSERT_NOT_NULL(test, test->priv);
 	return 0;
 }
 
 static void hvcarve_pool_test_exit(struct kunit *test)
 {
-	struct hvcarve_pool_ctx *ctx = test->priv;
-	unsigned int i;
-
-	for (i = 0; i < hvcarve_nr_regions; i++) {
-		bitmap_free(hvcarve_regions[i].bitmap);
-		xa_destroy(&hvcarve_regions[i].inherited);
-	}
-	memcpy(hvcarve_regions, ctx->saved, sizeof(hvcarve_regions));
-	hvcarve_nr_regions = ctx->saved_nr;
-	hvcarve_state = ctx->saved_state;
-	hvcarve_pool_ready = ctx->saved_ready;
+	hvcarve_pool_destroy(test->priv);
 }
 
-static u64 hvcarve_test_pfn(unsigned int region, unsigned long idx)
+static struct hvcarve_stats *t_stats(struct kunit *test, unsigned int i)
 {
-	return PHYS_PFN(HVCARVE_TEST_BASE + region * SZ_1G) + idx;
+	return &t_pool(test)->regions[i].stats;
+}
+
+/* The four state counters always add up to the region. */
+static void t_expect_sum(struct kunit *test, unsigned int i)
+{
+	struct hvcarve_stats *st = t_stats(test, i);
+
+	KUNIT_EXPECT_EQ(test, st->free + st->deposited + st->inherited +
+			st->skipped, (u64)T_PAGES);
 }
 
 static void hvcarve_test_alloc_contiguous(struct kunit *test)
 {
-	u64 pfns[HVCARVE_TEST_PAGES];
+	struct hvcarve_pool *pool = t_pool(test);
+	u64 pfns[T_PAGES];
 	unsigned int i;
 
-	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns, 8), 8UL);
-	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns + 8, 16), 16UL);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, pfns, 8, 0), 8UL);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, pfns + 8, 16, 0), 16UL);
 	for (i = 0; i < 24; i++)
-		KUNIT_EXPECT_EQ(test, pfns[i], hvcarve_test_pfn(0, i));
-	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free,
-			(u64)HVCARVE_TEST_PAGES - 24);
-	KUNIT_EXPECT_EQ(test, hvcarve_regions[1].stats.free, (u64)HVCARVE_TEST_PAGES);
+		KUNIT_EXPECT_EQ(test, pfns[i], t_pfn(0, i));
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->free, (u64)T_PAGES - 24);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->deposited, 24ULL);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 1)->free, (u64)T_PAGES);
 
 	/* A hole is filled by the next search once it wraps around to it. */
-	hvcarve_release_pages(pfns + 4, 2);
-	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns, HVCARVE_TEST_PAGES - 22),
-			(unsigned long)HVCARVE_TEST_PAGES - 22);
-	KUNIT_EXPECT_EQ(test, pfns[HVCARVE_TEST_PAGES - 24], hvcarve_test_pfn(0, 4));
-	KUNIT_EXPECT_EQ(test, pfns[HVCARVE_TEST_PAGES - 23], hvcarve_test_pfn(0, 5));
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, pfns + 4, 2, false), 0UL);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, pfns, T_PAGES - 22, 0),
+			(unsigned long)T_PAGES - 22);
+	KUNIT_EXPECT_EQ(test, pfns[T_PAGES - 24], t_pfn(0, 4));
+	KUNIT_EXPECT_EQ(test, pfns[T_PAGES - 23], t_pfn(0, 5));
+	t_expect_sum(test, 0);
 }
 
 static void hvcarve_test_alloc_node(struct kunit *test)
 {
-	u64 pfns[2 * HVCARVE_TEST_PAGES];
+	struct hvcarve_pool *pool = t_pool(test);
+	u64 pfns[2 * T_PAGES];
 	unsigned long got, i;
 
 	/* Node 1 first, then the rest from node 0's region. */
-	got = hvcarve_alloc_pages(1, pfns, HVCARVE_TEST_PAGES + 10);
-	KUNIT_ASSERT_EQ(test, got, (unsigned long)HVCARVE_TEST_PAGES + 10);
-	for (i = 0; i < HVCARVE_TEST_PAGES; i++)
-		KUNIT_EXPECT_EQ(test, pfns[i], hvcarve_test_pfn(1, i));
+	got = hvcarve_pool_alloc(pool, 1, pfns, T_PAGES + 10, 0);
+	KUNIT_ASSERT_EQ(test, got, (unsigned long)T_PAGES + 10);
+	for (i = 0; i < T_PAGES; i++)
+		KUNIT_EXPECT_EQ(test, pfns[i], t_pfn(1, i));
 	for (i = 0; i < 10; i++)
-		KUNIT_EXPECT_EQ(test, pfns[HVCARVE_TEST_PAGES + i], hvcarve_test_pfn(0, i));
+		KUNIT_EXPECT_EQ(test, pfns[T_PAGES + i], t_pfn(0, i));
 
 	/* An unknown node takes from anywhere. */
-	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(7, pfns, 1), 1UL);
-	KUNIT_EXPECT_EQ(test, pfns[0], hvcarve_test_pfn(0, 10));
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_alloc(pool, 7, pfns, 1, 0), 1UL);
+	KUNIT_EXPECT_EQ(test, pfns[0], t_pfn(0, 10));
 }
 
 static void hvcarve_test_exhaustion(struct kunit *test)
 {
-	u64 pfns[2 * HVCARVE_TEST_PAGES + 5];
+	struct hvcarve_pool *pool = t_pool(test);
+	u64 pfns[2 * T_PAGES + 5];
 
-	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(NUMA_NO_NODE, pfns, ARRAY_SIZE(pfns)),
-			2UL * HVCARVE_TEST_PAGES);
-	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(NUMA_NO_NODE, pfns, 1), 0UL);
-	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, 0ULL);
-	KUNIT_EXPECT_EQ(test, hvcarve_regions[1].stats.free, 0ULL);
-
-	/* Not active: nothing, ever. */
-	hvcarve_release_pages(pfns, 1);
-	hvcarve_state = HVCARVE_INVALID;
-	KUNIT_EXPECT_EQ(test, hvcarve_alloc_pages(NUMA_NO_NODE, pfns, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_alloc(pool, NUMA_NO_NODE, pfns,
+						 ARRAY_SIZE(pfns), 0),
+			2UL * T_PAGES);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_alloc(pool, NUMA_NO_NODE, pfns, 1, 0), 0UL);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->free, 0ULL);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 1)->free, 0ULL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_alloc_aligned(pool, NUMA_NO_NODE, 0,
+							 pfns), -ENOMEM);
+	hvcarve_pool_failed(pool, 1, 3);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 1)->deposit_fail, 3ULL);
+	hvcarve_pool_failed(pool, 5, 2);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->deposit_fail, 2ULL);
 }
 
+/* A bad release is reported to the caller and changes nothing. */
 static void hvcarve_test_double_release(struct kunit *test)
 {
-	u64 pfn, outside = hvcarve_test_pfn(0, HVCARVE_TEST_PAGES);
+	struct hvcarve_pool *pool = t_pool(test);
+	u64 pfn, outside = t_pfn(0, T_PAGES);
 
-	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, &pfn, 1), 1UL);
-	hvcarve_release_pages(&pfn, 1);
-	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, (u64)HVCARVE_TEST_PAGES);
-	/* Warns once; the pool does not change. */
-	hvcarve_release_pages(&pfn, 1);
-	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, (u64)HVCARVE_TEST_PAGES);
-	hvcarve_release_pages(&outside, 1);
-	KUNIT_EXPECT_EQ(test, hvcarve_regions[0].stats.free, (u64)HVCARVE_TEST_PAGES);
-	KUNIT_EXPECT_EQ(test, bitmap_weight(hvcarve_regions[0].bitmap,
-					    HVCARVE_TEST_PAGES), 0U);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, &pfn, 1, 0), 1UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, &pfn, 1, false), 0UL);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->free, (u64)T_PAGES);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, &pfn, 1, false), 1UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, &outside, 1, false), 1UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_held(pool, &pfn, 1), 1UL);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->free, (u64)T_PAGES);
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->inherited, 0ULL);
+	KUNIT_EXPECT_EQ(test, bitmap_weight(pool->regions[0].taken, T_PAGES), 0U);
+	t_expect_sum(test, 0);
 }
 
 static void hvcarve_test_deposit_withdraw(struct kunit *test)
 {
-	struct hvcarve_stats *st = &hvcarve_regions[0].stats;
-	u64 pfns[10];
-	unsigned int i;
+	struct hvcarve_pool *pool = t_pool(test);
+	struct hvcarve_stats *st = t_stats(test, 0);
+	u64 pfns[10], never = t_pfn(0, 60);
 
-	KUNIT_ASSERT_EQ(test, hvcarve_alloc_pages(0, pfns, 10), 10UL);
-	hvcarve_deposit_done(pfns, 8);
-	hvcarve_mark_inherited(pfns[8]);
-	hvcarve_release_pages(pfns + 9, 1);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, pfns, 10, 0), 10UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_deposited(pool, pfns, 8), 0UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_held(pool, pfns + 8, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, pfns + 9, 1, false), 0UL);
 	KUNIT_EXPECT_EQ(test, st->deposited, 8ULL);
 	KUNIT_EXPECT_EQ(test, st->inherited, 1ULL);
 	KUNIT_EXPECT_EQ(test, st->deposit_success, 8ULL);
-	KUNIT_EXPECT_EQ(test, st->peak_deposited, 9ULL);
-	KUNIT_EXPECT_EQ(test, st->free, (u64)HVCARVE_TEST_PAGES - 9);
+	/* The peak counts the pages of the call in flight too. */
+	KUNIT_EXPECT_EQ(test, st->peak, 10ULL);
+	KUNIT_EXPECT_EQ(test, st->free, (u64)T_PAGES - 9);
 
-	for (i = 0; i < 4; i++)
-		KUNIT_EXPECT_TRUE(test, hvcarve_withdrawn(pfns[i]));
-	KUNIT_EXPECT_TRUE(test, hvcarve_withdrawn(pfns[8]));
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_withdrawn(pool, pfns, 4), 0UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_withdrawn(pool, pfns + 8, 1), 0UL);
 	KUNIT_EXPECT_EQ(test, st->deposited, 4ULL);
 	KUNIT_EXPECT_EQ(test, st->inherited, 0ULL);
 	KUNIT_EXPECT_EQ(test, st->withdrawn, 5ULL);
-	KUNIT_EXPECT_EQ(test, st->peak_deposited, 9ULL);
-	KUNIT_EXPECT_EQ(test, st->free, (u64)HVCARVE_TEST_PAGES - 4);
+	KUNIT_EXPECT_EQ(test, st->free, (u64)T_PAGES - 4);
 
 	/* Held since before a kexec, never tried: free already, counted. */
-	KUNIT_EXPECT_TRUE(test, hvcarve_withdrawn(hvcarve_test_pfn(0, 60)));
-	KUNIT_EXPECT_EQ(test, st->free, (u64)HVCARVE_TEST_PAGES - 4);
-	KUNIT_EXPECT_EQ(test, st->deposited, 4ULL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_withdrawn(pool, &never, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, st->free, (u64)T_PAGES - 4);
 	KUNIT_EXPECT_EQ(test, st->withdrawn, 6ULL);
 
-	/* Not a carveout page: the caller frees it. */
-	KUNIT_EXPECT_FALSE(test, hvcarve_withdrawn(PHYS_PFN(__pa_symbol(_text))));
+	/* Not a pool page: the caller handles it. */
+	never = PHYS_PFN(__pa_symbol(_text));
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_withdrawn(pool, &never, 1), 1UL);
+	t_expect_sum(test, 0);
+}
 
-	hvcarve_deposit_failed(0, NULL, 3);
-	hvcarve_deposit_failed(0, pfns, 2);
-	KUNIT_EXPECT_EQ(test, st->deposit_fail, 5ULL);
+/* Skipped pages leave the fast path and come back when nothing else is left. */
+static void hvcarve_test_skipped(struct kunit *test)
+{
+	struct hvcarve_pool *pool = t_pool(test);
+	struct hvcarve_stats *st = t_stats(test, 0);
+	u64 pfns[T_PAGES], pfn;
+
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, t_pfn(0, 0), 16), 16UL);
+	/* Only free pages move; the range stops at the region's end. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, t_pfn(0, 8), 16), 8UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, t_pfn(0, 60), 100), 4UL);
+	KUNIT_EXPECT_EQ(test, st->skipped, 28ULL);
+	t_expect_sum(test, 0);
+
+	/* The fast path never hands out a skipped page. */
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, pfns, T_PAGES - 28, 0),
+			(unsigned long)T_PAGES - 28);
+	KUNIT_EXPECT_EQ(test, pfns[0], t_pfn(0, 24));
+	KUNIT_EXPECT_EQ(test, pfns[T_PAGES - 29], t_pfn(0, 59));
+	KUNIT_EXPECT_EQ(test, st->free, 0ULL);
+
+	/* The slow path does, once free pages ran out. */
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, pfns, 4,
+						 HVCARVE_ALLOC_SKIPPED), 4UL);
+	KUNIT_EXPECT_EQ(test, pfns[0], t_pfn(0, 60));
+	KUNIT_EXPECT_EQ(test, st->skipped, 24ULL);
+	/* Refused again: back among the skipped pages. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, pfns, 4, true), 0UL);
+	KUNIT_EXPECT_EQ(test, st->skipped, 28ULL);
+
+	/* One given page, from the skipped ones. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_take(pool, t_pfn(0, 62)),
+			HVCARVE_PAGE_SKIPPED);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_take(pool, t_pfn(0, 62)),
+			HVCARVE_PAGE_DEPOSITED);
+	pfn = t_pfn(0, 62);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_held(pool, &pfn, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, st->inherited, 1ULL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_take(pool, t_pfn(0, 62)),
+			HVCARVE_PAGE_INHERITED);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_take(pool, t_pfn(1, T_PAGES)),
+			HVCARVE_PAGE_OUTSIDE);
+
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_unskip(pool, t_pfn(0, 0), T_PAGES), 27UL);
+	KUNIT_EXPECT_EQ(test, st->skipped, 0ULL);
+	KUNIT_EXPECT_EQ(test, st->free, 27ULL);
+	t_expect_sum(test, 0);
+}
+
+/*
+ * Any interleaving of withdraw with a deposit in flight keeps the counters
+ * whole: a page withdrawn while its deposit was in flight, then accepted,
+ * is deposited again.
+ */
+static void hvcarve_test_interleaving(struct kunit *test)
+{
+	struct hvcarve_pool *pool = t_pool(test);
+	struct hvcarve_stats *st = t_stats(test, 0);
+	u64 pfns[3];
+
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc(pool, 0, pfns, 3, 0), 3UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_withdrawn(pool, pfns, 3), 0UL);
+	KUNIT_EXPECT_EQ(test, st->deposited, 0ULL);
+	t_expect_sum(test, 0);
+	/* One is skipped by another deposit's learning meanwhile. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, pfns[2], 1), 1UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_deposited(pool, pfns, 3), 0UL);
+	KUNIT_EXPECT_EQ(test, st->deposited, 3ULL);
+	KUNIT_EXPECT_EQ(test, st->skipped, 0ULL);
+	KUNIT_EXPECT_EQ(test, st->deposit_success, 3ULL);
+	t_expect_sum(test, 0);
+	/* Withdrawn twice (a confused hypervisor): counted, nothing wraps. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_withdrawn(pool, pfns, 3), 0UL);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_withdrawn(pool, pfns, 3), 0UL);
+	KUNIT_EXPECT_EQ(test, st->deposited, 0ULL);
+	KUNIT_EXPECT_EQ(test, st->free, (u64)T_PAGES);
+	KUNIT_EXPECT_EQ(test, st->withdrawn, 9ULL);
+	/* Released after a withdrawal: reported, nothing changes. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, pfns, 3, false), 3UL);
+	t_expect_sum(test, 0);
+}
+
+/* Blocks are aligned to their size in physical page frames. */
+static void hvcarve_test_aligned(struct kunit *test)
+{
+	struct hvcarve_pool *pool = t_pool(test);
+	u64 pfn, first = t_pfn(0, 0);
+
+	/* Region 0 starts one page past an 8-page boundary. */
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
+	KUNIT_EXPECT_EQ(test, pfn & 7, 0ULL);
+	KUNIT_EXPECT_EQ(test, pfn, ALIGN(first, 8));
+	KUNIT_EXPECT_EQ(test, t_stats(test, 0)->deposited, 8ULL);
+
+	/* A skipped page inside the next block makes it unusable. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, pfn + 9, 1), 1UL);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
+	KUNIT_EXPECT_EQ(test, pfn, ALIGN(first, 8) + 16);
+
+	/* A taken page too. */
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_take(pool, pfn + 8), HVCARVE_PAGE_FREE);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
+	KUNIT_EXPECT_EQ(test, pfn, ALIGN(first, 8) + 32);
+	t_expect_sum(test, 0);
 }
 
 static struct kunit_case hvcarve_pool_test_cases[] = {
@@ -333,6 +432,9 @@ static struct kunit_case hvcarve_pool_test_cases[] = {
 	KUNIT_CASE(hvcarve_test_exhaustion),
 	KUNIT_CASE(hvcarve_test_double_release),
 	KUNIT_CASE(hvcarve_test_deposit_withdraw),
+	KUNIT_CASE(hvcarve_test_skipped),
+	KUNIT_CASE(hvcarve_test_interleaving),
+	KUNIT_CASE(hvcarve_test_aligned),
 	{}
 };
 

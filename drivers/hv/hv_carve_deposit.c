@@ -1,29 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hvcarve deposit glue: deposit carveout pages into a hypervisor and take
- * them back, through a hypervisor backend (<linux/hv_carve.h>).
+ * them back, through a hypervisor backend (struct hv_carve_backend).
  *
  * Deposits take pages from the hvcarve pool (mm/hvcarve.c), preferring the
  * requested node, and hand them to the backend in batches of at most
- * HV_CARVE_DEPOSIT_MAX pages. After a kexec the pool does not know which
- * carveout pages the hypervisor still holds; the hypervisor refuses a
- * deposit of such a page (-EEXIST from the backend, after the elements
- * before it were accepted). The page is then marked inherited, stays out of
- * the pool, and the rest of the batch is sent again, topped up from the
- * pool: learning an inherited page costs one extra backend call, and a
- * deposit never fails while the pool has free pages.
+ * HV_CARVE_DEPOSIT_MAX pages.
  *
- * When the pool runs out, hvcarve.overflow decides: "deny" (the default)
- * fails the deposit; "allow" deposits ordinary pages from the page
- * allocator instead. Each of those is remembered (hv_carve_overflow) and
- * counted (hvcarve_overflow_add()) before it is sent, so that kexec is
- * refused while any may be in the hypervisor, and uncounted when it is
- * withdrawn.
+ * Learning. After a kexec the pool does not know which carveout pages the
+ * hypervisor still holds: the hypervisor is the only authority, and a
+ * deposit of a page it holds is refused. What a refusal means is not fully
+ * documented. The 2013 Hypervisor Top-Level Functional Specification
+ * (HvDepositMemory) lists HV_STATUS_OPERATION_DENIED for a page already
+ * deposited into a partition's pool, and also for a page that is not
+ * mapped, not readable, writable and executable by the caller, or
+ * accessible to another partition; the current TLFS lists no deposit
+ * errors at all. Its rule for rep hypercalls is that on an error the reps
+ * completed count the elements before the failing one. So:
+ *
+ * - A refusal is taken as page-specific only when the hypervisor accepted
+ *   another page of the same call before it, or accepts a page in a later
+ *   call of the same deposit. Until then it is unconfirmed; if nothing is
+ *   accepted after HV_CARVE_UNCONFIRMED_MAX such refusals in a row, the
+ *   deposit stops with -EACCES and everything it learnt is undone: a
+ *   refusal of everything says nothing about any page.
+ * - For a carveout page every page-specific cause means the same: the page
+ *   cannot be deposited now. It is kept out of the pool, counted as
+ *   inherited, until the hypervisor gives it back.
+ * - HV_STATUS_OBJECT_IN_USE (the page is in use for another purpose) is
+ *   handled the same way. HV_STATUS_ACCESS_DENIED says the caller may not
+ *   deposit at all: the deposit stops and nothing is learnt.
+ *
+ * Pages the hypervisor held before a kexec come in runs: the pool hands
+ * them out in runs, next fit. After a refusal the rest of the batch is
+ * sent again; if its first page is refused too, the deposit is inside a
+ * run, and skips ahead: it tries single pages 1, 2, 4, 8, ... further on
+ * until one is accepted, then bisects between the last refused and the
+ * accepted one to find where the run ends. A run of L pages costs about
+ * 2 * log2(L) backend calls instead of L. The pages passed over inside the
+ * run are "skipped": kept out of the fast path, not proven held, and tried
+ * again only when the pool has no free pages left.
+ *
+ * Overflow. When the carveout cannot serve a deposit, ordinary pages from
+ * the page allocator are deposited instead if hvcarve_may_overflow()
+ * allows it. Each is counted with hvcarve_overflow_get() before it is
+ * sent, so that kexec is refused while any may be in the hypervisor, and
+ * remembered in hv_carve_overflow, so that its withdrawal uncounts it.
  *
  * The Hyper-V backend deposits with HvCallDepositMemory and withdraws with
- * HvCallWithdrawMemory, exactly as drivers/hv/hv_proc.c and
- * drivers/hv/mshv_root_hv_call.c do. It is registered when Linux runs as
- * the root partition.
+ * HvCallWithdrawMemory, as drivers/hv/hv_proc.c and
+ * drivers/hv/mshv_root_hv_call.c do. It is used when Linux runs as the root
+ * partition.
  *
  * Locking:
  * - hv_carve_backend is set once, under hv_carve_backend_lock, by
@@ -33,30 +60,48 @@
  *   concurrently: the pool locks its regions, the backend serialises its
  *   own hypercalls (the Hyper-V backend uses this CPU's hypercall input
  *   page with interrupts disabled), and hv_carve_overflow is an xarray with
- *   its own lock. Both run in process context and may sleep.
+ *   its own lock. All state of one deposit is in its struct hv_carve_op.
+ *   Both run in process context and may sleep.
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
 
 #include <linux/export.h>
 #include <linux/gfp.h>
-#include <linux/hv_carve.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
+#include <linux/ioport.h>
 #include <linux/kernel.h>
+#include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/ratelimit.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/xarray.h>
+#include <kunit/visibility.h>
 
 #if IS_ENABLED(CONFIG_MSHV_ROOT)
 #include <asm/mshyperv.h>
 #endif
 
+#include "hv_carve_deposit.h"
+
 static_assert(PAGE_SIZE == HV_CARVE_PAGE_SIZE);
+
+/*
+ * Refusals in a row, each at the first page of its call, that a deposit
+ * takes before it decides the hypervisor refuses everything. Skipping
+ * through a run that ends at a region's end costs one refusal per
+ * doubling, at most about BITS_PER_LONG, and a deposit may meet such a run
+ * in every region before it finds a page the hypervisor accepts.
+ */
+#define HV_CARVE_UNCONFIRMED_MAX	(HVCARVE_MAX_REGIONS * (BITS_PER_LONG + 2))
+
+/* Aligned blocks one contiguous deposit tries before it gives up. */
+#define HV_CARVE_CONTIG_TRIES		8
 
 static DEFINE_MUTEX(hv_carve_backend_lock);
 static const struct hv_carve_backend *hv_carve_backend;
@@ -67,16 +112,11 @@ static DEFINE_XARRAY(hv_carve_overflow);
 #if IS_ENABLED(CONFIG_MSHV_ROOT)
 
 /*
- * The Microsoft Hypervisor refuses to take a page it already holds with
- * HV_STATUS_OPERATION_DENIED: a deposited page is no longer mapped, and no
- * longer readable, writable and executable, in the root partition's GPA
- * space, and HvCallDepositMemory answers OPERATION_DENIED for a page in
- * that state. The same status is also given for a page that is unusable
- * for other reasons (mapped into another partition). Mapping it to
- * -EEXIST errs on the safe side: a page wrongly taken for inherited is
- * merely kept out of the pool, never handed to anyone.
+ * HV_STATUS_OBJECT_IN_USE, from the Hypervisor Top-Level Functional
+ * Specification's list of status codes (0x0019); include/hyperv does not
+ * define it.
  */
-#define HV_CARVE_STATUS_ALREADY_HELD	HV_STATUS_OPERATION_DENIED
+#define HV_CARVE_STATUS_OBJECT_IN_USE	0x19
 
 /* One input page: the partition ID, then the pages. */
 #define HV_CARVE_HV_DEPOSIT_ROOM \
@@ -120,8 +160,14 @@ static int hv_carve_hv_deposit(u64 partition_id, const u64 *pfns,
 		return 0;
 	}
 	*done = hv_carve_hv_completed(status, nr);
-	if (hv_result(status) == HV_CARVE_STATUS_ALREADY_HELD)
+	switch (hv_result(status)) {
+	case HV_STATUS_OPERATION_DENIED:
 		return -EEXIST;
+	case HV_CARVE_STATUS_OBJECT_IN_USE:
+		return -EBUSY;
+	case HV_STATUS_ACCESS_DENIED:
+		return -EACCES;
+	}
 	hv_status_err(status, "partition %#llx, page %u of %u\n", partition_id,
 		      *done, nr);
 	return hv_result_to_errno(status);
@@ -171,7 +217,7 @@ static const struct hv_carve_backend hv_carve_hyperv = {
 	.name = "hyperv",
 	.deposit = hv_carve_hv_deposit,
 	.withdraw = hv_carve_hv_withdraw,
-	/* No hypercall reports the size of a partition's memory pool. */
+	/* No hypercall reports which pages a partition's pool holds. */
 };
 
 static int __init hv_carve_hyperv_init(void)
@@ -243,26 +289,440 @@ const char *hv_carve_backend_name(void)
 	return backend ? backend->name : NULL;
 }
 
-/*
- * Check a backend's answer against its contract: *done never exceeds the
- * batch, success means the whole batch, and a failure names an element of
- * it. A broken answer becomes -EIO after the pages it says it took.
+/**
+ * struct hv_carve_unconfirmed - what learning did since the last acceptance
+ * @pfn: a page tried alone or at the head of a call
+ * @skipped: pages before @pfn that learning skipped just before trying it
+ * @refused: @pfn was refused (and is taken from the pool); else only the
+ *	skip is recorded
+ * @was_skipped: @pfn was a skipped page when it was taken
  */
-static int hv_carve_check_done(const struct hv_carve_backend *backend,
-			       int ret, unsigned int nr, unsigned int *done)
+struct hv_carve_unconfirmed {
+	u64 pfn;
+	u32 skipped;
+	bool refused;
+	bool was_skipped;
+};
+
+/**
+ * struct hv_carve_op - one deposit
+ * @be: the backend
+ * @pool: the pool pages come from
+ * @partition_id: the partition the pages go to
+ * @node: preferred node
+ * @left: pages still to deposit
+ * @cap: entries of @batch
+ * @batch: page frame numbers of one backend call
+ * @pending: refusals not confirmed yet (allocated on the first)
+ * @npending: entries in @pending
+ * @last_refused: page refused by the previous call, or U64_MAX
+ * @whole: a contiguous block: a refusal ends it, nothing is skipped
+ * @stats: what it cost
+ */
+struct hv_carve_op {
+	const struct hv_carve_backend *be;
+	struct hvcarve_pool *pool;
+	u64 partition_id;
+	int node;
+	u32 left;
+	unsigned int cap;
+	u64 *batch;
+	struct hv_carve_unconfirmed *pending;
+	unsigned int npending;
+	u64 last_refused;
+	bool whole;
+	struct hv_carve_op_stats stats;
+};
+
+/* A pool operation found pages in a state it did not expect: a bug here. */
+static void hv_carve_check_pool(unsigned long bad, const char *what)
 {
+	WARN_ONCE(bad, "hvcarve: %lu pages not in the expected state for %s\n",
+		  bad, what);
+}
+
+/* Every refusal so far was about its page: keep those pages out. */
+static void hv_carve_confirm(struct hv_carve_op *op)
+{
+	unsigned int i;
+
+	for (i = 0; i < op->npending; i++) {
+		if (!op->pending[i].refused)
+			continue;
+		hv_carve_check_pool(hvcarve_pool_held(op->pool,
+						      &op->pending[i].pfn, 1),
+				    "confirmed refusals");
+		op->stats.learnt++;
+	}
+	op->npending = 0;
+}
+
+/* Nothing was accepted after these refusals: undo what they taught. */
+static void hv_carve_unlearn(struct hv_carve_op *op)
+{
+	struct hv_carve_unconfirmed *u;
+
+	while (op->npending) {
+		u = &op->pending[--op->npending];
+		if (u->refused) {
+			hv_carve_check_pool(hvcarve_pool_release(op->pool, &u->pfn,
+								 1, u->was_skipped),
+					    "unconfirmed refusals");
+			op->stats.unlearnt++;
+		}
+		if (u->skipped)
+			hvcarve_pool_unskip(op->pool, u->pfn - u->skipped,
+					    u->skipped);
+	}
+}
+
+/*
+ * One backend call. Accepted pages are accounted, and confirm what was
+ * refused before. Returns the backend's answer, checked against its
+ * contract: *@done never exceeds @nr, success means all @nr, and a failure
+ * names an element.
+ */
+static int hv_carve_call(struct hv_carve_op *op, const u64 *pfns,
+			 unsigned int nr, unsigned int *done)
+{
+	int ret;
+
+	*done = 0;
+	ret = op->be->deposit(op->partition_id, pfns, nr, done);
+	op->stats.calls++;
 	if (WARN_ONCE(*done > nr, "hvcarve: backend %s: %u of %u pages done\n",
-		      backend->name, *done, nr))
+		      op->be->name, *done, nr))
 		*done = nr;
 	if (WARN_ONCE(!ret != (*done == nr),
 		      "hvcarve: backend %s: %d after %u of %u pages\n",
-		      backend->name, ret, *done, nr))
+		      op->be->name, ret, *done, nr))
 		ret = -EIO;
+	if (*done) {
+		hv_carve_check_pool(hvcarve_pool_deposited(op->pool, pfns, *done),
+				    "accepted pages");
+		op->left -= *done;
+		hv_carve_confirm(op);
+	}
+	if (ret == -EEXIST || ret == -EBUSY)
+		op->stats.refusals++;
 	return ret;
 }
 
-/* Give unsent overflow pages back to the page allocator. */
-static void hv_carve_overflow_undo(const u64 *pfns, unsigned int nr)
+/* Remember what learning did until a page is accepted; false if full. */
+static bool hv_carve_pending_add(struct hv_carve_op *op, u64 pfn, u32 skipped,
+				 bool refused, bool was_skipped)
+{
+	if (!op->pending) {
+		op->pending = kmalloc_array(HV_CARVE_UNCONFIRMED_MAX,
+					    sizeof(*op->pending), GFP_KERNEL);
+		if (!op->pending)
+			return false;
+	}
+	if (op->npending == HV_CARVE_UNCONFIRMED_MAX)
+		return false;
+	op->pending[op->npending++] = (struct hv_carve_unconfirmed) {
+		.pfn = pfn, .skipped = skipped, .refused = refused,
+		.was_skipped = was_skipped,
+	};
+	return true;
+}
+
+/* Are free pages (not skipped ones) among the unconfirmed refusals? */
+static bool hv_carve_pending_free(const struct hv_carve_op *op)
+{
+	unsigned int i;
+
+	for (i = 0; i < op->npending; i++)
+		if (op->pending[i].refused && !op->pending[i].was_skipped)
+			return true;
+	return false;
+}
+
+/*
+ * @pfn was refused. If the same call accepted pages before it, that is
+ * about @pfn; otherwise remember it until a later call accepts a page.
+ * Once too many refusals in a row are unconfirmed the deposit stops:
+ * with -EACCES if free pages were among them (the hypervisor refuses
+ * everything, as far as can be told), with -ENOSPC if only skipped ones
+ * were (the carveout is used up, as far as can be told; the next deposit
+ * goes on with the skipped pages after these).
+ */
+static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
+			    bool was_skipped, u32 skipped)
+{
+	if (confirmed) {
+		hv_carve_check_pool(hvcarve_pool_held(op->pool, &pfn, 1),
+				    "a refusal");
+		op->stats.learnt++;
+		return 0;
+	}
+	if (hv_carve_pending_add(op, pfn, skipped, true, was_skipped))
+		return 0;
+	hvcarve_pool_release(op->pool, &pfn, 1, was_skipped);
+	if (skipped)
+		hvcarve_pool_unskip(op->pool, pfn - skipped, skipped);
+	if (!hv_carve_pending_free(op)) {
+		pr_warn_ratelimited("partition %#llx: no free carveout page left, and none of %u skipped pages tried was accepted\n",
+				    op->partition_id, HV_CARVE_UNCONFIRMED_MAX);
+		return -ENOSPC;
+	}
+	pr_err_ratelimited("partition %#llx: %u deposits in a row were refused at their first page and none was accepted: taken as a refusal of every page, not as pages the hypervisor holds\n",
+			   op->partition_id, HV_CARVE_UNCONFIRMED_MAX);
+	return -EACCES;
+}
+
+static bool hv_carve_is_refusal(int ret)
+{
+	return ret == -EEXIST || ret == -EBUSY;
+}
+
+/*
+ * Try page @pfn alone. Returns 1 if it was accepted, 0 if it is held
+ * (refused, or known to this kernel as inherited), or a negative errno.
+ * A page this kernel deposited itself counts as accepted: it was not held
+ * when it was deposited. @gap pages before @pfn were just skipped.
+ */
+static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
+{
+	enum hvcarve_page state = hvcarve_pool_take(op->pool, pfn);
+	bool was = state == HVCARVE_PAGE_SKIPPED;
+	unsigned int done;
+	int ret;
+
+	if (state == HVCARVE_PAGE_OUTSIDE)
+		return -EINVAL;
+	if (state == HVCARVE_PAGE_DEPOSITED || state == HVCARVE_PAGE_INHERITED) {
+		/* Known without a call; the skip is undone with the rest. */
+		if (gap && !hv_carve_pending_add(op, pfn, gap, false, false))
+			hvcarve_pool_unskip(op->pool, pfn - gap, gap);
+		return state == HVCARVE_PAGE_DEPOSITED;
+	}
+	ret = hv_carve_call(op, &pfn, 1, &done);
+	if (done)
+		return 1;
+	if (!hv_carve_is_refusal(ret)) {
+		hvcarve_pool_release(op->pool, &pfn, 1, was);
+		return ret;
+	}
+	return hv_carve_refused(op, pfn, false, was, gap);
+}
+
+/*
+ * @pfn starts a run of pages the hypervisor holds (it and the page before
+ * it were refused). Try single pages further and further on, then bisect,
+ * to find where the run ends within @pfn's region. The pages passed over
+ * inside the run are left skipped.
+ */
+static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
+{
+	u64 lo = pfn, hi = 0, q = pfn, end, step = 1, mid, gap;
+	int ret;
+
+	if (!hvcarve_pool_extent(op->pool, pfn, &end))
+		return 0;
+
+	/* Skip ahead: lo is held, q = lo + step is tried. */
+	while (op->left) {
+		cond_resched();
+		q = min(lo + step, end - 1);
+		if (q <= lo)
+			return 0;	/* the run reaches the end of the region */
+		gap = q - lo - 1;
+		hvcarve_pool_skip(op->pool, lo + 1, gap);
+		ret = hv_carve_probe(op, q, gap);
+		if (ret < 0) {
+			hvcarve_pool_unskip(op->pool, lo + 1, gap);
+			return ret;
+		}
+		if (ret) {
+			hi = q;
+			break;
+		}
+		lo = q;
+		step <<= 1;
+	}
+	if (!hi)
+		return 0;
+
+	/* Bisect: lo is held, hi is not, (lo, hi) skipped. */
+	while (hi - lo > 1 && op->left) {
+		cond_resched();
+		mid = lo + (hi - lo) / 2;
+		ret = hv_carve_probe(op, mid, 0);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	/* The pages after the run that were skipped are free again. */
+	if (q > hi + 1)
+		hvcarve_pool_unskip(op->pool, hi + 1, q - hi - 1);
+	return 0;
+}
+
+/*
+ * Deposit @n pages of @pages (all taken from the pool; @skipped: they were
+ * skipped pages). After a refusal the rest is sent again; two refusals of
+ * neighbouring pages start hv_carve_skip_run(). Returns 0 when every page
+ * was accepted, learnt or given back; else an error, with the unsent pages
+ * given back.
+ */
+static int hv_carve_send(struct hv_carve_op *op, u64 *pages, unsigned int n,
+			 bool skipped)
+{
+	unsigned int done;
+	bool run;
+	u64 pfn;
+	int ret;
+
+	while (n) {
+		ret = hv_carve_call(op, pages, n, &done);
+		pages += done;
+		n -= done;
+		if (!ret) {
+			op->last_refused = U64_MAX;
+			return 0;
+		}
+		if (!hv_carve_is_refusal(ret))
+			goto release;
+		pfn = *pages++;
+		n--;
+		run = !done && op->last_refused != U64_MAX &&
+		      pfn == op->last_refused + 1;
+		op->last_refused = pfn;
+		ret = hv_carve_refused(op, pfn, done > 0, skipped, 0);
+		if (ret)
+			goto release;
+		if (op->whole) {
+			/* Not the whole block: the caller tries another one. */
+			hv_carve_check_pool(hvcarve_pool_release(op->pool, pages,
+								 n, skipped),
+					    "the rest of a block");
+			return 0;
+		}
+		/* Skipped pages were passed over once; each is tried now. */
+		if (run && !skipped) {
+			hv_carve_check_pool(hvcarve_pool_release(op->pool, pages,
+								 n, skipped),
+					    "the rest of a batch");
+			return hv_carve_skip_run(op, pfn);
+		}
+	}
+	return 0;
+
+release:
+	hv_carve_check_pool(hvcarve_pool_release(op->pool, pages, n, skipped),
+			    "unsent pages");
+	return ret;
+}
+
+/*
+ * Deposit from the pool until op->left pages went in or the pool has none
+ * left to try. Returns 0 (op->left may then be non-zero) or an error.
+ */
+static int hv_carve_from_pool(struct hv_carve_op *op)
+{
+	unsigned int flags, n;
+	int ret;
+
+	while (op->left) {
+		cond_resched();
+		flags = 0;
+		n = hvcarve_pool_alloc(op->pool, op->node, op->batch,
+				       min(op->left, op->cap), flags);
+		if (!n) {
+			flags = HVCARVE_ALLOC_SKIPPED;
+			n = hvcarve_pool_alloc(op->pool, op->node, op->batch,
+					       min(op->left, op->cap), flags);
+		}
+		if (!n)
+			return 0;
+		ret = hv_carve_send(op, op->batch, n,
+				    flags == HVCARVE_ALLOC_SKIPPED);
+		if (ret == -ENOSPC)
+			return 0;
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int hv_carve_op_init(struct hv_carve_op *op,
+			    const struct hv_carve_backend *be,
+			    struct hvcarve_pool *pool, int node,
+			    u64 partition_id, u32 num_pages)
+{
+	*op = (struct hv_carve_op) {
+		.be = be, .pool = pool, .node = node,
+		.partition_id = partition_id, .left = num_pages,
+		.cap = min_t(u32, max(num_pages, 1U), HV_CARVE_DEPOSIT_MAX),
+		.last_refused = U64_MAX,
+	};
+	op->batch = kmalloc_array(op->cap, sizeof(*op->batch), GFP_KERNEL);
+	return op->batch ? 0 : -ENOMEM;
+}
+
+static void hv_carve_op_end(struct hv_carve_op *op)
+{
+	if (op->pool)
+		hv_carve_unlearn(op);
+	kfree(op->pending);
+	kfree(op->batch);
+}
+
+/**
+ * hv_carve_pool_deposit() - deposit pages of a pool through a backend
+ * @be: the backend
+ * @pool: the pool
+ * @node: preferred NUMA node, or NUMA_NO_NODE
+ * @partition_id: partition whose memory pool receives the pages
+ * @num_pages: number of pages
+ * @stats: if not NULL, receives what the deposit cost
+ *
+ * The pool part of hv_carve_deposit_pages(), with learning, on any pool
+ * and backend (the tests use private ones).
+ *
+ * Context: process context; may sleep.
+ * Return: 0 when all @num_pages went in; -ENOSPC when the pool had no more
+ * pages to try; -EACCES when the hypervisor refused every page; -ENOMEM;
+ * or the backend's error.
+ */
+VISIBLE_IF_KUNIT int hv_carve_pool_deposit(const struct hv_carve_backend *be,
+					   struct hvcarve_pool *pool, int node,
+					   u64 partition_id, u32 num_pages,
+					   struct hv_carve_op_stats *stats)
+{
+	struct hv_carve_op op;
+	int ret;
+
+	ret = hv_carve_op_init(&op, be, pool, node, partition_id, num_pages);
+	if (!ret)
+		ret = hv_carve_from_pool(&op);
+	if (!ret && op.left)
+		ret = -ENOSPC;
+	hv_carve_op_end(&op);
+	if (stats)
+		*stats = op.stats;
+	return ret;
+}
+EXPORT_SYMBOL_IF_KUNIT(hv_carve_pool_deposit);
+
+/*
+ * May this deposit use ordinary memory? Always when the carveout is not
+ * usable (@pool is NULL) or overflow is allowed; and during boot, where
+ * a root partition cannot survive a failed deposit (hv_smp_prepare_cpus()
+ * BUG()s on it).
+ */
+static bool hv_carve_may_overflow(struct hvcarve_pool *pool)
+{
+	return !pool || hvcarve_overflow_allowed() ||
+	       system_state < SYSTEM_RUNNING;
+}
+
+/* Free ordinary pages that were not deposited, and forget them. */
+static void hv_carve_overflow_free(const u64 *pfns, unsigned int nr)
 {
 	unsigned int i;
 
@@ -270,217 +730,275 @@ static void hv_carve_overflow_undo(const u64 *pfns, unsigned int nr)
 		xa_erase(&hv_carve_overflow, pfns[i]);
 		__free_page(pfn_to_page(pfns[i]));
 	}
-	hvcarve_overflow_add(-(long)nr);
 }
 
 /*
- * The pool is exhausted and hvcarve.overflow=allow: deposit @left ordinary
- * pages. @batch has room for @cap entries.
+ * Fill @op->batch with @n ordinary pages: either a naturally aligned block
+ * of @order, or single pages (@order 0). Each is remembered for its
+ * withdrawal. Returns the number of pages.
  */
-static int hv_carve_deposit_overflow(const struct hv_carve_backend *backend,
-				     int node, u64 partition_id, u64 *batch,
-				     unsigned int cap, u32 left)
+static unsigned int hv_carve_overflow_alloc(struct hv_carve_op *op,
+					    unsigned int n, unsigned int order)
 {
-	unsigned int n = 0, done, want;
-	u32 deposited = 0;
 	struct page *page;
-	int ret = 0;
+	unsigned int i, got = 0;
 
-	while (left) {
-		want = min_t(u32, left, cap);
-		while (n < want) {
-			page = alloc_pages_node(node, GFP_KERNEL, 0);
+	if (order) {
+		page = alloc_pages_node(op->node, GFP_KERNEL, order);
+		if (!page)
+			return 0;
+		split_page(page, order);
+		for (i = 0; i < n; i++)
+			op->batch[i] = page_to_pfn(page) + i;
+		got = n;
+	} else {
+		for (; got < n; got++) {
+			page = alloc_pages_node(op->node, GFP_KERNEL, 0);
 			if (!page)
 				break;
-			/*
-			 * Remembered before it is sent, so that withdrawal
-			 * recognises it, and counted, so that kexec is refused
-			 * from now on.
-			 */
-			if (xa_err(xa_store(&hv_carve_overflow, page_to_pfn(page),
-					    xa_mk_value(0), GFP_KERNEL))) {
-				__free_page(page);
-				break;
-			}
-			hvcarve_overflow_add(1);
-			batch[n++] = page_to_pfn(page);
+			op->batch[got] = page_to_pfn(page);
 		}
+	}
+	for (i = 0; i < got; i++) {
+		if (xa_err(xa_store(&hv_carve_overflow, op->batch[i],
+				    xa_mk_value(0), GFP_KERNEL))) {
+			/* Not remembered: these cannot be sent. */
+			while (i--)
+				xa_erase(&hv_carve_overflow, op->batch[i]);
+			for (i = 0; i < got; i++)
+				__free_page(pfn_to_page(op->batch[i]));
+			return 0;
+		}
+	}
+	return got;
+}
+
+/*
+ * Deposit op->left ordinary pages (in blocks of 2^@order if @order). Any
+ * refusal or failure ends it: an ordinary page this kernel just allocated
+ * cannot be one the hypervisor held, so there is nothing to learn.
+ */
+static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
+{
+	unsigned int n, done;
+	u32 deposited = 0;
+	int ret = 0;
+
+	while (op->left) {
+		cond_resched();
+		n = order ? 1U << order : min(op->left, op->cap);
+		n = hv_carve_overflow_alloc(op, n, order);
 		if (!n) {
 			ret = -ENOMEM;
 			break;
 		}
-		ret = backend->deposit(partition_id, batch, n, &done);
-		ret = hv_carve_check_done(backend, ret, n, &done);
-		left -= done;
+		ret = hvcarve_overflow_get(n);
+		if (ret) {
+			/* A kexec is under way: nothing more goes in. */
+			hv_carve_overflow_free(op->batch, n);
+			break;
+		}
+		ret = op->be->deposit(op->partition_id, op->batch, n, &done);
+		op->stats.calls++;
+		if (WARN_ONCE(done > n || !ret != (done == n),
+			      "hvcarve: backend %s: %d after %u of %u pages\n",
+			      op->be->name, ret, done, n)) {
+			done = min(done, n);
+			ret = ret ?: -EIO;
+		}
+		op->left -= min_t(u32, done, op->left);
 		deposited += done;
-		if (!ret) {
-			n = 0;
-			continue;
+		if (done && op->pool)
+			hv_carve_confirm(op);
+		if (ret) {
+			hv_carve_overflow_free(op->batch + done, n - done);
+			hvcarve_overflow_put(n - done);
+			break;
 		}
-		if (ret == -EEXIST && done < n) {
-			/*
-			 * The hypervisor claims an ordinary page this kernel
-			 * just allocated. Never free it: it stays counted
-			 * (kexec stays refused) until it is withdrawn.
-			 */
-			pr_err_ratelimited("overflow pfn %#llx refused as already held: not freed\n",
-					   batch[done]);
-			n -= done + 1;
-			memmove(batch, batch + done + 1, n * sizeof(*batch));
-			ret = 0;
-			continue;
-		}
-		hv_carve_overflow_undo(batch + done, n - done);
-		n = 0;
-		break;
 	}
 	if (deposited)
-		pr_warn_ratelimited("carveout exhausted: deposited %u ordinary pages for partition %#llx (hvcarve.overflow=allow); kexec is refused until they are withdrawn\n",
-				    deposited, partition_id);
-	if (left) {
-		hvcarve_deposit_failed(node, NULL, left);
-		pr_err_ratelimited("carveout exhausted: overflow deposit of %u pages for partition %#llx failed: %d\n",
-				   left, partition_id, ret);
-	}
+		pr_warn_ratelimited("deposited %u ordinary pages for partition %#llx (overflow: %s); kexec is refused until they are withdrawn\n",
+				    deposited, op->partition_id,
+				    !op->pool ? "the carveout is not usable" :
+				    hvcarve_overflow_allowed() ?
+				    "carveout exhausted, hvcarve.overflow=allow" :
+				    "carveout exhausted during boot");
 	return ret;
 }
 
-/**
- * hv_carve_deposit_pages() - deposit carveout pages into the hypervisor
- * @node: NUMA node whose carveout pages are preferred, or NUMA_NO_NODE
- * @partition_id: partition whose memory pool receives the pages
- * @num_pages: number of pages to deposit; any number
- *
- * Takes the pages from the hvcarve pool and hands them to the backend in
- * batches of at most HV_CARVE_DEPOSIT_MAX. Pages the hypervisor refuses as
- * already held (inherited from before a kexec) are recorded with
- * hvcarve_mark_inherited() and replaced from the pool. When the pool runs
- * out, ordinary pages are deposited instead if hvcarve.overflow=allow.
- * Pages accepted before a failure stay deposited and counted.
- *
- * If hvcarve= was given but rejected, or the pool is not ready, no page is
- * deposited at all: the deposit fails closed.
- *
- * Context: process context, interrupts enabled; may sleep.
- * Return: 0 when all @num_pages were deposited; -ENODEV without a backend
- * or without hvcarve=; -ENOMEM when the carveout is not active, or is
- * exhausted and overflow is denied (or ordinary memory ran out too); the
- * backend's error otherwise.
+/*
+ * The common part of hv_carve_deposit_pages() and
+ * hv_carve_deposit_contiguous(): @order 0 for any pages, else one naturally
+ * aligned block of 2^@order pages.
  */
-int hv_carve_deposit_pages(int node, u64 partition_id, u32 num_pages)
+static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
+			    unsigned int order)
 {
-	const struct hv_carve_backend *backend = hv_carve_get_backend();
-	unsigned int cap, n = 0, done, want;
-	u32 left = num_pages;
-	u64 *batch;
-	int ret = 0;
+	const struct hv_carve_backend *be = hv_carve_get_backend();
+	struct hvcarve_pool *pool = hvcarve_pool();
+	struct hv_carve_op op;
+	unsigned int i, tries;
+	u64 pfn;
+	int ret;
 
 	might_sleep();
 	if (!num_pages)
 		return 0;
-	if (!backend || !hvcarve_requested())
+	if (!be || !hvcarve_requested())
 		return -ENODEV;
-	if (!hvcarve_active()) {
-		pr_err_ratelimited("deposit of %u pages for partition %#llx refused: the carveout is not active (hvcarve= rejected, or its pool not ready)\n",
-				   num_pages, partition_id);
-		return -ENOMEM;
+	ret = hv_carve_op_init(&op, be, pool, node, partition_id, num_pages);
+	if (ret)
+		goto out;
+
+	if (pool && !order) {
+		ret = hv_carve_from_pool(&op);
+	} else if (pool) {
+		/* One aligned block that the hypervisor takes whole. */
+		op.whole = true;
+		for (tries = 0; tries < HV_CARVE_CONTIG_TRIES; tries++) {
+			if (hvcarve_pool_alloc_aligned(pool, node, order, &pfn))
+				break;
+			for (i = 0; i < num_pages; i++)
+				op.batch[i] = pfn + i;
+			op.left = num_pages;
+			ret = hv_carve_send(&op, op.batch, num_pages, false);
+			if (ret || !op.left)
+				break;
+		}
+		/* What a block had accepted before a refusal stays deposited. */
+		if (op.left)
+			op.left = num_pages;
+		if (!ret && op.left && !hv_carve_may_overflow(pool))
+			pr_warn_ratelimited("no naturally aligned block of %u free carveout pages could be deposited for partition %#llx\n",
+					    num_pages, partition_id);
+	} else {
+		pr_err_once("the carveout is not usable: deposits use ordinary memory, and kexec is refused while any of it is deposited\n");
 	}
 
-	cap = min_t(u32, num_pages, HV_CARVE_DEPOSIT_MAX);
-	batch = kmalloc_array(cap, sizeof(*batch), GFP_KERNEL);
-	if (!batch)
-		return -ENOMEM;
-
-	while (left) {
-		want = min_t(u32, left, cap);
-		if (n < want)
-			n += hvcarve_alloc_pages(node, batch + n, want - n);
-		if (!n)
-			break;
-		ret = backend->deposit(partition_id, batch, n, &done);
-		ret = hv_carve_check_done(backend, ret, n, &done);
-		hvcarve_deposit_done(batch, done);
-		left -= done;
-		if (!ret) {
-			n = 0;
-			continue;
+	if (!ret && op.left) {
+		if (hv_carve_may_overflow(pool)) {
+			ret = hv_carve_from_ram(&op, order);
+		} else {
+			if (!order)
+				pr_warn_ratelimited("carveout exhausted: %u of %u pages for partition %#llx not deposited (hvcarve.overflow=deny)\n",
+						    op.left, num_pages, partition_id);
+			ret = -ENOMEM;
 		}
-		if (ret == -EEXIST && done < n) {
-			/* Held since before a kexec: keep it out of the pool. */
-			hvcarve_mark_inherited(batch[done]);
-			n -= done + 1;
-			memmove(batch, batch + done + 1, n * sizeof(*batch));
-			ret = 0;
-			continue;
-		}
-		/* batch[done] failed; it and the pages after it are unsent. */
-		n -= done;
-		hvcarve_deposit_failed(node, batch + done, n);
-		if (left > n)
-			hvcarve_deposit_failed(node, NULL, left - n);
-		hvcarve_release_pages(batch + done, n);
+	}
+	if (op.left && pool)
+		hvcarve_pool_failed(pool, node, op.left);
+	if (ret && ret != -ENOMEM)
 		pr_err_ratelimited("deposit for partition %#llx failed after %u of %u pages: %d\n",
-				   partition_id, num_pages - left, num_pages, ret);
-		goto out;
-	}
-
-	if (!left)
-		goto out;
-	if (hvcarve_overflow_allowed()) {
-		ret = hv_carve_deposit_overflow(backend, node, partition_id,
-						batch, cap, left);
-		goto out;
-	}
-	hvcarve_deposit_failed(node, NULL, left);
-	pr_warn_ratelimited("carveout exhausted: %u of %u pages for partition %#llx not deposited (hvcarve.overflow=deny)\n",
-			    left, num_pages, partition_id);
-	ret = -ENOMEM;
+				   partition_id, num_pages - op.left, num_pages,
+				   ret);
 out:
-	kfree(batch);
+	hv_carve_op_end(&op);
 	return ret;
+}
+
+/**
+ * hv_carve_deposit_pages() - deposit pages into the hypervisor
+ * @node: NUMA node whose carveout pages are preferred, or NUMA_NO_NODE
+ * @partition_id: partition whose memory pool receives the pages
+ * @num_pages: number of pages to deposit; any number
+ *
+ * Takes the pages from the carveout's pool and hands them to the backend in
+ * batches of at most HV_CARVE_DEPOSIT_MAX, learning which pages the
+ * hypervisor already holds (see the top of this file). When the carveout
+ * cannot serve the deposit -- it is exhausted, or hvcarve= was rejected --
+ * ordinary pages are deposited instead if hv_carve_may_overflow() allows
+ * it. Pages accepted before a failure stay deposited and counted.
+ *
+ * Context: process context, interrupts enabled; may sleep.
+ * Return: 0 when all @num_pages were deposited; -ENODEV without a backend
+ * or without hvcarve=; -ENOMEM when the carveout is exhausted and overflow
+ * is not allowed, or memory ran out; -EACCES when the hypervisor refused
+ * every page; -EBUSY when a kexec is under way and ordinary pages would
+ * have been needed; the backend's error otherwise.
+ */
+int hv_carve_deposit_pages(int node, u64 partition_id, u32 num_pages)
+{
+	return hv_carve_deposit(node, partition_id, num_pages, 0);
 }
 EXPORT_SYMBOL_GPL(hv_carve_deposit_pages);
 
 /**
- * hv_carve_withdrawn_pfn() - take back one page the hypervisor returned
- * @pfn: page frame number from a withdrawal
+ * hv_carve_deposit_contiguous() - deposit one naturally aligned block
+ * @node: NUMA node whose carveout pages are preferred, or NUMA_NO_NODE
+ * @partition_id: partition whose memory pool receives the pages
+ * @num_pages: pages in the block, a power of two
  *
- * Ownership is decided by physical address: a carveout page goes back to
- * the pool (never to the page allocator; it may have no struct page). An
- * ordinary page this kernel deposited as overflow is uncounted and freed.
- * Without hvcarve= every deposited page came from the page allocator and is
- * freed. With hvcarve=, any other page was never deposited by this kernel
- * (a kernel before a kexec did): it is not freed, because this kernel may
- * have used it as free memory since it booted.
+ * For HV_STATUS_INSUFFICIENT_CONTIGUOUS_MEMORY: the hypervisor wants
+ * physically contiguous memory, so the pages are a naturally aligned block
+ * of the carveout, or of ordinary memory if hv_carve_may_overflow() allows
+ * it, never scattered pages.
+ *
+ * Context: process context, interrupts enabled; may sleep.
+ * Return: as hv_carve_deposit_pages(); -EINVAL if @num_pages is not a
+ * power of two or larger than HV_CARVE_DEPOSIT_MAX.
+ */
+int hv_carve_deposit_contiguous(int node, u64 partition_id, u32 num_pages)
+{
+	if (!is_power_of_2(num_pages) || num_pages > HV_CARVE_DEPOSIT_MAX)
+		return -EINVAL;
+	return hv_carve_deposit(node, partition_id, num_pages,
+				ilog2(num_pages));
+}
+EXPORT_SYMBOL_GPL(hv_carve_deposit_contiguous);
+
+/**
+ * hv_carve_withdrawn() - take back pages the hypervisor returned
+ * @pfns: page frame numbers from a withdrawal
+ * @nr: number of entries in @pfns
+ *
+ * Ownership is decided by physical address. Carveout pages go back to the
+ * pool (never to the page allocator; they may have no struct page), one
+ * lock round trip per run. An ordinary page this kernel deposited as
+ * overflow is uncounted and freed. Without hvcarve= every page this kernel
+ * deposited came from the page allocator, and is freed if it is RAM. With
+ * hvcarve=, any other page was not deposited by this kernel (a kernel
+ * before a kexec did): it is not freed, because this kernel may have used
+ * it since it booted.
  *
  * Context: process context.
  */
-void hv_carve_withdrawn_pfn(u64 pfn)
+void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 {
-	if (hvcarve_pfn_in_carveout(pfn)) {
-		if (hvcarve_active())
-			hvcarve_withdrawn(pfn);
-		else
-			pr_warn_ratelimited("carveout pfn %#llx withdrawn while the pool is not ready: kept out of use\n",
+	struct hvcarve_pool *pool = hvcarve_pool();
+	unsigned int i, overflow = 0;
+	u64 pfn;
+
+	if (pool)
+		hvcarve_pool_withdrawn(pool, pfns, nr);
+	for (i = 0; i < nr; i++) {
+		pfn = pfns[i];
+		if (hvcarve_pfn_in_carveout(pfn)) {
+			if (!pool)
+				pr_warn_ratelimited("carveout pfn %#llx withdrawn while the pool is not usable: kept out of use\n",
+						    pfn);
+			continue;
+		}
+		if (xa_erase(&hv_carve_overflow, pfn)) {
+			__free_page(pfn_to_page(pfn));
+			overflow++;
+			continue;
+		}
+		if (hvcarve_requested()) {
+			pr_warn_ratelimited("pfn %#llx withdrawn, but this kernel never deposited it: not freed\n",
 					    pfn);
-		return;
-	}
-	if (xa_erase(&hv_carve_overflow, pfn)) {
-		hvcarve_overflow_add(-1);
+			continue;
+		}
+		if (!pfn_valid(pfn) || !page_is_ram(pfn)) {
+			pr_warn_ratelimited("withdrawn pfn %#llx is not RAM (an earlier kernel's carveout?): not freed\n",
+					    pfn);
+			continue;
+		}
 		__free_page(pfn_to_page(pfn));
-		return;
 	}
-	if (hvcarve_requested()) {
-		pr_warn_ratelimited("pfn %#llx withdrawn, but this kernel never deposited it: not freed\n",
-				    pfn);
-		return;
-	}
-	if (WARN_ONCE(!pfn_valid(pfn), "hvcarve: withdrawn pfn %#llx has no struct page\n",
-		      pfn))
-		return;
-	__free_page(pfn_to_page(pfn));
+	if (overflow)
+		hvcarve_overflow_put(overflow);
 }
-EXPORT_SYMBOL_GPL(hv_carve_withdrawn_pfn);
+EXPORT_SYMBOL_GPL(hv_carve_withdrawn);
 
 /**
  * hv_carve_withdraw_pages() - withdraw pages from a partition's memory pool
@@ -490,7 +1008,7 @@ EXPORT_SYMBOL_GPL(hv_carve_withdrawn_pfn);
  *
  * Asks the backend for pages in batches of at most HV_CARVE_WITHDRAW_MAX
  * until @count pages came back or the partition holds no more, and hands
- * each to hv_carve_withdrawn_pfn().
+ * each batch to hv_carve_withdrawn().
  *
  * Context: process context; may sleep.
  * Return: 0 on success (also when fewer than @count pages were held),
@@ -500,7 +1018,7 @@ EXPORT_SYMBOL_GPL(hv_carve_withdrawn_pfn);
 int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn)
 {
 	const struct hv_carve_backend *backend = hv_carve_get_backend();
-	unsigned int i, want, done, cap;
+	unsigned int want, done, cap;
 	u64 got = 0;
 	u64 *pfns;
 	int ret = 0;
@@ -519,14 +1037,14 @@ int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn)
 		return -ENOMEM;
 
 	while (got < count) {
+		cond_resched();
 		want = min_t(u64, count - got, cap);
 		done = 0;
 		ret = backend->withdraw(partition_id, pfns, want, &done);
 		if (WARN_ONCE(done > want, "hvcarve: backend %s: withdrew %u of %u pages\n",
 			      backend->name, done, want))
 			done = want;
-		for (i = 0; i < done; i++)
-			hv_carve_withdrawn_pfn(pfns[i]);
+		hv_carve_withdrawn(pfns, done);
 		got += done;
 		if (ret || done < want)
 			break;

@@ -59,6 +59,16 @@
  *   scan      write "1": rescan the carveout and rebuild the cache
  *   fail      write "K": the K-th page offered from now on is refused
  *             with -EIO, once (fault injection); "0" cancels
+ *   inject    write one of (fault injection, until "none"):
+ *               "deny P"    refuse every deposit for partition P at its
+ *                           first page with -EEXIST, as the Microsoft
+ *                           Hypervisor's HV_STATUS_OPERATION_DENIED does
+ *                           for reasons that are not about the page
+ *               "access P"  refuse every deposit for partition P with
+ *                           -EACCES (HV_STATUS_ACCESS_DENIED)
+ *               "inuse PFN" refuse page PFN with -EBUSY
+ *                           (HV_STATUS_OBJECT_IN_USE), for any partition
+ *               "none"      stop injecting
  *   ledger    read, one "name value" per line:
  *               held N                 pages held (carveout and overflow)
  *               partition P N          one line per partition holding pages
@@ -71,6 +81,7 @@
  *               deposit_calls D        backend calls since boot
  *               withdraw_calls W
  *               fail_in K              pages until the injected failure
+ *               inject MODE [ARG]      the injected refusal, or "none"
  *               last_deposit requested=N deposited=N overflow=N rc=E
  *               last_withdraw requested=N withdrawn=N rc=E
  *   Numbers accept a 0x prefix; partitions are printed in decimal.
@@ -91,7 +102,6 @@
 #include <linux/capability.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
-#include <linux/hv_carve.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
 #include <linux/io.h>
@@ -188,6 +198,23 @@ static u64 hvcsim_refusals;
 static u64 hvcsim_deposit_calls;
 static u64 hvcsim_withdraw_calls;
 static u64 hvcsim_fail_in;
+
+enum hvcsim_inject {
+	HVCSIM_INJECT_NONE,
+	HVCSIM_INJECT_DENY,
+	HVCSIM_INJECT_ACCESS,
+	HVCSIM_INJECT_INUSE,
+};
+
+static const char * const hvcsim_inject_names[] = {
+	[HVCSIM_INJECT_NONE] = "none",
+	[HVCSIM_INJECT_DENY] = "deny",
+	[HVCSIM_INJECT_ACCESS] = "access",
+	[HVCSIM_INJECT_INUSE] = "inuse",
+};
+
+static enum hvcsim_inject hvcsim_inject;
+static u64 hvcsim_inject_arg;
 static u64 hvcsim_accepted;
 static u64 hvcsim_accepted_overflow;
 static struct hvcsim_corruption hvcsim_corrupt;
@@ -312,12 +339,26 @@ static int hvcsim_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
 
 	mutex_lock(&hvcsim_lock);
 	hvcsim_deposit_calls++;
+	if (hvcsim_inject_arg == partition_id &&
+	    (hvcsim_inject == HVCSIM_INJECT_DENY ||
+	     hvcsim_inject == HVCSIM_INJECT_ACCESS)) {
+		*done = 0;
+		hvcsim_refusals++;
+		mutex_unlock(&hvcsim_lock);
+		return hvcsim_inject == HVCSIM_INJECT_DENY ? -EEXIST : -EACCES;
+	}
 	for (i = 0; i < nr; i++) {
 		u64 pfn = pfns[i];
 		bool overflow = false;
 
 		if (hvcsim_fail_in && !--hvcsim_fail_in) {
 			ret = -EIO;
+			break;
+		}
+		if (hvcsim_inject == HVCSIM_INJECT_INUSE &&
+		    pfn == hvcsim_inject_arg) {
+			hvcsim_refusals++;
+			ret = -EBUSY;
 			break;
 		}
 		reg = hvcsim_region_of(pfn, &idx);
@@ -656,6 +697,32 @@ static ssize_t hvcsim_fail_write(struct file *file, const char __user *ubuf,
 	return len;
 }
 
+static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
+				   size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[2];
+	enum hvcsim_inject mode;
+	u64 arg = 0;
+	int n;
+
+	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (n < 0)
+		return n;
+	if (!n)
+		return -EINVAL;
+	n--;
+	mode = sysfs_match_string(hvcsim_inject_names, words[0]);
+	if ((int)mode < 0 || (mode == HVCSIM_INJECT_NONE) != !n ||
+	    (n && kstrtou64(words[1], 0, &arg)))
+		return -EINVAL;
+
+	mutex_lock(&hvcsim_lock);
+	hvcsim_inject = mode;
+	hvcsim_inject_arg = arg;
+	mutex_unlock(&hvcsim_lock);
+	return len;
+}
+
 static int hvcsim_ledger_show(struct seq_file *m, void *v)
 {
 	unsigned long partition;
@@ -675,6 +742,11 @@ static int hvcsim_ledger_show(struct seq_file *m, void *v)
 	seq_printf(m, "deposit_calls %llu\n", hvcsim_deposit_calls);
 	seq_printf(m, "withdraw_calls %llu\n", hvcsim_withdraw_calls);
 	seq_printf(m, "fail_in %llu\n", hvcsim_fail_in);
+	if (hvcsim_inject == HVCSIM_INJECT_NONE)
+		seq_puts(m, "inject none\n");
+	else
+		seq_printf(m, "inject %s %llu\n",
+			   hvcsim_inject_names[hvcsim_inject], hvcsim_inject_arg);
 	seq_printf(m, "last_deposit requested=%llu deposited=%llu overflow=%llu rc=%d\n",
 		   hvcsim_last_deposit.requested, hvcsim_last_deposit.deposited,
 		   hvcsim_last_deposit.overflow, hvcsim_last_deposit.rc);
@@ -714,6 +786,13 @@ static const struct file_operations hvcsim_fail_fops = {
 	.llseek = noop_llseek,
 };
 
+static const struct file_operations hvcsim_inject_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_inject_write,
+	.llseek = noop_llseek,
+};
+
 /* Map carveout region @i as a simulator region. */
 static void __init hvcsim_add_region(unsigned int i)
 {
@@ -737,6 +816,33 @@ static void __init hvcsim_add_region(unsigned int i)
 	}
 	hvcsim_nr_regions++;
 }
+
+/*
+ * hvcarve_sim.boot_deposit=N,P: deposit N pages for partition P while the
+ * kernel boots, as a root partition does for its logical processors in
+ * smp_prepare_cpus() (before the simulator exists, so the simulator does
+ * it at its own init, still before user space runs).
+ */
+static u32 hvcsim_boot_pages __initdata;
+static u64 hvcsim_boot_partition __initdata;
+
+static int __init hvcsim_boot_deposit_setup(char *str)
+{
+	char *comma = strchr(str, ',');
+
+	if (!comma)
+		goto bad;
+	*comma = '\0';
+	if (kstrtou32(str, 0, &hvcsim_boot_pages) ||
+	    kstrtou64(comma + 1, 0, &hvcsim_boot_partition))
+		goto bad;
+	return 1;
+bad:
+	hvcsim_boot_pages = 0;
+	pr_err("hvcarve_sim.boot_deposit= wants N,PARTITION\n");
+	return 1;
+}
+__setup("hvcarve_sim.boot_deposit=", hvcsim_boot_deposit_setup);
 
 static int __init hvcsim_init(void)
 {
@@ -773,6 +879,15 @@ static int __init hvcsim_init(void)
 	debugfs_create_file("ledger", 0600, dir, NULL, &hvcsim_ledger_fops);
 	debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);
 	debugfs_create_file("fail", 0600, dir, NULL, &hvcsim_fail_fops);
+	debugfs_create_file("inject", 0600, dir, NULL, &hvcsim_inject_fops);
+
+	if (hvcsim_boot_pages) {
+		ret = hv_carve_deposit_pages(NUMA_NO_NODE, hvcsim_boot_partition,
+					     hvcsim_boot_pages);
+		pr_info("boot deposit of %u pages for partition %llu: %d; %llu ordinary pages deposited\n",
+			hvcsim_boot_pages, hvcsim_boot_partition, ret,
+			hvcarve_overflow_pages());
+	}
 	return 0;
 }
 late_initcall(hvcsim_init);

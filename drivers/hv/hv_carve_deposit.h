@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Internals of the hvcarve deposit glue shared with its KUnit test
+ * (drivers/hv/hv_carve_deposit_test.c) and the simulated hypervisor.
+ */
+#ifndef _HV_CARVE_DEPOSIT_H
+#define _HV_CARVE_DEPOSIT_H
+
+#include <linux/hvcarve.h>
+
+/**
+ * struct hv_carve_op_stats - what one deposit cost
+ * @calls: backend deposit calls
+ * @refusals: pages the backend refused (-EEXIST or -EBUSY)
+ * @learnt: refusals taken as pages the hypervisor holds
+ * @unlearnt: refusals undone because nothing was accepted after them
+ */
+struct hv_carve_op_stats {
+	u64 calls;
+	u64 refusals;
+	u64 learnt;
+	u64 unlearnt;
+};
+
+#if IS_ENABLED(CONFIG_KUNIT)
+int hv_carve_pool_deposit(const struct hv_carve_backend *be,
+			  struct hvcarve_pool *pool, int node,
+			  u64 partition_id, u32 num_pages,
+			  struct hv_carve_op_stats *stats);
+#endif
+
+#endif /* _HV_CARVE_DEPOSIT_H */

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for the hvcarve deposit glue's learning: a private pool and a
+ * fake hypervisor that holds chosen pages, as one that outlived a kexec
+ * would, and refuses them the way hv_carve_backend documents. Neither
+ * touches any memory but its own bitmaps.
+ */
+
+#include <kunit/test.h>
+#include <linux/bitmap.h>
+#include <linux/hvcarve.h>
+#include <linux/log2.h>
+#include <linux/numa.h>
+#include <linux/pfn.h>
+#include <linux/sizes.h>
+
+#include "hv_carve_deposit.h"
+
+/* 64 MiB at an address no test machine has RAM at. */
+#define T_PAGES		16384UL
+#define T_BASE		BIT_ULL(44)
+#define T_PARTITION	7
+
+enum fake_mode {
+	FAKE_NORMAL,
+	FAKE_DENY,	/* every call refused at its first page, -EEXIST */
+	FAKE_ACCESS,	/* every call refused with -EACCES */
+};
+
+/* The fake hypervisor; the backend callbacks have no context argument. */
+static struct {
+	unsigned long *held;	/* one bit per pool page */
+	enum fake_mode mode;
+	u64 inuse;		/* refused with -EBUSY; 0 for none */
+	u64 calls;
+	u64 accepted;
+} fake;
+
+static u64 t_pfn(unsigned long idx)
+{
+	return PHYS_PFN(T_BASE) + idx;
+}
+
+static int fake_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
+			unsigned int *done)
+{
+	unsigned int i;
+	u64 idx;
+
+	fake.calls++;
+	*done = 0;
+	if (fake.mode == FAKE_DENY)
+		return -EEXIST;
+	if (fake.mode == FAKE_ACCESS)
+		return -EACCES;
+	for (i = 0; i < nr; i++) {
+		idx = pfns[i] - t_pfn(0);
+		if (idx >= T_PAGES)
+			return -EINVAL;
+		if (pfns[i] == fake.inuse)
+			return -EBUSY;
+		if (test_bit(idx, fake.held))
+			return -EEXIST;
+		__set_bit(idx, fake.held);
+		fake.accepted++;
+		(*done)++;
+	}
+	return 0;
+}
+
+static int fake_withdraw(u64 partition_id, u64 *pfns, unsigned int max,
+			 unsigned int *done)
+{
+	*done = 0;
+	return 0;
+}
+
+static const struct hv_carve_backend fake_backend = {
+	.name = "kunit",
+	.deposit = fake_deposit,
+	.withdraw = fake_withdraw,
+};
+
+static int learn_init(struct kunit *test)
+{
+	struct hvcarve_range r = { T_BASE, T_PAGES * PAGE_SIZE };
+	static const int nid;
+
+	memset(&fake, 0, sizeof(fake));
+	fake.held = kunit_kzalloc(test, BITS_TO_LONGS(T_PAGES) * sizeof(long),
+				  GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, fake.held);
+	test->priv = hvcarve_pool_create(&r, &nid, 1);
+	KUNIT_ASSERT_NOT_NULL(test, test->priv);
+	return 0;
+}
+
+static void learn_exit(struct kunit *test)
+{
+	hvcarve_pool_destroy(test->priv);
+}
+
+/* The hypervisor holds [first, first + n) since "before the kexec". */
+static void hold(unsigned long first, unsigned long n)
+{
+	bitmap_set(fake.held, first, n);
+}
+
+static int deposit(struct kunit *test, u32 n, struct hv_carve_op_stats *st)
+{
+	return hv_carve_pool_deposit(&fake_backend, test->priv, NUMA_NO_NODE,
+				     T_PARTITION, n, st);
+}
+
+/*
+ * The pool and the fake agree: every page the pool has as deposited or
+ * inherited is held; the states add up to the region.
+ */
+static struct hvcarve_stats stats(struct kunit *test)
+{
+	struct hvcarve_stats st;
+
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_stats(test->priv, 0, &st), 0);
+	return st;
+}
+
+static void expect_consistent(struct kunit *test)
+{
+	struct hvcarve_stats st = stats(test);
+	enum hvcarve_page state;
+	unsigned long i, bad = 0;
+
+	KUNIT_EXPECT_EQ(test, st.free + st.deposited + st.inherited +
+			st.skipped, (u64)T_PAGES);
+	for (i = 0; i < T_PAGES; i++) {
+		state = hvcarve_pool_page(test->priv, t_pfn(i));
+		if ((state == HVCARVE_PAGE_DEPOSITED ||
+		     state == HVCARVE_PAGE_INHERITED) && !test_bit(i, fake.held))
+			bad++;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, bad, 0UL,
+			    "pages out of the pool that the hypervisor does not hold");
+}
+
+/*
+ * The bound of the issue this implements: at most 2 R ceil(log2(K / R))
+ * + N / 511 + 10 backend calls to deposit N pages past K held pages in R
+ * runs.
+ */
+static u64 call_bound(u64 k, u64 runs, u64 n)
+{
+	return 2 * runs * order_base_2(k / runs) + n / HV_CARVE_DEPOSIT_MAX + 10;
+}
+
+static void learn_fresh(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+
+	KUNIT_ASSERT_EQ(test, deposit(test, 5000, &st), 0);
+	KUNIT_EXPECT_EQ(test, st.calls, (u64)DIV_ROUND_UP(5000, HV_CARVE_DEPOSIT_MAX));
+	KUNIT_EXPECT_EQ(test, st.refusals, 0ULL);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 5000ULL);
+	expect_consistent(test);
+}
+
+static void learn_one_run(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+
+	hold(0, 10000);
+	KUNIT_ASSERT_EQ(test, deposit(test, 5000, &st), 0);
+	kunit_info(test, "1 run of 10000: %llu calls, %llu refusals\n",
+		   st.calls, st.refusals);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 5000ULL);
+	KUNIT_EXPECT_LE(test, st.calls, call_bound(10000, 1, 5000));
+	KUNIT_EXPECT_EQ(test, stats(test).deposited, 5000ULL);
+	KUNIT_EXPECT_EQ(test, st.unlearnt, 0ULL);
+	expect_consistent(test);
+}
+
+static void learn_three_runs(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+
+	hold(0, 3000);
+	hold(3500, 3000);
+	hold(7000, 3000);
+	KUNIT_ASSERT_EQ(test, deposit(test, 5000, &st), 0);
+	kunit_info(test, "3 runs of 3000: %llu calls, %llu refusals\n",
+		   st.calls, st.refusals);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 5000ULL);
+	KUNIT_EXPECT_LE(test, st.calls, call_bound(9000, 3, 5000));
+	expect_consistent(test);
+}
+
+/* Held pages one in two: no runs to skip; one call per held page met. */
+static void learn_fragmented(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	unsigned long i;
+
+	for (i = 0; i < 4000; i += 2)
+		hold(i, 1);
+	KUNIT_ASSERT_EQ(test, deposit(test, 1000, &st), 0);
+	kunit_info(test, "fragmented: %llu calls, %llu refusals for 1000 pages\n",
+		   st.calls, st.refusals);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 1000ULL);
+	/*
+	 * The one-call-per-held-page baseline: one call per refusal, plus
+	 * one per batch of the 2000 pages looked at.
+	 */
+	KUNIT_EXPECT_LE(test, st.calls,
+			st.refusals + DIV_ROUND_UP(2000, HV_CARVE_DEPOSIT_MAX) + 1);
+	expect_consistent(test);
+}
+
+/*
+ * Free pages inside a run are skipped at first, and still reached once
+ * the pool has no other free page: each deposit tries a bounded number of
+ * skipped pages, the next one goes on after them, and no held page is
+ * accepted twice.
+ */
+static void learn_pool_low(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	u64 free = T_PAGES - 14000;
+	unsigned int i;
+	int ret = 0;
+
+	hold(0, 6000);
+	hold(6010, 8000);	/* a hole of 10 free pages inside the run */
+	KUNIT_ASSERT_EQ(test, deposit(test, free - 10, &st), 0);
+	KUNIT_EXPECT_EQ(test, stats(test).free, 0ULL);
+	expect_consistent(test);
+
+	/* The hole: found within a bounded number of deposits. */
+	for (i = 0; i < 64 && fake.accepted < free; i++) {
+		ret = deposit(test, 1, &st);
+		KUNIT_EXPECT_TRUE(test, ret == 0 || ret == -ENOSPC);
+		KUNIT_EXPECT_LE(test, st.calls, 2ULL * HVCARVE_MAX_REGIONS *
+				(BITS_PER_LONG + 2));
+	}
+	kunit_info(test, "10 free pages among 14000 skipped: found in %u deposits\n",
+		   i);
+	KUNIT_EXPECT_EQ(test, fake.accepted, free);
+	KUNIT_EXPECT_EQ(test, bitmap_weight(fake.held, T_PAGES), (unsigned int)T_PAGES);
+	expect_consistent(test);
+
+	/* Nothing is left: the deposit says so, and learns nothing wrong. */
+	KUNIT_EXPECT_EQ(test, deposit(test, 1, &st), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, fake.accepted, free);
+	expect_consistent(test);
+}
+
+/* A partition-wide refusal ends within the bound, and teaches nothing. */
+static void learn_denied(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	struct hvcarve_stats rs;
+
+	fake.mode = FAKE_DENY;
+	KUNIT_EXPECT_EQ(test, deposit(test, 100, &st), -EACCES);
+	kunit_info(test, "denied: %llu calls\n", st.calls);
+	KUNIT_EXPECT_LE(test, st.calls, (u64)HVCARVE_MAX_REGIONS * (BITS_PER_LONG + 2) + 1);
+	KUNIT_EXPECT_EQ(test, st.learnt, 0ULL);
+	rs = stats(test);
+	KUNIT_EXPECT_EQ(test, rs.free, (u64)T_PAGES);
+	KUNIT_EXPECT_EQ(test, rs.skipped, 0ULL);
+	KUNIT_EXPECT_EQ(test, rs.inherited, 0ULL);
+	KUNIT_EXPECT_EQ(test, rs.deposited, 0ULL);
+
+	/* The same pool works once the hypervisor does. */
+	fake.mode = FAKE_NORMAL;
+	KUNIT_EXPECT_EQ(test, deposit(test, 100, &st), 0);
+	KUNIT_EXPECT_EQ(test, st.calls, 1ULL);
+	expect_consistent(test);
+}
+
+static void learn_access_denied(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	struct hvcarve_stats rs;
+
+	hold(0, 100);
+	fake.mode = FAKE_ACCESS;
+	KUNIT_EXPECT_EQ(test, deposit(test, 100, &st), -EACCES);
+	KUNIT_EXPECT_EQ(test, st.calls, 1ULL);
+	rs = stats(test);
+	KUNIT_EXPECT_EQ(test, rs.free, (u64)T_PAGES);
+	expect_consistent(test);
+}
+
+/* A page in use for another purpose is kept out, like a held one. */
+static void learn_in_use(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	struct hvcarve_stats rs;
+
+	fake.inuse = t_pfn(5);
+	KUNIT_ASSERT_EQ(test, deposit(test, 100, &st), 0);
+	/* 5 accepted, 1 refused, 94 accepted, then the last 1. */
+	KUNIT_EXPECT_EQ(test, st.calls, 3ULL);
+	rs = stats(test);
+	KUNIT_EXPECT_EQ(test, rs.inherited, 1ULL);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 100ULL);
+}
+
+/*
+ * A refusal at the first page of a call is confirmed by a later
+ * acceptance; one after the last acceptance is undone.
+ */
+static void learn_confirm(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	struct hvcarve_stats rs;
+
+	hold(0, 1);
+	KUNIT_ASSERT_EQ(test, deposit(test, 10, &st), 0);
+	KUNIT_EXPECT_EQ(test, st.refusals, 1ULL);
+	KUNIT_EXPECT_EQ(test, st.learnt, 1ULL);
+	rs = stats(test);
+	KUNIT_EXPECT_EQ(test, rs.inherited, 1ULL);
+
+	/*
+	 * All that is left is held: refused, never confirmed, undone. That
+	 * cannot be told from a hypervisor that refuses everything.
+	 */
+	hold(0, T_PAGES);
+	KUNIT_EXPECT_EQ(test, deposit(test, 10, &st), -EACCES);
+	KUNIT_EXPECT_EQ(test, st.learnt, 0ULL);
+	KUNIT_EXPECT_GT(test, st.unlearnt, 0ULL);
+	rs = stats(test);
+	KUNIT_EXPECT_EQ(test, rs.inherited, 1ULL);
+	KUNIT_EXPECT_EQ(test, rs.free, T_PAGES - 11);
+	KUNIT_EXPECT_EQ(test, rs.skipped, 0ULL);
+	expect_consistent(test);
+}
+
+static struct kunit_case hv_carve_learn_cases[] = {
+	KUNIT_CASE(learn_fresh),
+	KUNIT_CASE(learn_one_run),
+	KUNIT_CASE(learn_three_runs),
+	KUNIT_CASE(learn_fragmented),
+	KUNIT_CASE(learn_pool_low),
+	KUNIT_CASE(learn_denied),
+	KUNIT_CASE(learn_access_denied),
+	KUNIT_CASE(learn_in_use),
+	KUNIT_CASE(learn_confirm),
+	{}
+};
+
+static struct kunit_suite hv_carve_learn_suite = {
+	.name = "hvcarve_learn",
+	.init = learn_init,
+	.exit = learn_exit,
+	.test_cases = hv_carve_learn_cases,
+};
+
+kunit_test_suites(&hv_carve_learn_suite);
