@@ -180,11 +180,14 @@ dumps_equal() {
 # firmware or from kexec's boot_params), user (after memmap=) or modified
 # (after hvcarve=). TYPE is normalised to the 6.1 names: 7.x prints
 # "System RAM" and "device reserved" where 6.1 printed "usable" and
-# "reserved", and 7.x "[gap ...]" lines are dropped.
+# "reserved", and 7.x "[gap ...]" lines are dropped. E820_TYPE_HVCARVE
+# (0xeffffffe), which a patched kernel prints as "hvcarve" and any other
+# as "type 4026531838", is "hvcarve".
 e820_table() {
 	console_gen "$1" | sed -n -E \
 		"s/.*${2:-BIOS-e820}: \[mem 0x([0-9a-fA-F]+)-0x([0-9a-fA-F]+)\] +(.*)\$/0x\1 0x\2 \3/p" |
-		sed -E -e 's/ System RAM$/ usable/' -e 's/ device reserved$/ reserved/' |
+		sed -E -e 's/ System RAM$/ usable/' -e 's/ device reserved$/ reserved/' \
+			-e 's/ type 4026531838$/ hvcarve/' |
 		tr 'A-F' 'a-f'
 }
 

@@ -33,8 +33,9 @@ hvt_sim_partition() {
 # overflow counter and the simulator's ledger as results "TAG.name value".
 hvt_sim_report() {
 	hvt__r=$HVT_HVC/region${2:-0}
-	for hvt__f in free_pages deposited_pages inherited_pages peak_deposited_pages \
-		deposit_success_pages deposit_fail_pages withdrawn_pages; do
+	for hvt__f in free_pages deposited_pages inherited_pages skipped_pages \
+		peak_deposited_pages deposit_success_pages deposit_fail_pages \
+		withdrawn_pages; do
 		hvt_result "$1.$hvt__f" "$(cat "$hvt__r/$hvt__f")"
 	done
 	hvt_result "$1.overflow_pages" "$(cat $HVT_HVC/overflow_pages)"
