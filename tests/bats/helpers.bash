@@ -21,6 +21,11 @@ HVT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # `run -N` and `run !` need bats >= 1.5.
 bats_require_minimum_version 1.5.0
 
+# A pipeline in a test or a helper fails when any part of it fails (a
+# `result` that found nothing, a decoder that could not read its dump),
+# not only when its last command does.
+set -o pipefail
+
 hvt_abspath() {
 	case $1 in
 	/*) printf '%s\n' "$1" ;;
@@ -226,6 +231,75 @@ e820_range_overlaps() {
 		fi
 	done < <(e820_table "$gen" "$table")
 	return 1
+}
+
+# --- memory pressure -------------------------------------------------------
+
+# memhog_floor_ok TEXT [MIN_PCT [MIN_KIB]]: TEXT is what hvt_memhog_run
+# reported ("rc=N" and memhog's output). True if memhog exited 0, read
+# everything back ("verified"), and its numbers show at least MIN_PCT
+# (default 80) percent of the MemAvailable it started from touched, and at
+# least MIN_KIB KiB (default 262144: 256 MiB) in all. A number that is
+# missing is a failure, never 0. Prints why not.
+memhog_floor_ok() {
+	local text=$1 min_pct=${2:-80} min_kib=${3:-262144} avail touched
+	# As the guest sends it: one line.
+	text=${text//$'\n'/ }
+	case $text in
+	"rc=0 "*) ;;
+	*) echo "memhog failed: $text"; return 1 ;;
+	esac
+	case $text in
+	*", verified" | *", verified "*) ;;
+	*) echo "memhog did not verify what it wrote: $text"; return 1 ;;
+	esac
+	avail=$(sed -n -E 's/.*memhog: available_kib ([0-9]+) touched_kib [0-9]+ min_pct [0-9]+.*/\1/p' <<<"$text")
+	touched=$(sed -n -E 's/.*memhog: available_kib [0-9]+ touched_kib ([0-9]+) min_pct [0-9]+.*/\1/p' <<<"$text")
+	if [ -z "$avail" ] || [ -z "$touched" ]; then
+		echo "memhog reported no available_kib/touched_kib numbers: $text"
+		return 1
+	fi
+	if [ "$avail" -le 0 ] || [ $((touched * 100)) -lt $((avail * min_pct)) ]; then
+		echo "memhog touched $touched KiB, below $min_pct% of $avail KiB available"
+		return 1
+	fi
+	if [ "$touched" -lt "$min_kib" ]; then
+		echo "memhog touched $touched KiB, below the floor of $min_kib KiB"
+		return 1
+	fi
+}
+
+# assert_memhog GEN [MIN_PCT [MIN_KIB]]: generation GEN's memhog run (the
+# "memhog" result of hvt_memhog_run) passes memhog_floor_ok.
+assert_memhog() {
+	local text why
+	text=$(result memhog "$1") || fail "gen $1: no memhog result"
+	why=$(memhog_floor_ok "$text" "${2:-80}" "${3:-262144}") || fail "gen $1: $why"
+}
+
+# hog_floor_ok AVAIL_KIB FILLED_KIB [MIN_PCT [MIN_KIB]]: the numbers of
+# hvt_memhog (memhog_avail_kib, memhog_kib) show at least MIN_PCT (default
+# 80) percent of MemAvailable and MIN_KIB (default 262144) KiB filled.
+hog_floor_ok() {
+	local avail=$1 filled=$2 min_pct=${3:-80} min_kib=${4:-262144}
+	if ! [[ $avail =~ ^[0-9]+$ && $filled =~ ^[0-9]+$ ]]; then
+		echo "hvt_memhog reported no numbers (available '$avail', filled '$filled')"
+		return 1
+	fi
+	if [ "$avail" -le 0 ] || [ $((filled * 100)) -lt $((avail * min_pct)) ] ||
+		[ "$filled" -lt "$min_kib" ]; then
+		echo "hvt_memhog filled $filled KiB of $avail KiB available (floor $min_pct%, $min_kib KiB)"
+		return 1
+	fi
+}
+
+# assert_hog_floor GEN [MIN_PCT [MIN_KIB]]: generation GEN's hvt_memhog
+# passes hog_floor_ok.
+assert_hog_floor() {
+	local avail filled why
+	avail=$(result memhog_avail_kib "$1") || fail "gen $1: no memhog_avail_kib result"
+	filled=$(result memhog_kib "$1") || fail "gen $1: no memhog_kib result"
+	why=$(hog_floor_ok "$avail" "$filled" "${2:-80}" "${3:-262144}") || fail "gen $1: $why"
 }
 
 # --- timing ----------------------------------------------------------------
