@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0
 #
-# Tests of the VM test harness itself (tests/guest, tests/lib/vmrun.py,
+# Tests of the VM test harness itself (tests/guest, tests/lib/vmrun.sh,
 # helpers.bash), with the stock Debian 6.1 kernel as both the "new" and the
 # "old" kernel. Needs build/old/vmlinuz (scripts/fetch-old-kernel.sh).
 

@@ -36,7 +36,7 @@ hvt_abspath() {
 NEW_KERNEL=$(hvt_abspath "${NEW_KERNEL:-build/kbuild/arch/x86/boot/bzImage}")
 OLD_KERNEL=$(hvt_abspath "${OLD_KERNEL:-build/old/vmlinuz}")
 BASE_INITRD=$(hvt_abspath "${BASE_INITRD:-build/initramfs/base.cpio}")
-VMRUN=$HVT_ROOT/tests/lib/vmrun.py
+VMRUN=$HVT_ROOT/tests/lib/vmrun.sh
 HVT_ARTIFACTS_ROOT=$(hvt_abspath "${HVT_ARTIFACTS_ROOT:-build/test-artifacts}")
 export NEW_KERNEL OLD_KERNEL BASE_INITRD
 
@@ -80,13 +80,14 @@ hvt_ensure_initrd() {
 
 # --- running a VM ----------------------------------------------------------
 
-# vm_run SCENARIO_FILE APPEND [vmrun.py args...]
+# vm_run SCENARIO_FILE APPEND [vmrun.sh args...]
 #   SCENARIO_FILE is a busybox sh script run as /hvt/scenario in every
 #   generation ("-" reads it from stdin). APPEND is added to the first
-#   kernel's command line (after console=ttyS0). Later vmrun.py args win
+#   kernel's command line (after console=ttyS0). Later vmrun.sh args win
 #   (--kernel, --timeout, --mem ...); --initrd adds more cpio pieces.
-#   Returns vmrun.py's exit code (0 DONE, 1 FAIL, 3 timeout, 4 crash,
-#   5 QEMU died), also left in VM_RC when not run in a subshell.
+#   Returns vmrun.sh's exit code (0 DONE, 1 FAIL, 2 setup error,
+#   3 timeout, 4 crash or taint, 5 QEMU died), also left in VM_RC when
+#   not run in a subshell.
 vm_run() {
 	local scenario=$1 append=$2 art stage
 	shift 2
@@ -106,7 +107,7 @@ vm_run() {
 		cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$art/scenario.cpio"
 	rm -rf "$stage"
 	VM_RC=0
-	python3 "$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
+	"$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
 		--initrd "$BASE_INITRD" "$art/scenario.cpio" \
 		--append "console=ttyS0 $append" --mem "${VM_MEM:-1G}" \
 		--timeout "${VM_TIMEOUT:-300}" --artifacts "$art" "$@" || VM_RC=$?

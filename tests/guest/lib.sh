@@ -9,6 +9,10 @@
 #                  @@HVT RESULT KEY VALUE...
 #                  @@HVT CKPT NAME gen=G [BASE SIZE]...
 #                  @@HVT LOG TEXT...
+#                  @@HVT TAINT N     (/proc/sys/kernel/tainted, before
+#                                    kexec -e and DONE; the host fails the
+#                                    run unless it is 0, or TAINT_TEST in a
+#                                    boot with kunit.enable=1)
 #                  @@HVT DONE
 #                  @@HVT FAIL MSG...
 #   host -> guest  GO NAME        (after it dumped the ranges of CKPT NAME)
@@ -184,7 +188,7 @@ hvt_rebuild_initramfs() {
 #   repacked initramfs and "console=ttyS0 APPEND". Reports
 #   "RESULT kexec_load rc=N" (and "kexec_load_err TEXT" on failure, then
 #   returns N). On success: checkpoint pre-kexec-genG with $HVT_DUMP_RANGES,
-#   then kexec -e.
+#   the taint report, then kexec -e.
 hvt_kexec() {
 	hvt__mode=$1
 	hvt__kernel=$2
@@ -210,13 +214,21 @@ hvt_kexec() {
 	rm -f "$hvt__initrd"
 	# shellcheck disable=SC2086 # ranges are a list of words
 	hvt_ckpt "pre-kexec-gen$(hvt_gen)" $HVT_DUMP_RANGES
+	hvt__taint
 	hvt__krc=0
 	kexec -e || hvt__krc=$?
 	hvt_fail "kexec -e returned $hvt__krc"
 }
 
+# The kernel's taint flags, for the host to check: a WARNING, an oops, a soft
+# lockup ... each leaves one, even when its console lines got lost.
+hvt__taint() {
+	hvt__send "TAINT $(cat /proc/sys/kernel/tainted)"
+}
+
 hvt_done() {
 	echo "hvt: DONE (generation $(hvt_gen))"
+	hvt__taint
 	hvt__send "DONE"
 	hvt__wait_for "ACK DONE" 10
 	hvt__halt
