@@ -20,6 +20,8 @@ setup_file() {
 setup() {
 	load '/usr/lib/bats/bats-support/load'
 	load '/usr/lib/bats/bats-assert/load'
+	# A failing part of a pipeline fails the whole pipeline.
+	set -o pipefail
 	REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	STYLE=$REPO/scripts/check-style.sh
 	KTREE=${KTREE:-$REPO/build/linux}
@@ -99,8 +101,9 @@ next_line() {
 @test "style: checkpatch-patches checks git-tracked patches as patches" {
 	need_tree
 	local p
-	p=$(cd "$REPO" && ls patches/*.patch | head -n 1)
-	[ -n "$p" ] || fail "no patches/*.patch in $REPO"
+	local patches=("$REPO"/patches/*.patch)
+	[ -f "${patches[0]}" ] || fail "no patches/*.patch in $REPO"
+	p=patches/${patches[0]##*/}
 	copy "$p"
 	# Without a sign-off and with trailing whitespace on an added line.
 	sed -i -e '/^Signed-off-by:/d' -e '0,/^+[^+]/s/^\(+[^+].*\)$/\1 /' "$ROOT/$p"
