@@ -288,7 +288,7 @@ assert_crash_listed() {
 }
 
 @test "taint check: a taint flag fails the run (exit 4), reported with its letters" {
-	# TAINT_TEST (N) is tolerated in KUnit boots only; this is none.
+	# TAINT_TEST (N), which the KUnit boot allows, is not allowed here.
 	run -4 vm_run - '' <<'EOF'
 echo $((1 << 18)) >/proc/sys/kernel/tainted
 hvt_done
@@ -313,13 +313,13 @@ EOF
 	[ -f "$(dump_file pre-kexec-gen0)" ]
 }
 
-@test "taint check: TAINT_TEST is tolerated with kunit.enable=1, nothing else is" {
-	vm_run - 'kunit.enable=1' <<'EOF'
+@test "taint check: --allow-taint tolerates the flags it names, no others" {
+	vm_run - '' --allow-taint N <<'EOF'
 echo $((1 << 18)) >/proc/sys/kernel/tainted
 hvt_done
 EOF
 	[ "$(result tainted 0)" = 262144 ]
-	VM_TAG=warn run -4 vm_run - 'kunit.enable=1' <<'EOF'
+	VM_TAG=warn run -4 vm_run - '' --allow-taint NL <<'EOF'
 echo $((1 << 18 | 1 << 9)) >/proc/sys/kernel/tainted
 hvt_done
 EOF
@@ -343,6 +343,8 @@ EOF
 	[[ "$output" == *"unrecognized argument: --frobnicate"* ]]
 	run -2 "$VMRUN" --check-console /dev/null --allow '(unclosed'
 	[[ "$output" == *"bad regular expression"* ]]
+	run -2 "$VMRUN" --check-console /dev/null --allow-taint Nq
+	[[ "$output" == *"unknown taint flag 'q'"* ]]
 	local art=$BATS_TEST_TMPDIR/art
 	run -2 "$VMRUN" --kernel "$BATS_TEST_TMPDIR/no-such-kernel" --initrd "$BASE_INITRD" \
 		--artifacts "$art"

@@ -11,8 +11,8 @@
 #                  @@HVT LOG TEXT...
 #                  @@HVT TAINT N     (/proc/sys/kernel/tainted, before
 #                                    kexec -e and DONE; the host fails the
-#                                    run unless it is 0, or TAINT_TEST in a
-#                                    boot with kunit.enable=1)
+#                                    run unless it is 0 or the test
+#                                    allowed its flags)
 #                  @@HVT DONE
 #                  @@HVT FAIL MSG...
 #   host -> guest  GO NAME        (after it dumped the ranges of CKPT NAME)

@@ -33,9 +33,9 @@
 # guest scripts, "hvt:" or "@@HVT", never count, nor lines matching an
 # --allow REGEX), and when a TAINT report is not 0. The guest reports the
 # taint before every kexec -e and before DONE; DONE without a TAINT report
-# of its generation is a protocol error (exit 2). The one taint flag
-# tolerated is TAINT_TEST (N, 1 << 18), which KUnit sets whenever it runs
-# tests, in a generation whose command line has kunit.enable=1.
+# of its generation is a protocol error (exit 2). --allow-taint LETTERS
+# tolerates those flags (e.g. NW for a KUnit boot: KUnit sets TAINT_TEST
+# whenever it runs, and its suites WARN on purpose).
 #
 # At DONE or FAIL the host answers ACK and quits QEMU at once (the guest
 # would only sync and reboot).
@@ -87,7 +87,6 @@ QMP_TIMEOUT=600          # seconds for one QMP command (a pmemsave of GiBs)
 
 # Taint flag letters, bit 0 first (include/linux/panic.h).
 TAINT_LETTERS=PFSRMBUDAWCIOELKXTNJ
-TAINT_TEST=$((1 << 18))
 
 usage() {
 	cat >&2 <<'EOF'
@@ -95,7 +94,8 @@ usage: vmrun.sh --kernel FILE --initrd CPIO [CPIO...] --artifacts DIR
                 [--append CMDLINE] [--mem SIZE] [--smp N] [--numa VALUE]...
                 [--qemu-arg ARGS]... [--timeout SECONDS] [--machine M]
                 [--cpu CPU] [--accel auto|tcg|kvm] [--qemu BINARY]
-                [--allow REGEX]... [--narrate] [--interactive]
+                [--allow REGEX]... [--allow-taint LETTERS] [--narrate]
+                [--interactive]
        vmrun.sh --check-console FILE [--allow REGEX]...
 EOF
 }
@@ -113,7 +113,7 @@ machine=${HVT_MACHINE:-q35}
 cpu=${HVT_CPU:-max}
 accel=${HVT_ACCEL:-auto}
 qemu=${QEMU:-qemu-system-x86_64}
-initrds=() numas=() qemu_args=() allows=()
+initrds=() numas=() qemu_args=() allows=() allow_taint=''
 narrate=0 interactive=0 check_console=''
 have_kernel=0 have_art=0
 
@@ -148,7 +148,7 @@ while [ $# -gt 0 ]; do
 		[ "${#initrds[@]}" -gt "$n" ] || usage_error "argument --initrd: expected at least one argument"
 		;;
 	--kernel | --append | --mem | --smp | --numa | --qemu-arg | --timeout | --artifacts | \
-		--machine | --cpu | --accel | --qemu | --allow | --check-console)
+		--machine | --cpu | --accel | --qemu | --allow | --allow-taint | --check-console)
 		if [ "$has_val" = 0 ]; then
 			[ $# -gt 0 ] || usage_error "argument $opt: expected one argument"
 			val=$1
@@ -168,6 +168,7 @@ while [ $# -gt 0 ]; do
 		--accel) accel=$val ;;
 		--qemu) qemu=$val ;;
 		--allow) allows+=("$val") ;;
+		--allow-taint) allow_taint+=$val ;;
 		--check-console) check_console=$val ;;
 		esac
 		;;
@@ -179,6 +180,13 @@ done
 for re in "${allows[@]}"; do
 	[[ x =~ $re ]]
 	[ $? -ne 2 ] || usage_error "argument --allow: bad regular expression '$re'"
+done
+# --allow-taint: the mask of the flags named.
+allow_taint_mask=0
+for ((i = 0; i < ${#allow_taint}; i++)); do
+	c=${allow_taint:i:1} b=${TAINT_LETTERS%%"$c"*}
+	[ "$b" != "$TAINT_LETTERS" ] || usage_error "argument --allow-taint: unknown taint flag '$c' (flags: $TAINT_LETTERS)"
+	allow_taint_mask=$((allow_taint_mask | 1 << ${#b}))
 done
 
 # --- console check ------------------------------------------------------
@@ -502,7 +510,6 @@ status=''        # DONE or FAIL
 fail_msg=''
 taint_gen=-1     # generation of the last TAINT report
 taint_bad=''     # the reason, when a report was not clean
-cmdlines=()      # per generation, from RESULT cmdline
 end_rc='' end_reason=''
 
 send() { # TEXT: one line to the guest
@@ -558,7 +565,6 @@ ctl_line() {
 			value=${rest#* }
 		fi
 		printf '%d %s %s\n' "$gen" "$key" "$value" >&"$res_fd"
-		[ "$key" = cmdline ] && cmdlines[gen]=$value
 		;;
 	CKPT)
 		if [ "$stopped" = 0 ]; then
@@ -650,7 +656,7 @@ ckpt_error() {
 
 # "TAINT N": the guest's /proc/sys/kernel/tainted.
 taint_report() {
-	local v=$1 allow=0 bad flags='' b
+	local v=$1 bad flags='' b
 	if ! [[ $v =~ ^[0-9]{1,19}$ ]]; then
 		taint_bad="bad TAINT report '$v' at gen $gen"
 		return
@@ -658,11 +664,7 @@ taint_report() {
 	v=$((10#$v))
 	printf '%d tainted %d\n' "$gen" "$v" >&"$res_fd"
 	taint_gen=$gen
-	# KUnit taints the kernel whenever it runs: allowed in KUnit boots.
-	local cl=${cmdlines[gen]-}
-	[ -n "$cl" ] || [ "$gen" != 0 ] || cl=$append
-	[[ " $cl " == *" kunit.enable=1 "* ]] && allow=$TAINT_TEST
-	bad=$((v & ~allow))
+	bad=$((v & ~allow_taint_mask))
 	for ((b = 0; b < ${#TAINT_LETTERS}; b++)); do
 		[ $((v >> b & 1)) = 1 ] && flags+=${TAINT_LETTERS:b:1}
 	done
