@@ -368,3 +368,13 @@ EOF
 	[[ "$output" == *"guest DONE at gen 0"* ]]
 	grep -q 'on the terminal: 42' "$art/console.log"
 }
+
+@test "crash check: a kernel message spliced into a line of ours still counts; DEBUG: is no BUG:" {
+	local con=$BATS_TEST_TMPDIR/console.log
+	printf '%s\r\n' '[    1.000000] hvt: checkpoint x BUG: in our own text' \
+		'hvt: checkpoint a[    3.200000] WARNING: CPU: 0 PID: 1 at mm/forged.c:1 f+0x0/0x1' \
+		'[    2.000000] PM: DEBUG: fine, not a BUG' 'hvt: dmesg: [    1.2] hvcarve: fine' >"$con"
+	run -4 "$VMRUN" --check-console "$con"
+	[ "${#lines[@]}" = 1 ]
+	[ "${lines[0]}" = 'vmrun: console: hvt: checkpoint a[    3.200000] WARNING: CPU: 0 PID: 1 at mm/forged.c:1 f+0x0/0x1' ]
+}

@@ -69,8 +69,8 @@ readonly EXIT_DONE=0 EXIT_FAIL=1 EXIT_SETUP=2 EXIT_TIMEOUT=3 EXIT_CRASH=4 EXIT_Q
 # A kernel crash or a warning; one alternative per kind.
 crash_re='Kernel panic'
 crash_re+='|kernel BUG at'
-crash_re+='|BUG:'                          # BUG: soft lockup, BUG: unable to handle ...
-crash_re+='|WARNING:'                      # WARN*(), lockdep, suspicious RCU usage
+crash_re+='|(^|[^A-Za-z_])BUG:'              # BUG: soft lockup, BUG: unable to handle ...
+crash_re+='|(^|[^A-Za-z_])WARNING:'          # WARN*(), lockdep, suspicious RCU usage
 crash_re+='|Oops:'
 crash_re+='|general protection fault'
 crash_re+='|soft lockup'
@@ -79,6 +79,9 @@ crash_re+='|(self-)?detected( expedited)? stalls? on' # RCU stalls
 crash_re+='|INFO: task .* blocked for more than'      # hung tasks
 # Lines our own guest scripts print; a message text must not look like a crash.
 ours_re='^(\[[ 0-9.]+\] )?(hvt:|@@HVT)'
+# A kernel message that began in the middle of such a line: the last printk
+# time stamp and what follows it.
+spliced_re='^.+(\[ *[0-9]+\.[0-9]+\] .*)$'
 # The end of an oops or panic report (its lines are collected up to here).
 crash_end_re='---\[ end (Kernel panic|trace)'
 boot_re='Linux version [^[:space:]]+'
@@ -204,6 +207,17 @@ allowed() { # LINE: matches an --allow REGEX
 	return 1
 }
 
+# is_crash LINE: a crash line of the kernel, not ours, not allowed. In a
+# line of ours, only a kernel message spliced into it counts.
+is_crash() {
+	local line=$1
+	if [[ $line =~ $ours_re ]]; then
+		[[ $line =~ $spliced_re ]] || return 1
+		line=${BASH_REMATCH[1]}
+	fi
+	[[ $line =~ $crash_re ]] && ! allowed "$line"
+}
+
 # One complete console line: count kernel boots, collect crash lines,
 # notice a FAIL that init printed on the console.
 console_line() {
@@ -213,7 +227,7 @@ console_line() {
 		strip "$line"
 		event "console boot #$boots: ${STRIPPED:0:120}"
 	fi
-	if [[ $line =~ $crash_re ]] && ! [[ $line =~ $ours_re ]] && ! allowed "$line"; then
+	if is_crash "$line"; then
 		if [ ${#crash_lines[@]} -eq 0 ]; then
 			strip "$line"
 			event "console crash: $STRIPPED"
