@@ -323,7 +323,7 @@ qemu_alive() {
 	[ "${st:0:1}" != Z ]
 }
 
-# QEMU_RC: QEMU's exit status, once it has ended.
+# qemu_rc: QEMU's exit status, once it has ended.
 reap_qemu() {
 	if [ -z "$qemu_rc" ]; then
 		wait "$qpid" 2>/dev/null
@@ -331,7 +331,7 @@ reap_qemu() {
 	fi
 }
 
-# SetupError: the reason, for the end of the run.
+# A setup (or protocol) error ends the run with exit 2 and this reason.
 setup_error() {
 	end_rc=$EXIT_SETUP
 	end_reason=$1
@@ -393,10 +393,12 @@ start_qemu() {
 	if [ "$accel" = auto ]; then
 		if kvm_usable; then accel=kvm; else accel=tcg; fi
 	fi
+	# Paths inside QEMU option values: a comma is written twice.
+	local con=${art//,/,,}/console.log run=${rundir//,/,,}
 	if [ "$interactive" = 1 ]; then
-		con_dev="stdio,id=con0,mux=on,signal=off,logfile=$art/console.log"
+		con_dev="stdio,id=con0,mux=on,signal=off,logfile=$con"
 	else
-		con_dev="file,id=con0,path=$art/console.log"
+		con_dev="file,id=con0,path=$con"
 	fi
 	# shellcheck disable=SC2054 # commas inside QEMU option values
 	cmd=("$qemu"
@@ -405,8 +407,8 @@ start_qemu() {
 		-nodefaults -nographic -no-reboot
 		-kernel "$kernel" -initrd "$rundir/initrd.cpio" -append "$append"
 		-chardev "$con_dev" -serial chardev:con0
-		-chardev "pipe,id=ctl0,path=$rundir/ctl" -serial chardev:ctl0
-		-chardev "pipe,id=qmp0,path=$rundir/qmp" -mon chardev=qmp0,mode=control)
+		-chardev "pipe,id=ctl0,path=$run/ctl" -serial chardev:ctl0
+		-chardev "pipe,id=qmp0,path=$run/qmp" -mon chardev=qmp0,mode=control)
 	for f in "${numas[@]}"; do
 		cmd+=(-numa "$f")
 	done
