@@ -16,9 +16,17 @@
 #   * sparse              the kernel build's C=2 sparse run on the object of
 #                         every project .c file built in the configuration;
 #                         any warning or error in a project file fails
-#   * shellcheck          scripts/*.sh, .ci/run, tests/guest/* and
-#                         tests/bats/*.bash (.bats files are not shell)
-# --kernel-only runs the first four, --shell-only the last.
+#   * shellcheck          scripts/*.sh, .ci/run, tests/guest/*, tests/lib/*.sh
+#                         and tests/bats/*.bash (.bats files are not shell)
+#   * no-python           no project file is Python or runs it (outside
+#                         patches/ and the documentation): no *.py file, no
+#                         python #! line, no command word python, python3 ...
+#                         on a line that is not a comment, unless the line
+#                         says "python-gate: allowed" and why. The kernel
+#                         tree's own scripts are not project files; 7.3's
+#                         kernel-doc is Python, and the kernel-doc gate runs
+#                         it as /usr/bin/python3, bypassing PATH.
+# --kernel-only runs the first four, --shell-only the last two.
 #
 # Environment:
 #   KTREE        patched kernel tree (default build/linux)
@@ -44,7 +52,7 @@ case $ktree in /*) ;; *) ktree=$PWD/$ktree ;; esac
 case $kout in /*) ;; *) kout=$PWD/$kout ;; esac
 case $sparse in /*) ;; *) sparse=$PWD/$sparse ;; esac
 
-all_gates="checkpatch-files checkpatch-patches kernel-doc sparse shellcheck"
+all_gates="checkpatch-files checkpatch-patches kernel-doc sparse shellcheck no-python"
 kernel_gates="checkpatch-files checkpatch-patches kernel-doc sparse"
 
 usage() {
@@ -57,7 +65,7 @@ gates=""
 for arg in "$@"; do
 	case $arg in
 	--kernel-only) gates="$gates $kernel_gates" ;;
-	--shell-only) gates="$gates shellcheck" ;;
+	--shell-only) gates="$gates shellcheck no-python" ;;
 	-h | --help) usage ;;
 	-*) usage ;;
 	*)
@@ -155,8 +163,21 @@ nonstatic_functions() {
 gate_kernel_doc() {
 	need_tree kernel-doc || return
 	[ ${#kfiles[@]} -gt 0 ] || return 0
-	local out rc=0 cfiles=() documented f fn
-	out=$("$ktree/scripts/kernel-doc" -none -Wall "${kfiles[@]}" 2>&1) || rc=$?
+	local out rc=0 cfiles=() documented f fn kdoc=("$ktree/scripts/kernel-doc") first=
+	# 7.3's kernel-doc is a Python script: run it with the system's
+	# interpreter by its full path, so that nothing else finds python in
+	# PATH (the project itself runs no Python; see the no-python gate).
+	IFS= read -r first <"${kdoc[0]}" || true
+	case $first in
+	"#!"*python*) # python-gate: allowed (recognises a Python kernel-doc)
+		kdoc=(/usr/bin/python3 "${kdoc[0]}") # python-gate: allowed (the kernel tree's kernel-doc)
+		if [ ! -x "${kdoc[0]}" ]; then
+			echo "check-style: kernel-doc: ${kdoc[1]} is Python and ${kdoc[0]} is missing" >&2
+			fail kernel-doc
+			return
+		fi ;;
+	esac
+	out=$("${kdoc[@]}" -none -Wall "${kfiles[@]}" 2>&1) || rc=$?
 	if [ $rc -ne 0 ] || [ -n "$out" ]; then
 		printf '%s\n' "${out:-kernel-doc failed}"
 		fail kernel-doc
@@ -166,7 +187,7 @@ gate_kernel_doc() {
 	done
 	[ ${#cfiles[@]} -gt 0 ] || return 0
 	# Functions with a kernel-doc comment anywhere in the project files.
-	documented=" $("$ktree/scripts/kernel-doc" -rst "${kfiles[@]}" 2>/dev/null |
+	documented=" $("${kdoc[@]}" -rst "${kfiles[@]}" 2>/dev/null |
 		sed -n 's/^\.\. c:function:: .*[ *]\([A-Za-z_][A-Za-z0-9_]*\) *(.*/\1/p' |
 		tr '\n' ' ')"
 	while read -r f fn; do
@@ -264,13 +285,41 @@ gate_sparse() {
 
 gate_shellcheck() {
 	local files=() f
-	for f in scripts/*.sh .ci/run tests/guest/* tests/bats/*.bash; do
+	for f in scripts/*.sh .ci/run tests/guest/* tests/lib/*.sh tests/bats/*.bash; do
 		[ -f "$f" ] && files+=("$f")
 	done
 	[ ${#files[@]} -gt 0 ] || return 0
 	if ! shellcheck -f gcc "${files[@]}"; then
 		fail shellcheck
 	fi
+}
+
+gate_no_python() {
+	local f n line
+	# python, python3, python3.11 as a word (not vmrun.py or pyenv).
+	local re='(^|[^A-Za-z0-9_.-])python[0-9.]*([^A-Za-z0-9_.-]|$)' # python-gate: allowed (the pattern)
+	while IFS= read -r -d '' f; do
+		f=${f#./}
+		case $f in
+		*.py)
+			echo "$f:1: error: a Python file"
+			fail no-python
+			continue ;;
+		esac
+		# grep -I: binary files (the built tools) have no lines to show.
+		while IFS=: read -r n line; do
+			case $line in *"python-gate: allowed"*) continue ;; esac
+			if [ "$n" = 1 ] && [[ $line == '#!'* ]]; then
+				echo "$f:1: error: a Python script: $line"
+			elif [[ $line =~ ^[[:space:]]*(#|//|/\*|\*) ]]; then
+				continue
+			else
+				echo "$f:$n: error: runs Python: $line"
+			fi
+			fail no-python
+		done < <(grep -nIE -- "$re" "$f")
+	done < <(find . \( -path ./.git -o -path ./build -o -path ./patches -o -path ./Documentation \) -prune \
+		-o -type f ! -name '*.md' ! -name '*.rst' -print0 | LC_ALL=C sort -z)
 }
 
 for g in $gates; do
@@ -280,6 +329,7 @@ for g in $gates; do
 	kernel-doc) gate_kernel_doc ;;
 	sparse) gate_sparse ;;
 	shellcheck) gate_shellcheck ;;
+	no-python) gate_no_python ;;
 	esac
 done
 

@@ -96,7 +96,7 @@ EOF
 	mkdir -p "$art"
 	bold "The guest's story (QEMU; about 15 s per generation without KVM):"
 	rc=0
-	python3 tests/lib/vmrun.py --kernel "$new_kernel" \
+	tests/lib/vmrun.sh --kernel "$new_kernel" \
 		--initrd "$base_initrd" "$stage/scenario.cpio" \
 		--append "console=ttyS0 $first" --mem 1G --timeout 300 \
 		--artifacts "$art" --narrate 2>&1 || rc=$?

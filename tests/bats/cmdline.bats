@@ -21,6 +21,40 @@ setup() {
 	QEMU=$FIX/qemu-1g
 	NUMA=$FIX/numa-2node
 	CL=$FIX/cmdlines
+	# Output that this suite evaluates (eval, or a shell sourcing a GRUB
+	# file) carries payloads that create this file, and nothing worse, if
+	# quoting ever breaks; each such test asserts it does not exist.
+	CANARY=$BATS_TEST_TMPDIR/canary
+	set -o pipefail
+}
+
+# guarded_eval VAR TEXT: VAR=TEXT evaluated in a subshell with no PATH
+# (no command can be found, should a payload ever get out); prints VAR.
+# Then the canary must not exist.
+guarded_eval() {
+	(
+		PATH=/nonexistent
+		eval "$1=$2"
+		printf '%s' "${!1}"
+	)
+}
+
+# no_canary: fail if an evaluated payload created the canary.
+no_canary() {
+	if [ -e "$CANARY" ]; then
+		echo "quoting broke: evaluated output ran a payload ($CANARY exists)"
+		return 1
+	fi
+}
+
+# guarded_words TEXT: the words of TEXT, as a shell command line (the way
+# the user would run it), evaluated as guarded_eval does; NUL-terminated.
+guarded_words() {
+	(
+		PATH=/nonexistent
+		eval "set -- $1"
+		printf '%s\0' "$@"
+	)
 }
 
 # A copy of the qemu-1g machine without /sys/firmware/memmap.
@@ -346,17 +380,36 @@ iomem_only_root() {
 }
 
 @test "format shell round-trips through eval, even with quotes and \$" {
-	local raw x
+	local raw x input
 	for input in "$(cat "$CL/hostile.cmdline")" \
-		"it's=a'b hvcarve=2M@0x1000000 x=\$(rm -rf /) y=\`id\` z=\"q 'r' s\" w=\\\\" \
-		$'t="a\tb\nc" hvcarve=1G@0x40000000'; do
+		"it's=a'b hvcarve=2M@0x1000000 x=\$(>$CANARY) y=\`>$CANARY\` z=\"q 'r' s\" w=\\\\" \
+		$'t="a\tb\nc" hvcarve=1G@0x40000000 u=$(>'"$CANARY"$')'; do
 		raw=$("$HV" next --cmdline "$input")
 		run "$HV" next --cmdline "$input" --format shell
 		assert_success
 		[[ $output == \'*\' ]]
-		eval "x=$output"
+		x=$(guarded_eval x "$output")
+		no_canary
 		assert_equal "$x" "$raw"
 	done
+}
+
+@test "negative control: the canary catches evaluated output whose quoting broke" {
+	local input="hvcarve=2M@0x1000000 x=\$(>$CANARY)" raw
+	raw=$("$HV" next --cmdline "$input")
+	[[ $raw == *"x=\$(>$CANARY)"* ]]
+	# The raw line in double quotes instead of the shell format: the
+	# payload runs (a redirection needs no PATH), and the check says so.
+	guarded_eval x "\"$raw\"" >/dev/null
+	run no_canary
+	assert_failure
+	assert_output --partial "quoting broke"
+	rm -f "$CANARY"
+	# The shell format of the same line does not run it.
+	run "$HV" next --cmdline "$input" --format shell
+	assert_success
+	guarded_eval x "$output" >/dev/null
+	no_canary
 }
 
 @test "format grub writes \\\\\\\$ so the \$ survives sh and GRUB" {
@@ -404,6 +457,32 @@ iomem_only_root() {
 	# And that kernel line means the same to next as the original.
 	run "$HV" next --cmdline "$output" --drop root --drop ro
 	assert_output "$("$HV" next --from "$CL/hostile.cmdline" --drop root --drop ro | sed 's/dyndbg="file drivers\/hv\/\* +p"/"dyndbg=file drivers\/hv\/* +p"/')"
+}
+
+@test "format grub: \$( and backquotes in a parameter never run when the GRUB file is sourced" {
+	load "$FIX/grub-sim.bash"
+	run "$HV" next --cmdline "hvcarve=64M@0x30000000 x=\$(>$CANARY) y=\`>$CANARY\`" --format grub
+	assert_success
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/grub"
+	run grub_sim_source "$BATS_TEST_TMPDIR/grub" bash
+	assert_success
+	no_canary
+	run grub_sim_source "$BATS_TEST_TMPDIR/grub" sh
+	assert_success
+	no_canary
+	run grub_sim_render "$BATS_TEST_TMPDIR/grub"
+	assert_success
+	no_canary
+	run grub_sim_kernel_cmdline "$output"
+	assert_success
+	assert_output "root=/dev/vda1 ro hvcarve=64M@0x30000000 memmap=64M\$0x30000000 x=\$(>$CANARY) y=\`>$CANARY\`"
+	# Negative control: the same payload written into the file without
+	# the escaping runs when the file is sourced, and the check says so.
+	printf 'GRUB_CMDLINE_LINUX="x=$(>%s)"\n' "$CANARY" >"$BATS_TEST_TMPDIR/grub-broken"
+	run grub_sim_source "$BATS_TEST_TMPDIR/grub-broken" sh
+	assert_success
+	run no_canary
+	assert_failure
 }
 
 @test "format grub refuses what GRUB would mangle" {
@@ -717,13 +796,20 @@ EOF
 }
 
 @test "kexec-args output evaluates to the right kexec arguments" {
-	run "$HV" kexec-args '/boot/my kernel' --cmdline "x='y' hvcarve=2M@0x1000000 BOOT_IMAGE=/old" --root "$QEMU"
+	run "$HV" kexec-args '/boot/my kernel' --cmdline "x='y' z=\$(>$CANARY) hvcarve=2M@0x1000000 BOOT_IMAGE=/old" --root "$QEMU"
 	assert_success
 	local -a argv
-	eval "argv=(${lines[0]})"
+	mapfile -d '' argv < <(guarded_words "${lines[0]}")
+	no_canary
+	assert_equal "${#argv[@]}" 5
 	assert_equal "${argv[0]}" kexec
 	assert_equal "${argv[3]}" '/boot/my kernel'
-	assert_equal "${argv[4]}" "--append=x='y' hvcarve=2M@0x1000000 memmap=2M\$0x1000000"
+	assert_equal "${argv[4]}" "--append=x='y' z=\$(>$CANARY) hvcarve=2M@0x1000000 memmap=2M\$0x1000000"
+	# The negative control: the same words, had kexec-args not quoted the
+	# --append value, would have run the payload.
+	guarded_words "${lines[0]//\'/}" >/dev/null
+	run no_canary
+	assert_failure
 }
 
 @test "kexec-args error paths" {

@@ -25,6 +25,18 @@ r() {
 	result "$1" "${2:-0}"
 }
 
+# host_held NAME: pages held in dump NAME, as the host's decoder counts them.
+host_held() {
+	"$HVT_ROOT/tools/hvcarve/hvcarve-dump" decode --base "$CARVE_BASE" "$(dump_file "$1")" |
+		awk '$1 == "held" { print $2; f = 1 } END { exit !f }'
+}
+
+# host_parts NAME: "P:n ..." per partition in dump NAME, from the decoder.
+host_parts() {
+	"$HVT_ROOT/tools/hvcarve/hvcarve-dump" decode --base "$CARVE_BASE" "$(dump_file "$1")" |
+		awk '$1 == "partition" { printf "%s%s:%s", sep, $2, $3; sep = " " } END { print "" }'
+}
+
 @test "deposit 1000 pages for two partitions; withdraw 400; counters match the ledger" {
 	vm_run - "nokaslr $CARVE" <<'EOF'
 . /hvt/sim.sh
@@ -102,10 +114,17 @@ EOS
 			$((PAGES - 500 - $(r end.inherited_pages $g) - $(r end.skipped_pages $g)))
 		assert_equal "$(r end.sim_corrupted $g)" 0
 		assert_equal "$(r end.deposit_fail_pages $g)" 0
-		# Host side, from the dumps: every page held before the kexec is
-		# byte-identical after the new deposits.
-		"$HVT_ROOT/tools/hvcarve/hvcarve-dump" held-kept --base "$CARVE_BASE" \
+		# Host side, from the dumps: the pages held before the kexec, as
+		# many as the scenario left deposited, are byte-identical after
+		# the new deposits.
+		run "$HVT_ROOT/tools/hvcarve/hvcarve-dump" held-kept --base "$CARVE_BASE" --expect-held "$held" \
 			"$(dump_file "pre-kexec-gen$((g - 1))")" "$(dump_file "after-deposit-gen$g")"
+		assert_success
+		assert_line "held_after $((held + 500))"
+		# What the scenario deposited, partition by partition, as the host
+		# decodes it: 200 + 400 left from generation 0, 500 more for
+		# partition 3 per later generation.
+		assert_equal "$(host_parts "after-deposit-gen$g")" "1:200 2:400 3:$((500 * g))"
 		held=$((held + 500))
 	done
 }
@@ -172,8 +191,18 @@ EOF
 
 # kexec-tools places segments wherever /sys/firmware/memmap says RAM. Lie to
 # it (a tmpfs over /sys/firmware/memmap calling the carveout RAM) and force
-# the segments in with --mem-min/--mem-max: the kernel must refuse.
-@test "kexec -l forced into the carveout is refused, and the carveout is untouched" {
+# the segments in with --mem-min/--mem-max: the kernel must refuse the load.
+#
+# What the carveout dumps around the refused load prove, and what not: a
+# kexec_load image is not copied into place at load time. kexec -l copies
+# the segments into pages the kernel allocates (the final place only if
+# that page happens to be free in the page allocator, which no carveout
+# page ever is); kexec -e copies them into place. So an unchanged carveout
+# after the refused load shows only that the refusal wrote nothing there.
+# What keeps kexec -e from ever writing the segments into the carveout is
+# that the image was refused: no image is loaded (kexec_loaded stays 0),
+# where the control load, outside the carveout, makes it 1.
+@test "kexec -l forced into the carveout is refused at load time: no image is left for kexec -e" {
 	vm_run - "nokaslr $CARVE" <<EOS
 . /hvt/sim.sh
 hvt_sim_deposit 300 1 || hvt_fail "deposit: \$hvt_sim_err"
@@ -193,67 +222,121 @@ done
 mount -t tmpfs fake /sys/firmware/memmap
 cp -a /tmp/fw/. /sys/firmware/memmap/
 hvt_result fake_ram_entries "\$(grep -l "System RAM" /sys/firmware/memmap/*/type | wc -l)"
+hvt_result loaded_before "\$(cat /sys/kernel/kexec_loaded)"
 hvt_ckpt before $CARVE_BASE $CARVE_SIZE
 echo x >/tmp/rd
 rc=0
 out=\$(kexec -c -l /boot/vmlinuz-new --initrd=/tmp/rd --mem-min=$CARVE_BASE --mem-max=0x3dffffff 2>&1) || rc=\$?
 hvt_result forced_rc "\$rc"
 hvt_result forced_err "\$out"
+hvt_result loaded_after_forced "\$(cat /sys/kernel/kexec_loaded)"
 hvt_ckpt after $CARVE_BASE $CARVE_SIZE
 # Control: the same lie, the same command, a window outside the carveout.
 rc=0
 out=\$(kexec -c -l /boot/vmlinuz-new --initrd=/tmp/rd --mem-min=0x20000000 --mem-max=0x2fffffff 2>&1) || rc=\$?
 hvt_result control_rc "\$rc"
 hvt_result control_err "\$out"
+hvt_result loaded_after_control "\$(cat /sys/kernel/kexec_loaded)"
 kexec -u
+hvt_result loaded_after_unload "\$(cat /sys/kernel/kexec_loaded)"
 echo 1 >\$HVT_SIM/scan
 hvt_sim_report end
 hvt_done
 EOS
 	assert_equal "$(r fake_ram_entries)" 4
-	assert_equal "$(r control_rc)" 0
+	assert_equal "$(r loaded_before)" 0
 	[ "$(r forced_rc)" != 0 ]
 	run r forced_err
+	assert_success
 	assert_output --partial "Cannot assign requested address"
 	run console_grep 'hvcarve: kexec segment [0-9]+ \[mem 0x000000003[a-d][0-9a-f]{6}-0x[0-9a-f]+\] overlaps carveout region 0 \[mem 0x000000003a000000-0x000000003dffffff\]: refused'
 	assert_success
+	# The refused image is not loaded: kexec -e has nothing to copy.
+	assert_equal "$(r loaded_after_forced)" 0
+	# Control: the same load outside the carveout is accepted, and shows
+	# as loaded, so the check above can fail.
+	assert_equal "$(r control_rc)" 0
+	assert_equal "$(r loaded_after_control)" 1
+	assert_equal "$(r loaded_after_unload)" 0
+	# The refusal itself wrote nothing into the carveout (see above for
+	# how little that says), and the 300 held pages are intact.
 	dumps_equal before after
+	assert_equal "$(host_held after)" 300
 	assert_equal "$(r end.sim_held)" 300
 	assert_equal "$(r end.sim_corrupted)" 0
 }
 
+# Every hvcarve sysfs and simulator debugfs file, written by `nobody` and
+# by root without capabilities (nocaps): all refused. Positive controls
+# first: both can write elsewhere, so a refusal is the files' own checks.
+# The host compares the carveout before and after the attempts, and after
+# a deposit by root with its capabilities (which the dump must show).
 @test "unprivileged: no hvcarve sysfs or debugfs file can be written" {
-	vm_run - "nokaslr $CARVE" <<'EOF'
+	vm_run - "nokaslr $CARVE" <<EOS
 . /hvt/sim.sh
+# The scenario's initramfs piece (vm_run) packs its mktemp -d stage as "."
+# with mode 0700, which becomes the mode of /: nobody could not even run
+# /bin/sh (the positive control below found that out). Undo it.
+chmod 755 /
 # Let everyone reach debugfs, so the files' own checks are what is tested.
 mount -o remount,mode=755 /sys/kernel/debug
-files=$(find $HVT_HVC $HVT_SIM -type f)
-hvt_result nfiles "$(echo "$files" | wc -l)"
+# Positive controls. nobody: a world-writable file, a new file in /tmp.
+: >/tmp/anyone
+chmod 666 /tmp/anyone
+hvt_result nobody_uid "\$(su -s /bin/sh nobody -c 'id -u')"
+su -s /bin/sh nobody -c 'echo 1 1 >/tmp/anyone && echo 1 1 >/tmp/nobody-new' && hvt_result nobody_writes_tmp ok
+# Root without capabilities: a root-owned mode 0600 file, which needs
+# nothing but the owner's mode bits (the debugfs files are root's, 0600).
+: >/tmp/rootonly
+chmod 600 /tmp/rootonly
+hvt_result nocaps_uid "\$(nocaps sh -c 'id -u')"
+hvt_result nocaps_capeff "\$(nocaps sh -c 'grep CapEff /proc/self/status' | tr -d ' \t')"
+nocaps sh -c 'echo 1 1 >/tmp/rootonly' && hvt_result nocaps_writes_tmp ok
+hvt_result tmp_contents "\$(echo \$(cat /tmp/anyone /tmp/nobody-new /tmp/rootonly))"
+files=\$(find \$HVT_HVC \$HVT_SIM -type f)
+hvt_result nfiles "\$(echo "\$files" | wc -l)"
+hvt_ckpt before-attempts $CARVE_BASE $CARVE_SIZE
 nobody_ok=0 nocaps_ok=0 root_sysfs_ok=0
-for f in $files; do
-	su -s /bin/sh nobody -c "echo '1 1' >$f" 2>/dev/null && { nobody_ok=$((nobody_ok + 1)); echo "nobody wrote $f"; }
-	nocaps sh -c "echo '1 1' >$f" 2>/dev/null && { nocaps_ok=$((nocaps_ok + 1)); echo "root without caps wrote $f"; }
+for f in \$files; do
+	su -s /bin/sh nobody -c "echo '1 1' >\$f" 2>/dev/null && { nobody_ok=\$((nobody_ok + 1)); echo "nobody wrote \$f"; }
+	nocaps sh -c "echo '1 1' >\$f" 2>/dev/null && { nocaps_ok=\$((nocaps_ok + 1)); echo "root without caps wrote \$f"; }
 done
-for f in $(find $HVT_HVC -type f); do
-	(echo 1 >$f) 2>/dev/null && root_sysfs_ok=$((root_sysfs_ok + 1))
+for f in \$(find \$HVT_HVC -type f); do
+	(echo 1 >\$f) 2>/dev/null && root_sysfs_ok=\$((root_sysfs_ok + 1))
 done
-hvt_result nobody_writes "$nobody_ok"
-hvt_result nocaps_writes "$nocaps_ok"
-hvt_result root_sysfs_writes "$root_sysfs_ok"
-hvt_result held_after "$(hvt_sim_ledger held)"
-# Control: root with its capabilities can deposit.
+hvt_result nobody_writes "\$nobody_ok"
+hvt_result nocaps_writes "\$nocaps_ok"
+hvt_result root_sysfs_writes "\$root_sysfs_ok"
+hvt_result held_after "\$(hvt_sim_ledger held)"
+hvt_ckpt after-attempts $CARVE_BASE $CARVE_SIZE
+# Control: root with its capabilities can deposit, and the host sees it.
 hvt_sim_deposit 5 1 && hvt_result root_deposit ok
-hvt_result held_root "$(hvt_sim_ledger held)"
+hvt_result held_root "\$(hvt_sim_ledger held)"
+hvt_ckpt after-root $CARVE_BASE $CARVE_SIZE
 hvt_done
-EOF
+EOS
+	# The positive controls: both could write where their rights allow.
+	assert_equal "$(r nobody_uid)" 65534
+	assert_equal "$(r nobody_writes_tmp)" ok
+	assert_equal "$(r nocaps_uid)" 0
+	assert_equal "$(r nocaps_capeff)" CapEff:0000000000000000
+	assert_equal "$(r nocaps_writes_tmp)" ok
+	assert_equal "$(r tmp_contents)" "1 1 1 1 1 1"
 	# 3 global + 12 per-region sysfs files, 6 debugfs files.
 	assert_equal "$(r nfiles)" 21
 	assert_equal "$(r nobody_writes)" 0
 	assert_equal "$(r nocaps_writes)" 0
 	assert_equal "$(r root_sysfs_writes)" 0
 	assert_equal "$(r held_after)" 0
+	# The host's view: the attempts changed nothing in the carveout...
+	dumps_equal before-attempts after-attempts
+	assert_equal "$(host_held after-attempts)" 0
+	# ...while root's deposit is there, so the dumps would have shown one.
 	assert_equal "$(r root_deposit)" ok
 	assert_equal "$(r held_root)" 5
+	run dumps_equal after-attempts after-root
+	assert_failure
+	assert_equal "$(host_held after-root)" 5
 }
 
 # crashkernel= and the carveout: the carveout is kept, the crash kernel

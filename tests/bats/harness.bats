@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0
 #
-# Tests of the VM test harness itself (tests/guest, tests/lib/vmrun.py,
+# Tests of the VM test harness itself (tests/guest, tests/lib/vmrun.sh,
 # helpers.bash), with the stock Debian 6.1 kernel as both the "new" and the
 # "old" kernel. Needs build/old/vmlinuz (scripts/fetch-old-kernel.sh).
 
@@ -42,6 +42,12 @@ EOF
 	[[ "$(result cmdline 0)" == *"$MEMMAP"* ]]
 	[ "$(console_boots)" = 1 ]
 	control_grep '@@HVT DONE'
+	# The taint report came before DONE, and the host quit QEMU at DONE:
+	# the guest never got as far as rebooting.
+	control_grep '< @@HVT TAINT 0$'
+	[ "$(result tainted 0)" = 0 ]
+	control_grep '> ACK DONE$'
+	run ! console_grep 'reboot: Restarting system'
 	# The firmware map has the range as RAM, memmap= made it reserved.
 	[ "$(e820_table 0 | wc -l)" -ge 3 ]
 	e820_range_is 0 0x3a000000 0x4000000 usable BIOS-e820
@@ -55,7 +61,8 @@ EOF
 }
 
 @test "checkpoint dumps the ranges in order, with the right size and content" {
-	vm_run - '' <<'EOF'
+	vm_run - '' --narrate 2>"$BATS_TEST_TMPDIR/narrate" <<'EOF'
+hvt_log "narrated: checkpoints next"
 # The BIOS area is e820-reserved, so /dev/mem may read it.
 hvt_result rom "$(dd if=/dev/mem bs=4096 skip=240 count=16 2>/dev/null | md5sum | cut -d' ' -f1)"
 hvt_ckpt two 0xf0000 0x10000 0x100000 0x3000
@@ -67,6 +74,16 @@ EOF
 	[ "$(head -c $((0x10000)) "$(dump_file two)" | md5sum | cut -d' ' -f1)" = "$(result rom)" ]
 	grep -qx '0xf0000 0x10000' "$(vm_artifacts)/dumps/two.ranges"
 	grep -q 'CKPT two gen=0' "$(vm_artifacts)/timeline.txt"
+	grep -qx 'gen 0' "$(vm_artifacts)/dumps/two.ranges"
+	# QEMU reported the stop, then the resume, and then the checkpoint was
+	# logged (the dump is taken in between), and GO was sent.
+	awk '/ qmp-event STOP$/ { stop = NR }
+		/ qmp-event RESUME$/ && stop && NR == stop + 1 { resume = NR }
+		/ CKPT two gen=0 0xf0000\+0x10000 0x100000\+0x3000 dumped/ && resume && NR == resume + 1 { ok = 1 }
+		END { exit !ok }' "$(vm_artifacts)/timeline.txt"
+	control_grep '> GO two$'
+	# --narrate printed the guest's LOG line.
+	grep -qx '  \[gen 0\] narrated: checkpoints next' "$BATS_TEST_TMPDIR/narrate"
 }
 
 @test "kexec -l (kexec_load): stock -> stock reaches generation 1" {
@@ -144,10 +161,11 @@ EOF
 }
 
 @test "a timeout yields exit 3" {
-	run -3 vm_run - '' --timeout 25 <<'EOF'
+	run -3 vm_run - '' --timeout 12 <<'EOF'
 sleep 1000
 EOF
 	[[ "$output" == *timeout* ]]
+	grep -q '^3 timeout after 12s at gen ' "$(vm_artifacts)/status.txt"
 }
 
 @test "a guest that reboots without DONE yields exit 5" {
@@ -201,4 +219,162 @@ EOF2
 	run ! dumps_equal pre-kexec-gen0 after-hog
 	# ... while the BIOS area, reserved everywhere, is unchanged.
 	cmp -i $((0x4000000)) "$(dump_file pre-kexec-gen0)" "$(dump_file after-hog)"
+}
+
+# --- crash and taint checks -------------------------------------------------
+
+# Each kind of line the console check must catch, as the kernel prints it
+# (the tests have the kernel print them through /dev/kmsg).
+CRASH_LINES=(
+	'WARNING: CPU: 0 PID: 1 at mm/forged.c:1 forged_fn+0x0/0x10'
+	'BUG: kernel NULL pointer dereference, address: 0000000000000000'
+	'kernel BUG at mm/forged.c:42!'
+	'Oops: 0002 [#1] PREEMPT SMP NOPTI'
+	'general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP'
+	'watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [sh:1]'
+	'Watchdog detected hard LOCKUP on cpu 0'
+	'rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:'
+	'rcu: INFO: rcu_sched self-detected stall on CPU'
+	'rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 0-... }'
+	'INFO: task kworker/0:1:12 blocked for more than 120 seconds.'
+	'Kernel panic - not syncing: forged'
+)
+
+@test "crash check: every kind of crash line in a real console is caught, ours are not" {
+	local l scenario='echo on >/proc/sys/kernel/printk_devkmsg'$'\n'
+	for l in "${CRASH_LINES[@]}" 'hvt: WARNING: our own line' '@@HVT LOG soft lockup, ours too'; do
+		scenario+="echo '$l' >/dev/kmsg"$'\n'
+	done
+	scenario+='hvt_done'
+	# The run passes only because every crash line is allowed ...
+	local allow=() re
+	for l in "${CRASH_LINES[@]}"; do
+		re=$(printf '%s' "$l" | sed 's/[][\.*^$(){}+?|]/\\&/g')
+		allow+=(--allow "$re\$")
+	done
+	vm_run - '' "${allow[@]}" <<<"$scenario"
+	# ... and each is a crash for the check without --allow.
+	run -4 "$VMRUN" --check-console "$(vm_artifacts)/console.log"
+	for l in "${CRASH_LINES[@]}"; do
+		assert_crash_listed "$l"
+	done
+	[[ "$output" != *"ours"* ]]
+	[ "${#lines[@]}" = "${#CRASH_LINES[@]}" ]
+	# One --allow less, one crash.
+	run -4 "$VMRUN" --check-console "$(vm_artifacts)/console.log" "${allow[@]:2}"
+	[ "${#lines[@]}" = 1 ]
+	assert_crash_listed "${CRASH_LINES[0]}"
+}
+
+# assert_crash_listed LINE: $output lists LINE (after a printk time stamp).
+assert_crash_listed() {
+	local o
+	for o in "${lines[@]}"; do
+		[[ $o =~ ^vmrun:\ console:\ \[\ *[0-9]+\.[0-9]+\]\ (.*)$ ]] &&
+			[ "${BASH_REMATCH[1]}" = "$1" ] && return 0
+	done
+	echo "not listed: $1" >&2
+	return 1
+}
+
+
+@test "crash check: a WARNING the kernel prints fails the run (exit 4)" {
+	local scenario
+	scenario="echo '${CRASH_LINES[0]}' >/dev/kmsg"$'\n''hvt_done'
+	run -4 vm_run - '' <<<"$scenario"
+	[[ "$output" == *"vmrun: console: ["*"] ${CRASH_LINES[0]}"* ]]
+	grep -qxF "4 kernel crash in the console (gen 0): ${CRASH_LINES[0]}" "$(vm_artifacts)/status.txt"
+	# (The test above shows that an --allow matching it lets the run pass.)
+}
+
+@test "taint check: a taint flag fails the run (exit 4), reported with its letters" {
+	# TAINT_TEST (N), which the KUnit boot allows, is not allowed here.
+	run -4 vm_run - '' <<'EOF'
+echo $((1 << 18)) >/proc/sys/kernel/tainted
+hvt_done
+EOF
+	[[ "$output" == *"kernel tainted at gen 0: 262144 (flags N)"* ]]
+	[ "$(result tainted 0)" = 262144 ]
+	run ! control_grep '< @@HVT DONE'
+}
+
+@test "taint check: a generation tainted before kexec -e fails the run" {
+	run -4 vm_run - '' <<'EOF'
+case $(hvt_gen) in
+0)
+	echo 512 >/proc/sys/kernel/tainted
+	hvt_kexec -s /boot/vmlinuz-new "" || hvt_fail "kexec load failed"
+	;;
+*) hvt_done ;;
+esac
+EOF
+	[[ "$output" == *"kernel tainted at gen 0: 512 (flags W)"* ]]
+	[ "$(result kexec_load 0)" = rc=0 ]
+	[ -f "$(dump_file pre-kexec-gen0)" ]
+}
+
+@test "taint check: --allow-taint tolerates the flags it names, no others" {
+	vm_run - '' --allow-taint N <<'EOF'
+echo $((1 << 18)) >/proc/sys/kernel/tainted
+hvt_done
+EOF
+	[ "$(result tainted 0)" = 262144 ]
+	VM_TAG=warn run -4 vm_run - '' --allow-taint NL <<'EOF'
+echo $((1 << 18 | 1 << 9)) >/proc/sys/kernel/tainted
+hvt_done
+EOF
+	[[ "$output" == *"kernel tainted at gen 0: 262656 (flags WN)"* ]]
+}
+
+@test "taint check: DONE without a taint report is a protocol error (exit 2)" {
+	run -2 vm_run - '' <<'EOF'
+hvt__send DONE
+sleep 100
+EOF
+	[[ "$output" == *"protocol error: DONE at gen 0 without a TAINT report"* ]]
+}
+
+# --- the driver itself ------------------------------------------------------
+
+@test "vmrun.sh: usage and setup errors exit 2" {
+	run -2 "$VMRUN" --kernel "$OLD_KERNEL" --initrd "$BASE_INITRD"
+	[[ "$output" == *"the following arguments are required"* ]]
+	run -2 "$VMRUN" --frobnicate
+	[[ "$output" == *"unrecognized argument: --frobnicate"* ]]
+	run -2 "$VMRUN" --check-console /dev/null --allow '(unclosed'
+	[[ "$output" == *"bad regular expression"* ]]
+	run -2 "$VMRUN" --check-console /dev/null --allow-taint Nq
+	[[ "$output" == *"unknown taint flag 'q'"* ]]
+	local art=$BATS_TEST_TMPDIR/art
+	run -2 "$VMRUN" --kernel "$BATS_TEST_TMPDIR/no-such-kernel" --initrd "$BASE_INITRD" \
+		--artifacts "$art"
+	[[ "$output" == *"no such file: $BATS_TEST_TMPDIR/no-such-kernel"* ]]
+	grep -qxF "2 no such file: $BATS_TEST_TMPDIR/no-such-kernel" "$art/status.txt"
+	run -2 "$VMRUN" --kernel "$OLD_KERNEL" --initrd "$BASE_INITRD" --artifacts "$art" \
+		--qemu "$BATS_TEST_TMPDIR/no-such-qemu"
+	[[ "$output" == *"QEMU exited (rc="*") before the QMP greeting"* ]]
+}
+
+@test "vmrun.sh --interactive: the console is on the terminal and still logged" {
+	local art=$BATS_TEST_TMPDIR/art cpio=$BATS_TEST_TMPDIR/scenario.cpio
+	mkdir -p "$BATS_TEST_TMPDIR/stage/hvt"
+	# shellcheck disable=SC2016 # expanded in the guest
+	echo 'echo "on the terminal: $((6 * 7))"; hvt_done' >"$BATS_TEST_TMPDIR/stage/hvt/scenario"
+	(cd "$BATS_TEST_TMPDIR/stage" && find . | cpio -o -H newc --owner=0:0 --quiet) >"$cpio"
+	# script(1) gives the run a terminal.
+	run -0 script -qec "$(printf '%q ' "$VMRUN" --kernel "$OLD_KERNEL" \
+		--initrd "$BASE_INITRD" "$cpio" --artifacts "$art" --timeout 120 --interactive)" /dev/null
+	[[ "$output" == *"on the terminal: 42"* ]]
+	[[ "$output" == *"guest DONE at gen 0"* ]]
+	grep -q 'on the terminal: 42' "$art/console.log"
+}
+
+@test "crash check: a kernel message spliced into a line of ours still counts; DEBUG: is no BUG:" {
+	local con=$BATS_TEST_TMPDIR/console.log
+	printf '%s\r\n' '[    1.000000] hvt: checkpoint x BUG: in our own text' \
+		'hvt: checkpoint a[    3.200000] WARNING: CPU: 0 PID: 1 at mm/forged.c:1 f+0x0/0x1' \
+		'[    2.000000] PM: DEBUG: fine, not a BUG' 'hvt: dmesg: [    1.2] hvcarve: fine' >"$con"
+	run -4 "$VMRUN" --check-console "$con"
+	[ "${#lines[@]}" = 1 ]
+	[ "${lines[0]}" = 'vmrun: console: hvt: checkpoint a[    3.200000] WARNING: CPU: 0 PID: 1 at mm/forged.c:1 f+0x0/0x1' ]
 }

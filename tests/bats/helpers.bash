@@ -21,6 +21,11 @@ HVT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # `run -N` and `run !` need bats >= 1.5.
 bats_require_minimum_version 1.5.0
 
+# A pipeline in a test or a helper fails when any part of it fails (a
+# `result` that found nothing, a decoder that could not read its dump),
+# not only when its last command does.
+set -o pipefail
+
 hvt_abspath() {
 	case $1 in
 	/*) printf '%s\n' "$1" ;;
@@ -31,7 +36,7 @@ hvt_abspath() {
 NEW_KERNEL=$(hvt_abspath "${NEW_KERNEL:-build/kbuild/arch/x86/boot/bzImage}")
 OLD_KERNEL=$(hvt_abspath "${OLD_KERNEL:-build/old/vmlinuz}")
 BASE_INITRD=$(hvt_abspath "${BASE_INITRD:-build/initramfs/base.cpio}")
-VMRUN=$HVT_ROOT/tests/lib/vmrun.py
+VMRUN=$HVT_ROOT/tests/lib/vmrun.sh
 HVT_ARTIFACTS_ROOT=$(hvt_abspath "${HVT_ARTIFACTS_ROOT:-build/test-artifacts}")
 export NEW_KERNEL OLD_KERNEL BASE_INITRD
 
@@ -75,13 +80,14 @@ hvt_ensure_initrd() {
 
 # --- running a VM ----------------------------------------------------------
 
-# vm_run SCENARIO_FILE APPEND [vmrun.py args...]
+# vm_run SCENARIO_FILE APPEND [vmrun.sh args...]
 #   SCENARIO_FILE is a busybox sh script run as /hvt/scenario in every
 #   generation ("-" reads it from stdin). APPEND is added to the first
-#   kernel's command line (after console=ttyS0). Later vmrun.py args win
+#   kernel's command line (after console=ttyS0). Later vmrun.sh args win
 #   (--kernel, --timeout, --mem ...); --initrd adds more cpio pieces.
-#   Returns vmrun.py's exit code (0 DONE, 1 FAIL, 3 timeout, 4 crash,
-#   5 QEMU died), also left in VM_RC when not run in a subshell.
+#   Returns vmrun.sh's exit code (0 DONE, 1 FAIL, 2 setup error,
+#   3 timeout, 4 crash or taint, 5 QEMU died), also left in VM_RC when
+#   not run in a subshell.
 vm_run() {
 	local scenario=$1 append=$2 art stage
 	shift 2
@@ -101,7 +107,7 @@ vm_run() {
 		cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$art/scenario.cpio"
 	rm -rf "$stage"
 	VM_RC=0
-	python3 "$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
+	"$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
 		--initrd "$BASE_INITRD" "$art/scenario.cpio" \
 		--append "console=ttyS0 $append" --mem "${VM_MEM:-1G}" \
 		--timeout "${VM_TIMEOUT:-300}" --artifacts "$art" "$@" || VM_RC=$?
@@ -229,6 +235,75 @@ e820_range_overlaps() {
 		fi
 	done < <(e820_table "$gen" "$table")
 	return 1
+}
+
+# --- memory pressure -------------------------------------------------------
+
+# memhog_floor_ok TEXT [MIN_PCT [MIN_KIB]]: TEXT is what hvt_memhog_run
+# reported ("rc=N" and memhog's output). True if memhog exited 0, read
+# everything back ("verified"), and its numbers show at least MIN_PCT
+# (default 80) percent of the MemAvailable it started from touched, and at
+# least MIN_KIB KiB (default 262144: 256 MiB) in all. A number that is
+# missing is a failure, never 0. Prints why not.
+memhog_floor_ok() {
+	local text=$1 min_pct=${2:-80} min_kib=${3:-262144} avail touched
+	# As the guest sends it: one line.
+	text=${text//$'\n'/ }
+	case $text in
+	"rc=0 "*) ;;
+	*) echo "memhog failed: $text"; return 1 ;;
+	esac
+	case $text in
+	*", verified" | *", verified "*) ;;
+	*) echo "memhog did not verify what it wrote: $text"; return 1 ;;
+	esac
+	avail=$(sed -n -E 's/.*memhog: available_kib ([0-9]+) touched_kib [0-9]+ min_pct [0-9]+.*/\1/p' <<<"$text")
+	touched=$(sed -n -E 's/.*memhog: available_kib [0-9]+ touched_kib ([0-9]+) min_pct [0-9]+.*/\1/p' <<<"$text")
+	if [ -z "$avail" ] || [ -z "$touched" ]; then
+		echo "memhog reported no available_kib/touched_kib numbers: $text"
+		return 1
+	fi
+	if [ "$avail" -le 0 ] || [ $((touched * 100)) -lt $((avail * min_pct)) ]; then
+		echo "memhog touched $touched KiB, below $min_pct% of $avail KiB available"
+		return 1
+	fi
+	if [ "$touched" -lt "$min_kib" ]; then
+		echo "memhog touched $touched KiB, below the floor of $min_kib KiB"
+		return 1
+	fi
+}
+
+# assert_memhog GEN [MIN_PCT [MIN_KIB]]: generation GEN's memhog run (the
+# "memhog" result of hvt_memhog_run) passes memhog_floor_ok.
+assert_memhog() {
+	local text why
+	text=$(result memhog "$1") || fail "gen $1: no memhog result"
+	why=$(memhog_floor_ok "$text" "${2:-80}" "${3:-262144}") || fail "gen $1: $why"
+}
+
+# hog_floor_ok AVAIL_KIB FILLED_KIB [MIN_PCT [MIN_KIB]]: the numbers of
+# hvt_memhog (memhog_avail_kib, memhog_kib) show at least MIN_PCT (default
+# 80) percent of MemAvailable and MIN_KIB (default 262144) KiB filled.
+hog_floor_ok() {
+	local avail=$1 filled=$2 min_pct=${3:-80} min_kib=${4:-262144}
+	if ! [[ $avail =~ ^[0-9]+$ && $filled =~ ^[0-9]+$ ]]; then
+		echo "hvt_memhog reported no numbers (available '$avail', filled '$filled')"
+		return 1
+	fi
+	if [ "$avail" -le 0 ] || [ $((filled * 100)) -lt $((avail * min_pct)) ] ||
+		[ "$filled" -lt "$min_kib" ]; then
+		echo "hvt_memhog filled $filled KiB of $avail KiB available (floor $min_pct%, $min_kib KiB)"
+		return 1
+	fi
+}
+
+# assert_hog_floor GEN [MIN_PCT [MIN_KIB]]: generation GEN's hvt_memhog
+# passes hog_floor_ok.
+assert_hog_floor() {
+	local avail filled why
+	avail=$(result memhog_avail_kib "$1") || fail "gen $1: no memhog_avail_kib result"
+	filled=$(result memhog_kib "$1") || fail "gen $1: no memhog_kib result"
+	why=$(hog_floor_ok "$avail" "$filled" "${2:-80}" "${3:-262144}") || fail "gen $1: $why"
 }
 
 # --- timing ----------------------------------------------------------------

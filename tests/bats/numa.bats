@@ -13,8 +13,9 @@ teardown() {
 	hvt_teardown
 }
 
-# Node 0: [0, 512 MiB), node 1: [512 MiB, 1 GiB).
-NUMA_ARGS=(--smp 2
+# Node 0: [0, 512 MiB), node 1: [512 MiB, 1 GiB); one socket per node, so
+# the kernel sees a sane topology (two nodes in one socket WARNs).
+NUMA_ARGS=(--smp 2,sockets=2
 	--qemu-arg "-object memory-backend-ram,id=m0,size=512M"
 	--qemu-arg "-object memory-backend-ram,id=m1,size=512M"
 	--numa "node,nodeid=0,cpus=0,memdev=m0"

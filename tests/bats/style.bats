@@ -20,6 +20,8 @@ setup_file() {
 setup() {
 	load '/usr/lib/bats/bats-support/load'
 	load '/usr/lib/bats/bats-assert/load'
+	# A failing part of a pipeline fails the whole pipeline.
+	set -o pipefail
 	REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	STYLE=$REPO/scripts/check-style.sh
 	KTREE=${KTREE:-$REPO/build/linux}
@@ -99,8 +101,9 @@ next_line() {
 @test "style: checkpatch-patches checks git-tracked patches as patches" {
 	need_tree
 	local p
-	p=$(cd "$REPO" && ls patches/*.patch | head -n 1)
-	[ -n "$p" ] || fail "no patches/*.patch in $REPO"
+	local patches=("$REPO"/patches/*.patch)
+	[ -f "${patches[0]}" ] || fail "no patches/*.patch in $REPO"
+	p=patches/${patches[0]##*/}
 	copy "$p"
 	# Without a sign-off and with trailing whitespace on an added line.
 	sed -i -e '/^Signed-off-by:/d' -e '0,/^+[^+]/s/^\(+[^+].*\)$/\1 /' "$ROOT/$p"
@@ -215,4 +218,52 @@ EOF
 	assert_output --partial "scripts/probe.sh:2:6: note: Double quote to prevent globbing and word splitting. [SC2086]"
 	assert_output --partial "tests/guest/lib.sh:$n:1: warning: In POSIX sh, [[ ]] is undefined. [SC3010]"
 	assert_output --partial "FAILED: shellcheck"
+}
+
+# ----------------------------------------------------------- no-python --
+
+# The interpreter's name, spelt so that this file does not trip the gate.
+PY=pyth'on'
+
+@test "style: no project file is Python or runs it" {
+	run "$STYLE" no-python
+	assert_success
+	assert_output --partial "check-style: OK: no-python"
+}
+
+@test "style: no-python catches a .py file, a #! line and a command running Python" {
+	mkdir -p "$ROOT/tests/lib" "$ROOT/scripts" "$ROOT/tools"
+	printf 'print(1)\n' >"$ROOT/tests/lib/probe.py"
+	printf '#!/usr/bin/env %s3\nprint(1)\n' "$PY" >"$ROOT/tools/probe"
+	cat >"$ROOT/scripts/probe.sh" <<EOS
+#!/bin/sh
+# ${PY}3 in a comment is fine
+echo ok
+out=\$(${PY}3 -c "print(1)")
+EOS
+	printf 'load helpers\n@test "x" {\n\trun /usr/bin/%s3.11 -V\n}\n' "$PY" >"$ROOT/tests/probe.bats"
+	STYLE_ROOT=$ROOT run "$STYLE" no-python
+	assert_failure
+	assert_output --partial "tests/lib/probe.py:1: error: a Python file"
+	assert_output --partial "tools/probe:1: error: a Python script: #!/usr/bin/env ${PY}3"
+	assert_output --partial "scripts/probe.sh:4: error: runs Python: out=\$(${PY}3 -c \"print(1)\")"
+	assert_output --partial "tests/probe.bats:3: error: runs Python:"
+	refute_output --partial "scripts/probe.sh:2"
+	assert_output --partial "FAILED: no-python"
+}
+
+@test "style: no-python leaves patches/, documentation, comments and allowed lines alone" {
+	mkdir -p "$ROOT/patches" "$ROOT/Documentation" "$ROOT/scripts"
+	printf '+#!/usr/bin/env %s3\n' "$PY" >"$ROOT/patches/0001-probe.patch"
+	printf 'Run %s3 setup.py\n' "$PY" >"$ROOT/Documentation/probe.rst"
+	printf '%s3 -m venv\n' "$PY" >"$ROOT/NOTES.md"
+	cat >"$ROOT/scripts/probe.sh" <<EOS
+#!/bin/sh
+	# ${PY}3 x
+vmrun.py pyenv
+/usr/bin/${PY}3 kdoc # python-gate: allowed (why)
+EOS
+	STYLE_ROOT=$ROOT run "$STYLE" no-python
+	assert_success
+	assert_output --partial "check-style: OK: no-python"
 }

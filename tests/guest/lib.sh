@@ -9,6 +9,10 @@
 #                  @@HVT RESULT KEY VALUE...
 #                  @@HVT CKPT NAME gen=G [BASE SIZE]...
 #                  @@HVT LOG TEXT...
+#                  @@HVT TAINT N     (/proc/sys/kernel/tainted, before
+#                                    kexec -e and DONE; the host fails the
+#                                    run unless it is 0 or the test
+#                                    allowed its flags)
 #                  @@HVT DONE
 #                  @@HVT FAIL MSG...
 #   host -> guest  GO NAME        (after it dumped the ranges of CKPT NAME)
@@ -81,14 +85,19 @@ hvt_state_get() {
 	cat "/hvt/state/$1" 2>/dev/null
 }
 
-# hvt_memhog [PCT]: fill PCT (default 90) percent of MemAvailable with
-# non-zero page-cache data (a tmpfs at /mnt/hog), so that memory the kernel
-# thinks is free gets written. Reports "RESULT memhog_kib N". Undo with
-# hvt_memhog_release.
+# hvt_memhog [PCT [MINPCT]]: fill PCT (default 90) percent of MemAvailable
+# with non-zero page-cache data (a tmpfs at /mnt/hog), so that memory the
+# kernel thinks is free gets written. Reports "RESULT memhog_avail_kib A"
+# (MemAvailable before) and "RESULT memhog_kib N" (what the tmpfs holds),
+# numbers for the host to check (helpers.bash: assert_hog_floor). Fails
+# unless N is at least MINPCT (default PCT - 10, at least 1) percent of A.
+# Undo with hvt_memhog_release.
 hvt_memhog() {
 	hvt__pct=${1:-90}
-	hvt__kib=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
-	hvt__kib=$((hvt__kib * hvt__pct / 100))
+	hvt__min=${2:-$((hvt__pct > 10 ? hvt__pct - 10 : 1))}
+	hvt__avail=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+	hvt_result memhog_avail_kib "$hvt__avail"
+	hvt__kib=$((hvt__avail * hvt__pct / 100))
 	mkdir -p /mnt/hog
 	mount -t tmpfs -o "size=${hvt__kib}k" hvthog /mnt/hog || return 1
 	# A 16 MiB pattern block, then copies of it until the tmpfs is full.
@@ -100,7 +109,24 @@ hvt_memhog() {
 		rm -f "/mnt/hog/p$((hvt__i - 1))"
 	done
 	while cat /mnt/hog/p* >>/mnt/hog/fill 2>/dev/null; do :; done
-	hvt_result memhog_kib "$(du -sk /mnt/hog | cut -f1)"
+	hvt__kib=$(du -sk /mnt/hog | cut -f1)
+	hvt_result memhog_kib "$hvt__kib"
+	if [ $((hvt__kib * 100)) -lt $((hvt__avail * hvt__min)) ]; then
+		hvt_log "hvt_memhog: filled $hvt__kib KiB, below $hvt__min% of $hvt__avail KiB"
+		return 1
+	fi
+}
+
+# hvt_memhog_run [PCT [MINPCT]]: memhog PCT --min MINPCT (tools/hvcarve/
+# memhog.c: fills anonymous memory with a pattern and reads it all back),
+# defaults 90 and 80. Reports "RESULT memhog rc=N OUTPUT" (OUTPUT has the
+# line "memhog: available_kib A touched_kib T min_pct M" that the host
+# checks, helpers.bash: assert_memhog) and returns memhog's status.
+hvt_memhog_run() {
+	hvt__mrc=0
+	hvt__mout=$(memhog "${1:-90}" --min "${2:-80}" 2>&1) || hvt__mrc=$?
+	hvt_result memhog "rc=$hvt__mrc $hvt__mout"
+	return "$hvt__mrc"
 }
 
 hvt_memhog_release() {
@@ -162,7 +188,7 @@ hvt_rebuild_initramfs() {
 #   repacked initramfs and "console=ttyS0 APPEND". Reports
 #   "RESULT kexec_load rc=N" (and "kexec_load_err TEXT" on failure, then
 #   returns N). On success: checkpoint pre-kexec-genG with $HVT_DUMP_RANGES,
-#   then kexec -e.
+#   the taint report, then kexec -e.
 hvt_kexec() {
 	hvt__mode=$1
 	hvt__kernel=$2
@@ -188,13 +214,21 @@ hvt_kexec() {
 	rm -f "$hvt__initrd"
 	# shellcheck disable=SC2086 # ranges are a list of words
 	hvt_ckpt "pre-kexec-gen$(hvt_gen)" $HVT_DUMP_RANGES
+	hvt__taint
 	hvt__krc=0
 	kexec -e || hvt__krc=$?
 	hvt_fail "kexec -e returned $hvt__krc"
 }
 
+# The kernel's taint flags, for the host to check: a WARNING, an oops, a soft
+# lockup ... each leaves one, even when its console lines got lost.
+hvt__taint() {
+	hvt__send "TAINT $(cat /proc/sys/kernel/tainted)"
+}
+
 hvt_done() {
 	echo "hvt: DONE (generation $(hvt_gen))"
+	hvt__taint
 	hvt__send "DONE"
 	hvt__wait_for "ACK DONE" 10
 	hvt__halt

@@ -9,13 +9,20 @@
  *   hvcarve-dump decode    --base ADDR DUMP [--json | --list]
  *   hvcarve-dump diff      --base ADDR A B [--max N]
  *   hvcarve-dump held-kept --base ADDR BEFORE AFTER [--max N]
+ *                          [--expect-held N]
  *   hvcarve-dump map       --base ADDR DUMP [--width W] [--per-cell N]
  *   hvcarve-dump forge     --base ADDR --pages N OUT
  *                          [--hold IDX[-IDX]:PARTITION:SERIAL]...
  *                          [--corrupt IDX:torn|checksum|pfn|payload]...
  *
+ * held-kept checks that every page held in BEFORE is byte-identical in
+ * AFTER. A BEFORE that holds nothing proves nothing, so it is a finding;
+ * --expect-held N also makes any count in BEFORE other than N one (the
+ * caller knows how many pages its scenario deposited).
+ *
  * Exit status: 0 all well, 1 findings (corrupted pages, differences, held
- * pages lost), 2 usage or I/O error.
+ * pages lost, BEFORE empty or holding the wrong number), 2 usage or I/O
+ * error.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -47,7 +54,7 @@
 static const char usage_text[] =
 	"usage: " PROG " decode    --base ADDR DUMP [--json | --list]\n"
 	"       " PROG " diff      --base ADDR A B [--max N]\n"
-	"       " PROG " held-kept --base ADDR BEFORE AFTER [--max N]\n"
+	"       " PROG " held-kept --base ADDR BEFORE AFTER [--max N] [--expect-held N]\n"
 	"       " PROG " map       --base ADDR DUMP [--width W] [--per-cell N]\n"
 	"       " PROG " forge     --base ADDR --pages N OUT\n"
 	"                              [--hold IDX[-IDX]:PARTITION:SERIAL]...\n"
@@ -467,10 +474,12 @@ static int cmd_decode(int argc, char **argv)
 
 /*
  * The common front of diff and held-kept: "--base ADDR [--max N] A B", both
- * dumps opened and checked to cover the same range.
+ * dumps opened and checked to cover the same range. @expect_s, if not NULL,
+ * takes the value of held-kept's --expect-held.
  */
 static uint64_t open_two(int argc, char **argv, const char *names,
-			 struct dump *da, struct dump *db, uint64_t *max)
+			 struct dump *da, struct dump *db, uint64_t *max,
+			 const char **expect_s)
 {
 	struct args a = { argc, argv, 1, 0 };
 	const char *base_s = NULL, *max_s = NULL, *pa = NULL, *pb = NULL, *v;
@@ -478,7 +487,8 @@ static uint64_t open_two(int argc, char **argv, const char *names,
 
 	for (; a.i < a.argc; a.i++) {
 		if (is_opt(&a, "--base", 1, &base_s) ||
-		    is_opt(&a, "--max", 1, &max_s))
+		    is_opt(&a, "--max", 1, &max_s) ||
+		    (expect_s && is_opt(&a, "--expect-held", 1, expect_s)))
 			continue;
 		v = operand(&a);
 		if (!v)
@@ -550,7 +560,7 @@ static int cmd_diff(int argc, char **argv)
 	struct sbuf lines = { 0 };
 	struct dump da, db;
 
-	base = open_two(argc, argv, "A B", &da, &db, &max);
+	base = open_two(argc, argv, "A B", &da, &db, &max, NULL);
 	while ((x = dump_next(&da)) && (y = dump_next(&db))) {
 		uint64_t pfn = (base >> HVCSIM_PAGE_SHIFT) + da.next - 1;
 		char sa[96], sb[96];
@@ -581,12 +591,19 @@ static int cmd_diff(int argc, char **argv)
 static int cmd_held_kept(int argc, char **argv)
 {
 	const unsigned char *x, *y;
-	uint64_t base, max;
+	uint64_t base, max, expect = 0;
 	uint64_t held_before = 0, held_after = 0, kept = 0, added = 0, lost = 0;
+	const char *expect_s = NULL;
 	struct sbuf lines = { 0 };
 	struct dump da, db;
+	int findings;
 
-	base = open_two(argc, argv, "BEFORE AFTER", &da, &db, &max);
+	base = open_two(argc, argv, "BEFORE AFTER", &da, &db, &max, &expect_s);
+	if (expect_s) {
+		expect = parse_num("--expect-held", expect_s);
+		if (!expect)
+			usage_error("--expect-held: must be at least 1 (an empty BEFORE proves nothing)");
+	}
 	while ((x = dump_next(&da)) && (y = dump_next(&db))) {
 		uint64_t pfn = (base >> HVCSIM_PAGE_SHIFT) + da.next - 1;
 		int was = hvcsim_classify(x, pfn) == HVCSIM_HELD;
@@ -619,11 +636,22 @@ static int cmd_held_kept(int argc, char **argv)
 	       "\nkept %" PRIu64 "\nnewly_held %" PRIu64 "\nnot_kept %" PRIu64
 	       "\n", da.pages, held_before, held_after, kept, added, lost);
 	sb_flush(&lines);
-	printf("%s\n", lost ? "VIOLATED: pages held in BEFORE were changed"
-	       : "ok: every page held in BEFORE is unchanged");
+	findings = lost != 0;
+	if (lost)
+		printf("VIOLATED: pages held in BEFORE were changed\n");
+	if (expect && held_before != expect) {
+		printf("WRONG COUNT: BEFORE holds %" PRIu64 " pages, expected %"
+		       PRIu64 "\n", held_before, expect);
+		findings = 1;
+	} else if (!held_before) {
+		printf("EMPTY: no page is held in BEFORE, so nothing was checked\n");
+		findings = 1;
+	}
+	if (!findings)
+		printf("ok: every page held in BEFORE is unchanged\n");
 	dump_close(&da);
 	dump_close(&db);
-	return lost ? EXIT_FINDINGS : 0;
+	return findings ? EXIT_FINDINGS : 0;
 }
 
 /* --- map ------------------------------------------------------------------- */

@@ -2,7 +2,7 @@
 /*
  * memhog - fill most of a guest's free memory with a checkable pattern.
  *
- *   memhog [PCT] [--seed N]
+ *   memhog [PCT] [--seed N] [--min MINPCT]
  *
  * Reads MemAvailable from /proc/meminfo and maps PCT percent of it (1..100,
  * default 90) anonymously, in chunks of 64 MiB. Every byte of every page is
@@ -21,8 +21,18 @@
  * would leave less than a reserve; a failed mmap (ENOMEM) or a SIGBUS
  * while touching a chunk also stops it, keeping what it reached.
  *
+ * With --min MINPCT it also prints a second line with the numbers, for a
+ * caller (the test host) to check on its own:
+ *
+ *   memhog: available_kib A touched_kib T min_pct MINPCT
+ *
+ * (A is the MemAvailable read at the start, T the KiB touched and read back)
+ * and fails unless T is at least MINPCT percent of A: a run that stopped
+ * early, or barely started, never passes as memory pressure.
+ *
  * Exit: 0 verified, 1 a page did not read back what was written (memory
- * corruption), 2 usage error or /proc/meminfo unreadable.
+ * corruption), 2 usage error or /proc/meminfo unreadable, 4 verified but
+ * below the --min floor.
  *
  * Built statically (the guest userspace is busybox only).
  */
@@ -64,8 +74,10 @@ static void on_sigbus(int sig)
 
 static void usage(const char *msg)
 {
-	fprintf(stderr, "memhog: %s\nusage: memhog [PCT] [--seed N]\n"
-		"  PCT: percent of MemAvailable to fill, 1..100 (default 90)\n",
+	fprintf(stderr, "memhog: %s\nusage: memhog [PCT] [--seed N] [--min MINPCT]\n"
+		"  PCT: percent of MemAvailable to fill, 1..100 (default 90)\n"
+		"  MINPCT: fail (exit 4) unless at least MINPCT percent of\n"
+		"          MemAvailable was touched and verified, 1..PCT\n",
 		msg);
 	exit(2);
 }
@@ -175,6 +187,7 @@ static int touch_chunk(unsigned char *p, uint64_t len, uint64_t pagesz,
 int main(int argc, char **argv)
 {
 	uint64_t pct = 90, seed = DEFAULT_SEED, avail, target, done = 0;
+	uint64_t min_pct = 0;
 	uint64_t pagesz, page_no = 0, bad = 0;
 	const char *why = NULL;
 	struct sigaction sa;
@@ -189,8 +202,14 @@ int main(int argc, char **argv)
 
 			if (!v || parse_u64(v, &seed))
 				usage("--seed needs a number");
+		} else if (!strcmp(a, "--min") || !strncmp(a, "--min=", 6)) {
+			const char *v = a[5] == '=' ? a + 6 : argv[++i];
+
+			if (!v || parse_u64(v, &min_pct) || min_pct < 1 ||
+			    min_pct > 100)
+				usage("--min needs a number in 1..100");
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			printf("usage: memhog [PCT] [--seed N]\n");
+			printf("usage: memhog [PCT] [--seed N] [--min MINPCT]\n");
 			return 0;
 		} else if (a[0] == '-') {
 			usage("unknown option");
@@ -202,6 +221,8 @@ int main(int argc, char **argv)
 			usage("too many arguments");
 		}
 	}
+	if (min_pct > pct)
+		usage("--min must not be above PCT");
 	pagesz = ps > 0 ? (uint64_t)ps : 4096;
 
 	memset(&sa, 0, sizeof(sa));
@@ -279,5 +300,16 @@ int main(int argc, char **argv)
 		       "%% of MemAvailable; wanted %" PRIu64
 		       "%%, stopped: %s), verified\n", done / 1024,
 		       done * 100 / avail, pct, why);
+	if (!min_pct)
+		return 0;
+	printf("memhog: available_kib %" PRIu64 " touched_kib %" PRIu64
+	       " min_pct %" PRIu64 "\n", avail / 1024, done / 1024, min_pct);
+	/* The target's own rounding: a full run of --min PCT passes. */
+	if (done < avail / 100 * min_pct / pagesz * pagesz) {
+		fprintf(stderr, "memhog: touched %" PRIu64 " KiB, below the floor of %" PRIu64
+			"%% of %" PRIu64 " KiB available\n", done / 1024,
+			min_pct, avail / 1024);
+		return 4;
+	}
 	return 0;
 }

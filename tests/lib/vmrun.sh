@@ -1,0 +1,831 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vmrun.sh: run one QEMU VM of the hvcarve tests to completion.
+#
+# The guest side is tests/guest/ (init + lib.sh). It talks on its second
+# serial port (ttyS1), which QEMU connects to a pair of FIFOs read and
+# written here (QEMU's "pipe" chardev):
+#
+#   guest -> host   @@HVT BOOT gen=G release=R
+#                   @@HVT RESULT KEY VALUE...     -> results.txt "G KEY VALUE..."
+#                   @@HVT CKPT NAME gen=G [BASE SIZE]...
+#                   @@HVT LOG TEXT...
+#                   @@HVT TAINT N                 /proc/sys/kernel/tainted
+#                   @@HVT DONE | @@HVT FAIL MSG...
+#   host -> guest   GO NAME          after the ranges of CKPT NAME were dumped
+#                   ACK DONE | ACK FAIL
+#
+# The QEMU monitor is QMP, on two more FIFOs. QMP answers one JSON object
+# per line, so the shell only needs to tell {"return"...}, {"error"...}
+# and {"timestamp"... "event"...} lines apart.
+#
+# On CKPT the VM is stopped (QMP "stop", before anything else is done with
+# the line), every range is saved with QMP "pmemsave" and the parts are
+# concatenated in order into dumps/NAME.bin (dumps/NAME.ranges: "gen G",
+# then one "0xBASE 0xSIZE" line per range), the VM is resumed ("cont") and
+# GO NAME is sent. No guest instruction runs between the stop and the
+# resume.
+#
+# The run fails as a crash (exit 4) when the kernel console shows a panic,
+# an oops, a BUG, a WARNING, a general protection fault, a soft or hard
+# lockup, an RCU stall or a hung task (see crash_re below; lines of our own
+# guest scripts, "hvt:" or "@@HVT", never count, nor lines matching an
+# --allow REGEX), and when a TAINT report is not 0. The guest reports the
+# taint before every kexec -e and before DONE; DONE without a TAINT report
+# of its generation is a protocol error (exit 2). --allow-taint LETTERS
+# tolerates those flags (e.g. NW for a KUnit boot: KUnit sets TAINT_TEST
+# whenever it runs, and its suites WARN on purpose).
+#
+# At DONE or FAIL the host answers ACK and quits QEMU at once (the guest
+# would only sync and reboot).
+#
+# Artifacts (--artifacts DIR):
+#   console.log   serial 0 (kernel console), written by QEMU itself
+#   control.log   every control line, with host time since start, "<" from
+#                 the guest, ">" to it
+#   results.txt   one "GEN KEY VALUE..." line per RESULT (and "GEN tainted N"
+#                 per TAINT)
+#   timeline.txt  host-side events (boots, checkpoints, end) with times
+#   dumps/        NAME.bin and NAME.ranges per checkpoint
+#   qemu.log      QEMU's own stdout/stderr;  cmdline.txt  its argv
+#   status.txt    "RC REASON"
+#
+# Exit codes: 0 guest DONE, 1 guest FAIL, 2 usage/setup/protocol error,
+# 3 timeout (or interrupted), 4 kernel crash or taint, 5 QEMU ended
+# unexpectedly.
+#
+#   vmrun.sh --check-console FILE [--allow REGEX]...
+# runs only the console crash check on FILE (an old console.log): prints
+# the crash lines and exits 4 if there are any, else 0.
+#
+# Bash and coreutils only; REGEX is a POSIX extended regular expression.
+set -uo pipefail
+
+readonly EXIT_DONE=0 EXIT_FAIL=1 EXIT_SETUP=2 EXIT_TIMEOUT=3 EXIT_CRASH=4 EXIT_QEMU=5
+
+# --- console patterns ---------------------------------------------------
+
+# A kernel crash or a warning; one alternative per kind.
+crash_re='Kernel panic'
+crash_re+='|kernel BUG at'
+crash_re+='|(^|[^A-Za-z_])BUG:'              # BUG: soft lockup, BUG: unable to handle ...
+crash_re+='|(^|[^A-Za-z_])WARNING:'          # WARN*(), lockdep, suspicious RCU usage
+crash_re+='|Oops:'
+crash_re+='|general protection fault'
+crash_re+='|soft lockup'
+crash_re+='|hard LOCKUP'
+crash_re+='|(self-)?detected( expedited)? stalls? on' # RCU stalls
+crash_re+='|INFO: task .* blocked for more than'      # hung tasks
+# Lines our own guest scripts print; a message text must not look like a crash.
+ours_re='^(\[[ 0-9.]+\] )?(hvt:|@@HVT)'
+# A kernel message that began in the middle of such a line: the last printk
+# time stamp and what follows it.
+spliced_re='^.+(\[ *[0-9]+\.[0-9]+\] .*)$'
+# The end of an oops or panic report (its lines are collected up to here).
+crash_end_re='---\[ end (Kernel panic|trace)'
+boot_re='Linux version [^[:space:]]+'
+CRASH_GRACE_US=5000000   # to collect the rest of an oops/panic
+QMP_TIMEOUT=600          # seconds for one QMP command (a pmemsave of GiBs)
+
+# Taint flag letters, bit 0 first (include/linux/panic.h).
+TAINT_LETTERS=PFSRMBUDAWCIOELKXTNJ
+
+usage() {
+	cat >&2 <<'EOF'
+usage: vmrun.sh --kernel FILE --initrd CPIO [CPIO...] --artifacts DIR
+                [--append CMDLINE] [--mem SIZE] [--smp N] [--numa VALUE]...
+                [--qemu-arg ARGS]... [--timeout SECONDS] [--machine M]
+                [--cpu CPU] [--accel auto|tcg|kvm] [--qemu BINARY]
+                [--allow REGEX]... [--allow-taint LETTERS] [--narrate]
+                [--interactive]
+       vmrun.sh --check-console FILE [--allow REGEX]...
+EOF
+}
+
+usage_error() {
+	usage
+	echo "vmrun: error: $*" >&2
+	exit "$EXIT_SETUP"
+}
+
+# --- options ------------------------------------------------------------
+
+kernel='' append=console=ttyS0 mem=1G smp=1 timeout=300 art=''
+machine=${HVT_MACHINE:-q35}
+cpu=${HVT_CPU:-max}
+accel=${HVT_ACCEL:-auto}
+qemu=${QEMU:-qemu-system-x86_64}
+initrds=() numas=() qemu_args=() allows=() allow_taint=''
+narrate=0 interactive=0 check_console=''
+have_kernel=0 have_art=0
+
+while [ $# -gt 0 ]; do
+	opt=$1
+	shift
+	val='' has_val=0
+	case $opt in
+	--*=*)
+		val=${opt#*=}
+		opt=${opt%%=*}
+		has_val=1
+		;;
+	esac
+	case $opt in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--narrate | --interactive)
+		[ "$has_val" = 0 ] || usage_error "argument $opt: ignored explicit argument '$val'"
+		if [ "$opt" = --narrate ]; then narrate=1; else interactive=1; fi
+		;;
+	--initrd)
+		# One or more files, up to the next option; repeatable.
+		n=${#initrds[@]}
+		[ "$has_val" = 0 ] || initrds+=("$val")
+		while [ $# -gt 0 ] && [[ $1 != -* ]]; do
+			initrds+=("$1")
+			shift
+		done
+		[ "${#initrds[@]}" -gt "$n" ] || usage_error "argument --initrd: expected at least one argument"
+		;;
+	--kernel | --append | --mem | --smp | --numa | --qemu-arg | --timeout | --artifacts | \
+		--machine | --cpu | --accel | --qemu | --allow | --allow-taint | --check-console)
+		if [ "$has_val" = 0 ]; then
+			[ $# -gt 0 ] || usage_error "argument $opt: expected one argument"
+			val=$1
+			shift
+		fi
+		case $opt in
+		--kernel) kernel=$val have_kernel=1 ;;
+		--append) append=$val ;;
+		--mem) mem=$val ;;
+		--smp) smp=$val ;;
+		--numa) numas+=("$val") ;;
+		--qemu-arg) qemu_args+=("$val") ;;
+		--timeout) timeout=$val ;;
+		--artifacts) art=$val have_art=1 ;;
+		--machine) machine=$val ;;
+		--cpu) cpu=$val ;;
+		--accel) accel=$val ;;
+		--qemu) qemu=$val ;;
+		--allow) allows+=("$val") ;;
+		--allow-taint) allow_taint+=$val ;;
+		--check-console) check_console=$val ;;
+		esac
+		;;
+	*) usage_error "unrecognized argument: $opt" ;;
+	esac
+done
+
+# Every --allow must be a valid ERE ([[ =~ ]] returns 2 for a bad one).
+for re in "${allows[@]}"; do
+	[[ x =~ $re ]]
+	[ $? -ne 2 ] || usage_error "argument --allow: bad regular expression '$re'"
+done
+# --allow-taint: the mask of the flags named.
+allow_taint_mask=0
+for ((i = 0; i < ${#allow_taint}; i++)); do
+	c=${allow_taint:i:1} b=${TAINT_LETTERS%%"$c"*}
+	[ "$b" != "$TAINT_LETTERS" ] || usage_error "argument --allow-taint: unknown taint flag '$c' (flags: $TAINT_LETTERS)"
+	allow_taint_mask=$((allow_taint_mask | 1 << ${#b}))
+done
+
+# --- console check ------------------------------------------------------
+
+boots=0
+crash_lines=()
+crash_deadline=0
+crash_ended=0
+
+allowed() { # LINE: matches an --allow REGEX
+	local re
+	for re in "${allows[@]}"; do
+		[[ $1 =~ $re ]] && return 0
+	done
+	return 1
+}
+
+# is_crash LINE: a crash line of the kernel, not ours, not allowed. In a
+# line of ours, only a kernel message spliced into it counts.
+is_crash() {
+	local line=$1
+	if [[ $line =~ $ours_re ]]; then
+		[[ $line =~ $spliced_re ]] || return 1
+		line=${BASH_REMATCH[1]}
+	fi
+	[[ $line =~ $crash_re ]] && ! allowed "$line"
+}
+
+# One complete console line: count kernel boots, collect crash lines,
+# notice a FAIL that init printed on the console.
+console_line() {
+	local line=$1
+	if [[ $line =~ $boot_re ]] && [[ $line != *"Command line"* ]]; then
+		boots=$((boots + 1))
+		strip "$line"
+		event "console boot #$boots: ${STRIPPED:0:120}"
+	fi
+	if is_crash "$line"; then
+		if [ ${#crash_lines[@]} -eq 0 ]; then
+			strip "$line"
+			event "console crash: $STRIPPED"
+			now_us
+			crash_deadline=$((NOW_US + CRASH_GRACE_US))
+		fi
+		crash_lines+=("$line")
+	fi
+	if [ ${#crash_lines[@]} -gt 0 ] && [[ $line =~ $crash_end_re ]]; then
+		crash_ended=1
+	fi
+	if [[ $line == "@@HVT FAIL"* ]] && [ -z "$status" ]; then
+		strip "${line#@@HVT FAIL}"
+		status=FAIL
+		fail_msg="$STRIPPED (console)"
+		event "FAIL (console) $fail_msg"
+	fi
+}
+
+# STRIPPED=$1 without leading and trailing white space.
+strip() {
+	STRIPPED=$1
+	STRIPPED=${STRIPPED#"${STRIPPED%%[![:space:]]*}"}
+	STRIPPED=${STRIPPED%"${STRIPPED##*[![:space:]]}"}
+}
+
+if [ -n "$check_console" ]; then
+	event() { :; }
+	now_us() { NOW_US=0; }
+	status=''
+	[ -f "$check_console" ] || usage_error "no such file: $check_console"
+	while IFS= read -r l || [ -n "$l" ]; do
+		console_line "${l%$'\r'}"
+	done <"$check_console"
+	for l in "${crash_lines[@]}"; do
+		printf 'vmrun: console: %s\n' "$l"
+	done
+	[ ${#crash_lines[@]} -eq 0 ] || exit "$EXIT_CRASH"
+	exit "$EXIT_DONE"
+fi
+
+if [ "$have_kernel" = 0 ] || [ ${#initrds[@]} -eq 0 ] || [ "$have_art" = 0 ]; then
+	usage_error "the following arguments are required: --kernel, --initrd, --artifacts"
+fi
+[[ $timeout =~ ^[0-9]+$ ]] || usage_error "argument --timeout: invalid int value: '$timeout'"
+timeout=$((10#$timeout))
+case $accel in auto | tcg | kvm) ;; *) usage_error "argument --accel: invalid choice: '$accel' (choose from 'auto', 'tcg', 'kvm')" ;; esac
+
+# --- artifacts and logging ----------------------------------------------
+
+mkdir -p "$art/dumps" || exit "$EXIT_SETUP"
+art=$(cd "$art" && pwd) || exit "$EXIT_SETUP"
+for f in console.log control.log results.txt timeline.txt qemu.log status.txt cmdline.txt; do
+	rm -f "$art/$f"
+done
+find "$art/dumps" -mindepth 1 -delete || exit "$EXIT_SETUP"
+rundir=$(mktemp -d "${TMPDIR:-/tmp}/vmrun.XXXXXX") || exit "$EXIT_SETUP"
+exec {ctl_log}>"$art/control.log" {res_fd}>"$art/results.txt" {tl_fd}>"$art/timeline.txt"
+
+T0=${EPOCHREALTIME/[.,]/}
+
+now_us() { # NOW_US: microseconds since the epoch
+	NOW_US=${EPOCHREALTIME/[.,]/}
+}
+
+stamp() { # STAMP: seconds since start, "%9.3f"
+	local us frac
+	now_us
+	us=$((NOW_US - T0))
+	printf -v frac '%03d' $(((us / 1000) % 1000))
+	printf -v STAMP '%9s' "$((us / 1000000)).$frac"
+}
+
+event() { # TEXT: a line of timeline.txt
+	stamp
+	printf '%s %s\n' "$STAMP" "$*" >&"$tl_fd"
+}
+
+# --- QEMU ----------------------------------------------------------------
+
+qpid=''
+qemu_rc=''
+ctl_r='' ctl_w='' qmp_r='' qmp_w='' con_fd=''
+ctl_buf='' qmp_buf='' con_tail=''
+qmp_err=''
+interrupted=''
+
+qemu_alive() {
+	local st
+	[ -n "$qpid" ] || return 1
+	{ IFS= read -r st <"/proc/$qpid/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	[ "${st:0:1}" != Z ]
+}
+
+# qemu_rc: QEMU's exit status, once it has ended.
+reap_qemu() {
+	if [ -z "$qemu_rc" ]; then
+		wait "$qpid" 2>/dev/null
+		qemu_rc=$?
+	fi
+}
+
+# A setup (or protocol) error ends the run with exit 2 and this reason.
+setup_error() {
+	end_rc=$EXIT_SETUP
+	end_reason=$1
+	return 1
+}
+
+# KVM if the CPU has it and /dev/kvm opens, unless HVT_ACCEL=tcg.
+kvm_usable() {
+	[ "${HVT_ACCEL:-}" != tcg ] || return 1
+	grep -qwE 'vmx|svm' /proc/cpuinfo 2>/dev/null || return 1
+	{ : <>/dev/kvm; } 2>/dev/null
+}
+
+# A word as the shell would need it quoted (for cmdline.txt).
+shquote() {
+	if [[ $1 =~ ^[A-Za-z0-9@%+=:,./_-]+$ ]]; then
+		printf '%s' "$1"
+	else
+		printf "'%s'" "${1//\'/\'\"\'\"\'}"
+	fi
+}
+
+# The initrd: the cpio pieces concatenated, each padded to 4 bytes.
+make_initrd() {
+	local out=$rundir/initrd.cpio part size
+	: >"$out" || return 1
+	for part in "${initrds[@]}"; do
+		cat -- "$part" >>"$out" || return 1
+		size=$(stat -c %s "$out") || return 1
+		if [ $((size % 4)) -ne 0 ]; then
+			head -c $((4 - size % 4)) /dev/zero >>"$out" || return 1
+		fi
+	done
+}
+
+# Split a --qemu-arg the way a shell would (quotes, backslashes), without
+# running anything: xargs does the splitting.
+split_words() { # STRING -> WORDS array
+	WORDS=()
+	local w
+	while IFS= read -r -d '' w; do
+		WORDS+=("$w")
+	done < <(printf '%s\n' "$1" | xargs -r printf '%s\0')
+}
+
+start_qemu() {
+	local f q con_dev cmd=() line
+	for f in "$kernel" "${initrds[@]}"; do
+		[ -f "$f" ] || { setup_error "no such file: $f"; return 1; }
+	done
+	make_initrd || { setup_error "cannot build the initrd in $rundir"; return 1; }
+	mkfifo "$rundir/ctl.in" "$rundir/ctl.out" "$rundir/qmp.in" "$rundir/qmp.out" ||
+		{ setup_error "mkfifo in $rundir failed"; return 1; }
+	# The console is ttyS0 (serial 0, console.log) unless told otherwise.
+	if ! [[ $append =~ (^|[[:space:]])console=ttyS0 ]]; then
+		strip "console=ttyS0 $append"
+		append=$STRIPPED
+	fi
+	if [ "$accel" = auto ]; then
+		if kvm_usable; then accel=kvm; else accel=tcg; fi
+	fi
+	# Paths inside QEMU option values: a comma is written twice.
+	local con=${art//,/,,}/console.log run=${rundir//,/,,}
+	if [ "$interactive" = 1 ]; then
+		con_dev="stdio,id=con0,mux=on,signal=off,logfile=$con"
+	else
+		con_dev="file,id=con0,path=$con"
+	fi
+	# shellcheck disable=SC2054 # commas inside QEMU option values
+	cmd=("$qemu"
+		-machine "$machine" -cpu "$cpu" -accel "$accel"
+		-m "$mem" -smp "$smp"
+		-nodefaults -nographic -no-reboot
+		-kernel "$kernel" -initrd "$rundir/initrd.cpio" -append "$append"
+		-chardev "$con_dev" -serial chardev:con0
+		-chardev "pipe,id=ctl0,path=$run/ctl" -serial chardev:ctl0
+		-chardev "pipe,id=qmp0,path=$run/qmp" -mon chardev=qmp0,mode=control)
+	for f in "${numas[@]}"; do
+		cmd+=(-numa "$f")
+	done
+	for q in "${qemu_args[@]}"; do
+		split_words "$q"
+		cmd+=("${WORDS[@]}")
+	done
+	line=''
+	for f in "${cmd[@]}"; do
+		line+="${line:+ }$(shquote "$f")"
+	done
+	printf '%s\n' "$line" >"$art/cmdline.txt"
+
+	event "start accel=$accel"
+	# QEMU gets none of our descriptors (bats waits for fd 3 to close).
+	if [ "$interactive" = 1 ]; then
+		# The console is this terminal (and still logged); ^A x quits.
+		"${cmd[@]}" <&0 2>"$art/qemu.log" 3>&- {ctl_log}>&- {res_fd}>&- {tl_fd}>&- &
+	else
+		# A session of its own, so that a ^C of the tests reaches us only.
+		setsid "${cmd[@]}" </dev/null >"$art/qemu.log" 2>&1 3>&- \
+			{ctl_log}>&- {res_fd}>&- {tl_fd}>&- &
+	fi
+	qpid=$!
+	# Read-write opens of a FIFO never block, whatever QEMU does.
+	exec {ctl_r}<>"$rundir/ctl.out" {ctl_w}<>"$rundir/ctl.in" \
+		{qmp_r}<>"$rundir/qmp.out" {qmp_w}<>"$rundir/qmp.in"
+
+	# The QMP greeting, then capabilities negotiation.
+	qmp_read_reply 60 greeting || {
+		if ! qemu_alive; then
+			reap_qemu
+			setup_error "QEMU exited (rc=$qemu_rc) before the QMP greeting; see $art/qemu.log"
+		else
+			setup_error "no QMP greeting: $qmp_err"
+		fi
+		return 1
+	}
+	qmp_cmd qmp_capabilities || { setup_error "QMP qmp_capabilities: $qmp_err"; return 1; }
+}
+
+# --- QMP -------------------------------------------------------------------
+
+# A QMP event line: log it in the timeline.
+qmp_event() {
+	if [[ $1 =~ \"event\":\ *\"([A-Za-z0-9_]+)\" ]]; then
+		event "qmp-event ${BASH_REMATCH[1]}"
+	fi
+}
+
+# Read QMP lines until the reply (WHAT: greeting or return), within TIMEOUT
+# seconds. Events on the way are logged. Fails with qmp_err set.
+qmp_read_reply() { # TIMEOUT WHAT
+	local end chunk rc line
+	now_us
+	end=$((NOW_US + $1 * 1000000))
+	while :; do
+		IFS= read -r -t 0.5 -u "$qmp_r" chunk
+		rc=$?
+		if [ $rc -eq 0 ]; then
+			line=${qmp_buf}${chunk%$'\r'}
+			qmp_buf=''
+			case $line in
+			'{"QMP"'*) [ "$2" = greeting ] && return 0 ;;
+			'{"return"'*) [ "$2" = return ] && return 0 ;;
+			'{"error"'*)
+				qmp_err=$line
+				[[ $line =~ \"desc\":\ *\"([^\"]*)\" ]] && qmp_err=${BASH_REMATCH[1]}
+				return 1
+				;;
+			*'"event"'*) qmp_event "$line" ;;
+			esac
+			continue
+		fi
+		[ $rc -gt 128 ] && qmp_buf+=$chunk
+		if ! qemu_alive; then
+			qmp_err="QEMU exited"
+			return 1
+		fi
+		now_us
+		if [ "$NOW_US" -ge "$end" ]; then
+			qmp_err="QMP timeout"
+			return 1
+		fi
+	done
+}
+
+# qmp_cmd NAME [ARGUMENTS-JSON [TIMEOUT]]: run one command, wait for its
+# return. Fails with qmp_err set.
+qmp_cmd() {
+	local req="{\"execute\":\"$1\"${2:+,\"arguments\":$2}}"
+	printf '%s\n' "$req" >&"$qmp_w" || { qmp_err="cannot write to QMP"; return 1; }
+	qmp_read_reply "${3:-$QMP_TIMEOUT}" return
+}
+
+# Log the events QEMU sent unasked.
+qmp_poll_events() {
+	local chunk
+	while read -r -t 0 -u "$qmp_r"; do
+		IFS= read -r -t 0.5 -u "$qmp_r" chunk || { qmp_buf+=$chunk; return; }
+		qmp_event "${qmp_buf}${chunk%$'\r'}"
+		qmp_buf=''
+	done
+}
+
+json_string() { # TEXT -> JSON string literal
+	local s=${1//\\/\\\\}
+	printf '"%s"' "${s//\"/\\\"}"
+}
+
+# --- control channel ----------------------------------------------------
+
+gen=0
+status=''        # DONE or FAIL
+fail_msg=''
+taint_gen=-1     # generation of the last TAINT report
+taint_bad=''     # the reason, when a report was not clean
+end_rc='' end_reason=''
+
+send() { # TEXT: one line to the guest
+	stamp
+	printf '%s > %s\n' "$STAMP" "$1" >&"$ctl_log"
+	printf '%s\n' "$1" 1>&"$ctl_w" 2>/dev/null || event "control send failed"
+}
+
+# Read one control line (waiting up to $1 seconds) and act on it. Fails
+# when there was no complete line.
+poll_ctl() {
+	local chunk rc
+	IFS= read -r -t "$1" -u "$ctl_r" chunk
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		[ $rc -gt 128 ] && ctl_buf+=$chunk
+		return 1
+	fi
+	ctl_line "${ctl_buf}${chunk}"
+	ctl_buf=''
+}
+
+ctl_line() {
+	local line=${1//$'\r'/} msg='' word
+	if [[ $line == *"@@HVT "* ]]; then
+		strip "${line#*"@@HVT "}"
+		msg=$STRIPPED
+	fi
+	word=${msg%% *}
+	# A checkpoint stops the VM before anything else happens.
+	local stopped=0
+	if [ "$word" = CKPT ] && [[ $msg == "CKPT "?* ]]; then
+		qmp_cmd stop || { setup_error "QMP stop: $qmp_err"; return 1; }
+		stopped=1
+	fi
+	stamp
+	printf '%s < %s\n' "$STAMP" "$line" >&"$ctl_log"
+	[ -n "$msg" ] || return 0
+	local rest=''
+	[[ $msg == *" "* ]] && rest=${msg#* }
+	case $word in
+	BOOT)
+		[[ $rest =~ gen=([0-9]+) ]] && gen=$((10#${BASH_REMATCH[1]}))
+		event "BOOT $rest"
+		if [ "$gen" -ne $((boots - 1)) ]; then
+			event "note: gen=$gen but $boots kernel boots seen in the console"
+		fi
+		;;
+	RESULT)
+		local key=$rest value=''
+		if [[ $rest == *" "* ]]; then
+			key=${rest%% *}
+			value=${rest#* }
+		fi
+		printf '%d %s %s\n' "$gen" "$key" "$value" >&"$res_fd"
+		;;
+	CKPT)
+		if [ "$stopped" = 0 ]; then
+			event "CKPT without a name"
+			return 0
+		fi
+		checkpoint "$rest"
+		;;
+	LOG)
+		[ "$narrate" = 1 ] && printf '  [gen %d] %s\n' "$gen" "$rest" >&2
+		;;
+	TAINT) taint_report "$rest" ;;
+	DONE | FAIL)
+		if [ -z "$status" ]; then
+			status=$word
+			fail_msg=$rest
+		fi
+		event "$word gen=$gen $rest"
+		send "ACK $word"
+		;;
+	*) event "unknown message: $msg" ;;
+	esac
+	return 0
+}
+
+# Checkpoint "NAME gen=G [BASE SIZE]...": the VM is already stopped; dump,
+# resume, answer GO NAME.
+checkpoint() {
+	local toks name safe ck_gen=$gen nums=() t i base size out part ranges='' t0 us
+	read -r -a toks <<<"$1"
+	name=${toks[0]}
+	safe=${name//[^A-Za-z0-9_.+-]/_}
+	now_us
+	t0=$NOW_US
+	for t in "${toks[@]:1}"; do
+		case $t in
+		gen=*)
+			t=${t#gen=}
+			[[ $t =~ ^[0-9]+$ ]] || { ckpt_error "CKPT $name: bad gen= '$t'"; return 1; }
+			ck_gen=$((10#$t))
+			;;
+		0[xX]*)
+			[[ $t =~ ^0[xX][0-9a-fA-F]{1,16}$ ]] || { ckpt_error "CKPT $name: bad number '$t'"; return 1; }
+			nums+=($((t)))
+			;;
+		*)
+			[[ $t =~ ^[0-9]{1,19}$ ]] || { ckpt_error "CKPT $name: bad number '$t'"; return 1; }
+			nums+=($((10#$t)))
+			;;
+		esac
+	done
+	if [ $((${#nums[@]} % 2)) -ne 0 ]; then
+		event "CKPT $name: odd number of BASE SIZE values"
+		unset 'nums[-1]'
+	fi
+	out=$art/dumps/$safe.bin
+	: >"$out"
+	for ((i = 0; i < ${#nums[@]}; i += 2)); do
+		base=${nums[i]} size=${nums[i + 1]}
+		printf -v t '0x%x+0x%x' "$base" "$size"
+		ranges+=" $t"
+		[ "$size" -gt 0 ] || continue
+		part=$art/dumps/.$safe.part$((i / 2))
+		if ! qmp_cmd pmemsave "{\"val\":$base,\"size\":$size,\"filename\":$(json_string "$part")}"; then
+			ckpt_error "QMP pmemsave: $qmp_err"
+			return 1
+		fi
+		cat -- "$part" >>"$out" && rm -f -- "$part"
+	done
+	{
+		printf 'gen %d\n' "$ck_gen"
+		for ((i = 0; i < ${#nums[@]}; i += 2)); do
+			printf '0x%x 0x%x\n' "${nums[i]}" "${nums[i + 1]}"
+		done
+	} >"$art/dumps/$safe.ranges"
+	qmp_cmd cont || { setup_error "QMP cont: $qmp_err"; return 1; }
+	now_us
+	us=$((NOW_US - t0))
+	printf -v t '%d.%02d' $((us / 1000000)) $(((us / 10000) % 100))
+	event "CKPT $name gen=$ck_gen${ranges} dumped in ${t}s"
+	send "GO $name"
+}
+
+# A checkpoint that cannot be taken ends the run (after resuming the VM).
+ckpt_error() {
+	qmp_cmd cont
+	setup_error "$1"
+}
+
+# "TAINT N": the guest's /proc/sys/kernel/tainted.
+taint_report() {
+	local v=$1 bad flags='' b
+	if ! [[ $v =~ ^[0-9]{1,19}$ ]]; then
+		taint_bad="bad TAINT report '$v' at gen $gen"
+		return
+	fi
+	v=$((10#$v))
+	printf '%d tainted %d\n' "$gen" "$v" >&"$res_fd"
+	taint_gen=$gen
+	bad=$((v & ~allow_taint_mask))
+	for ((b = 0; b < ${#TAINT_LETTERS}; b++)); do
+		[ $((v >> b & 1)) = 1 ] && flags+=${TAINT_LETTERS:b:1}
+	done
+	[ $((v >> ${#TAINT_LETTERS})) = 0 ] || flags+='?'
+	event "TAINT gen=$gen $v${flags:+ ($flags)}"
+	if [ "$bad" -ne 0 ]; then
+		taint_bad="kernel tainted at gen $gen: $v (flags $flags)"
+	fi
+}
+
+# --- console --------------------------------------------------------------
+
+# Feed the complete lines QEMU has appended to console.log since last time.
+poll_console() {
+	local l
+	if [ -z "$con_fd" ]; then
+		[ -f "$art/console.log" ] || return 0
+		exec {con_fd}<"$art/console.log" || return 0
+	fi
+	while IFS= read -r -u "$con_fd" l; do
+		l=$con_tail$l
+		con_tail=''
+		console_line "${l%$'\r'}"
+	done
+	con_tail+=$l
+}
+
+# --- the run ----------------------------------------------------------------
+
+# The main loop: control lines, the console, QEMU's life, the deadline.
+run_loop() {
+	local deadline
+	now_us
+	deadline=$((NOW_US + timeout * 1000000))
+	while :; do
+		poll_ctl 0.1
+		[ -z "$end_rc" ] || return
+		qmp_poll_events
+		poll_console
+		now_us
+		if [ -n "$interrupted" ]; then
+			end_rc=$EXIT_TIMEOUT end_reason="interrupted ($interrupted)"
+			return
+		fi
+		if [ ${#crash_lines[@]} -gt 0 ]; then
+			# The report is complete, its time is up, or the guest is done.
+			if [ "$crash_ended" = 1 ] || [ "$NOW_US" -ge "$crash_deadline" ] ||
+				[ -n "$status" ] || ! qemu_alive; then
+				return
+			fi
+			continue
+		fi
+		[ -z "$taint_bad" ] || return
+		[ -z "$status" ] || return
+		if ! qemu_alive; then
+			reap_qemu
+			event "qemu exited rc=$qemu_rc"
+			# What the guest said before the end.
+			while poll_ctl 0.05; do :; done
+			return
+		fi
+		if [ "$NOW_US" -ge "$deadline" ]; then
+			end_rc=$EXIT_TIMEOUT
+			end_reason="timeout after ${timeout}s at gen $gen ($boots kernel boots seen)"
+			return
+		fi
+	done
+}
+
+# Quit QEMU (QMP quit, then SIGKILL after 5 s) and reap it.
+stop_qemu() {
+	local i
+	[ -n "$qpid" ] || return 0
+	if qemu_alive; then
+		qmp_cmd quit '' 5 >/dev/null 2>&1
+		for ((i = 0; i < 100; i++)); do
+			qemu_alive || break
+			sleep 0.05
+		done
+		qemu_alive && kill -KILL "$qpid" 2>/dev/null
+	fi
+	reap_qemu
+}
+
+# The exit code and reason, from what was seen (first match wins).
+verdict() {
+	if [ ${#crash_lines[@]} -gt 0 ]; then
+		# The first crash line, without its printk time stamp.
+		strip "${crash_lines[0]}"
+		[[ $STRIPPED =~ ^\[[\ 0-9.]+\]\ (.*)$ ]] && STRIPPED=${BASH_REMATCH[1]}
+		end_rc=$EXIT_CRASH end_reason="kernel crash in the console (gen $gen): ${STRIPPED:0:160}"
+	elif [ -n "$end_rc" ]; then
+		:
+	elif [ -n "$taint_bad" ]; then
+		end_rc=$EXIT_CRASH end_reason=$taint_bad
+	elif [ "$status" = DONE ]; then
+		if [ "$taint_gen" != "$gen" ]; then
+			end_rc=$EXIT_SETUP end_reason="protocol error: DONE at gen $gen without a TAINT report"
+		else
+			end_rc=$EXIT_DONE end_reason="guest DONE at gen $gen"
+		fi
+	elif [ "$status" = FAIL ]; then
+		end_rc=$EXIT_FAIL end_reason="guest FAIL at gen $gen: $fail_msg"
+	else
+		reap_qemu
+		end_rc=$EXIT_QEMU
+		end_reason="QEMU ended unexpectedly (rc=$qemu_rc) at gen $gen; see $art/qemu.log"
+	fi
+}
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+	[ -n "$qpid" ] && qemu_alive && kill -KILL "$qpid" 2>/dev/null
+	rm -rf -- "$rundir"
+}
+trap cleanup EXIT
+trap 'interrupted="signal 15"' TERM
+trap 'interrupted="signal 1"' HUP
+trap 'interrupted="signal 2"' INT
+
+if start_qemu; then
+	run_loop
+fi
+stop_qemu
+# The console up to QEMU's end, including a last line without a newline.
+poll_console
+if [ -n "$con_tail" ]; then
+	console_line "${con_tail%$'\r'}"
+	con_tail=''
+fi
+verdict
+if [ "$end_rc" = "$EXIT_CRASH" ]; then
+	for l in "${crash_lines[@]:0:20}"; do
+		strip "$l"
+		printf 'vmrun: console: %s\n' "$STRIPPED" >&2
+	done
+fi
+event "end rc=$end_rc $end_reason"
+printf '%d %s\n' "$end_rc" "$end_reason" >"$art/status.txt"
+stamp
+strip "$STAMP"
+msg="vmrun: $end_reason (exit $end_rc, ${STRIPPED%??}s, $boots kernel boot(s)); artifacts in $art"
+if [ "$end_rc" = 0 ]; then
+	printf '%s\n' "$msg"
+else
+	printf '%s\n' "$msg" >&2
+fi
+exit "$end_rc"
