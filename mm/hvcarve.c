@@ -525,6 +525,8 @@ void __init hvcarve_pool_init(void)
 			goto fail;
 		}
 		reg->stats.free = reg->npages;
+		pr_info("region %u: node %d, %lu bytes of page state\n", i,
+			reg->nid, 2 * hvcarve_bitmap_bytes(reg));
 	}
 	hvcarve_state = HVCARVE_ACTIVE;
 	return;
@@ -565,19 +567,26 @@ bool hvcarve_active(void)
 	return hvcarve_state == HVCARVE_ACTIVE;
 }
 
+/**
+ * hvcarve_get_state() - the state of the carveout
+ *
+ * Context: any.
+ * Return: the state; it changes only during setup_arch().
+ */
 enum hvcarve_state hvcarve_get_state(void)
 {
 	return hvcarve_state;
 }
 
+/**
+ * hvcarve_state_name() - the name sysfs shows for a state
+ * @state: the state
+ *
+ * Return: "disabled", "invalid", "reserved" or "active".
+ */
 const char *hvcarve_state_name(enum hvcarve_state state)
 {
 	return hvcarve_state_names[state];
-}
-
-struct hvcarve_pool *hvcarve_live_pool(void)
-{
-	return &hvcarve_live;
 }
 
 /**
@@ -1277,7 +1286,7 @@ struct hvcarve_pool *hvcarve_pool_create(const struct hvcarve_range *ranges,
 
 	if (nr > HVCARVE_MAX_REGIONS)
 		return NULL;
-	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	pool = kzalloc_obj(*pool);
 	if (!pool)
 		return NULL;
 	for (i = 0; i < nr; i++) {
@@ -1416,8 +1425,8 @@ int hvcarve_kexec_prepare(void)
 		hvcarve_gate_closed = true;
 	spin_unlock(&hvcarve_gate_lock);
 	if (overflow) {
-		pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
-		       overflow);
+		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
+				   overflow);
 		return -EBUSY;
 	}
 	return 0;

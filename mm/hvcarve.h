@@ -65,7 +65,6 @@ struct hvcarve_pool {
 
 enum hvcarve_state hvcarve_get_state(void);
 const char *hvcarve_state_name(enum hvcarve_state state);
-struct hvcarve_pool *hvcarve_live_pool(void);
 
 #ifdef CONFIG_SYSFS
 int hvcarve_sysfs_init(struct hvcarve_pool *pool);

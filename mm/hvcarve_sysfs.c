@@ -33,6 +33,7 @@ static ssize_t base_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%#llx\n", hvcarve_kobj_region(kobj)->base);
 }
+
 static struct kobj_attribute base_attr = __ATTR_RO(base);
 
 static ssize_t size_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -40,6 +41,7 @@ static ssize_t size_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%llu\n", hvcarve_kobj_region(kobj)->size);
 }
+
 static struct kobj_attribute size_attr = __ATTR_RO(size);
 
 static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -47,6 +49,7 @@ static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%d\n", hvcarve_kobj_region(kobj)->nid);
 }
+
 static struct kobj_attribute node_attr = __ATTR_RO(node);
 
 static ssize_t total_pages_show(struct kobject *kobj,
@@ -54,6 +57,7 @@ static ssize_t total_pages_show(struct kobject *kobj,
 {
 	return sysfs_emit(buf, "%lu\n", hvcarve_kobj_region(kobj)->npages);
 }
+
 static struct kobj_attribute total_pages_attr = __ATTR_RO(total_pages);
 
 #define HVCARVE_STAT_ATTR(_name, _field)				\
@@ -68,6 +72,7 @@ static ssize_t _name##_show(struct kobject *kobj,			\
 	spin_unlock(&reg->lock);					\
 	return sysfs_emit(buf, "%llu\n", val);				\
 }									\
+									\
 static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
 
 HVCARVE_STAT_ATTR(free_pages, free);
@@ -112,6 +117,7 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%s\n", hvcarve_state_name(hvcarve_get_state()));
 }
+
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 
 static ssize_t overflow_pages_show(struct kobject *kobj,
@@ -119,6 +125,7 @@ static ssize_t overflow_pages_show(struct kobject *kobj,
 {
 	return sysfs_emit(buf, "%llu\n", hvcarve_overflow_pages());
 }
+
 static struct kobj_attribute overflow_pages_attr = __ATTR_RO(overflow_pages);
 
 static ssize_t overflow_policy_show(struct kobject *kobj,
@@ -127,6 +134,7 @@ static ssize_t overflow_policy_show(struct kobject *kobj,
 	return sysfs_emit(buf, "%s\n",
 			  hvcarve_overflow_allowed() ? "allow" : "deny");
 }
+
 static struct kobj_attribute overflow_policy_attr = __ATTR_RO(overflow_policy);
 
 static struct attribute *hvcarve_attrs[] = {
@@ -162,7 +170,7 @@ int __init hvcarve_sysfs_init(struct hvcarve_pool *pool)
 		goto out_put;
 
 	for (i = 0; i < pool->nr_regions; i++) {
-		struct hvcarve_kobject *hk = kzalloc(sizeof(*hk), GFP_KERNEL);
+		struct hvcarve_kobject *hk = kzalloc_obj(*hk);
 
 		if (!hk) {
 			ret = -ENOMEM;

@@ -117,7 +117,8 @@ gate_checkpatch_files() {
 
 gate_checkpatch_patches() {
 	need_tree checkpatch-patches || return
-	local p out rc n=0
+	local p out rc n=0 line glob msg why kept used=""
+	local justified=patches/checkpatch-justified.txt
 	for p in patches/*.patch; do
 		[ -f "$p" ] || continue
 		n=$((n + 1))
@@ -126,9 +127,27 @@ gate_checkpatch_patches() {
 		rc=0
 		out=$("$ktree/scripts/checkpatch.pl" --strict --no-tree --terse \
 			--no-summary "$root/$p" 2>&1) || rc=$?
-		if [ $rc -ne 0 ] || [ -n "$out" ]; then
-			out=${out//"$root/"/}
-			printf '%s\n' "${out:-$p: checkpatch.pl failed}"
+		out=${out//"$root/"/}
+		# Findings that stay, each with its reason in $justified.
+		kept=""
+		while IFS= read -r line; do
+			[ -n "$line" ] || continue
+			while IFS='|' read -r glob msg why; do
+				case $glob in '' | '#'*) continue ;; esac
+				# shellcheck disable=SC2254 # glob is a pattern
+				case ${p##*/} in $glob) ;; *) continue ;; esac
+				if [ "${line#*.patch:[0-9]*: }" = "$msg" ] && [ -n "$why" ]; then
+					used+="$glob|$msg"$'\n'
+					continue 2
+				fi
+			done <"$justified"
+			kept+="$line"$'\n'
+		done <<<"$out"
+		if [ $rc -ne 0 ] && [ -z "$out" ]; then
+			kept="$p: checkpatch.pl failed"
+		fi
+		if [ -n "$kept" ]; then
+			printf '%s' "$kept"
 			fail checkpatch-patches
 		fi
 	done
@@ -136,6 +155,14 @@ gate_checkpatch_patches() {
 		echo "patches: no *.patch files"
 		fail checkpatch-patches
 	fi
+	# No justification may go stale.
+	while IFS='|' read -r glob msg why; do
+		case $glob in '' | '#'*) continue ;; esac
+		if ! grep -qxF "$glob|$msg" <<<"$used"; then
+			echo "$justified: no longer found: $glob|$msg"
+			fail checkpatch-patches
+		fi
+	done <"$justified"
 }
 
 # "FILE NAME" for each function defined in a .c file without `static`: a

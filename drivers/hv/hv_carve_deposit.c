@@ -783,6 +783,7 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 	unsigned int n, done;
 	u32 deposited = 0;
 	int ret = 0;
+	bool all;
 
 	while (op->left) {
 		cond_resched();
@@ -800,7 +801,8 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		}
 		ret = op->be->deposit(op->partition_id, op->batch, n, &done);
 		op->stats.calls++;
-		if (WARN_ONCE(done > n || !ret != (done == n),
+		all = done == n;
+		if (WARN_ONCE(done > n || !ret != all,
 			      "hvcarve: backend %s: %d after %u of %u pages\n",
 			      op->be->name, ret, done, n)) {
 			done = min(done, n);

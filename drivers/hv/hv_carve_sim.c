@@ -55,6 +55,14 @@
  *   deposit   write "N P [NODE]": hv_carve_deposit_pages(NODE, P, N); NODE
  *             defaults to NUMA_NO_NODE. The write fails with the glue's
  *             error.
+ *   deposit_contig
+ *             write "N P [NODE]": hv_carve_deposit_contiguous(NODE, P, N),
+ *             as for HV_STATUS_INSUFFICIENT_CONTIGUOUS_MEMORY
+ *   stress    write "SECONDS SEED PARTITIONS": one thread per online CPU
+ *             deposits and withdraws random numbers of pages (1 to
+ *             HVCSIM_STRESS_PAGES) for random partitions (1 to
+ *             PARTITIONS) for SECONDS, each from a PRNG seeded with
+ *             SEED + its CPU; the write returns when all are done
  *   withdraw  write "N P": hv_carve_withdraw_pages(P, N)
  *   scan      write "1": rescan the carveout and rebuild the cache
  *   fail      write "K": the K-th page offered from now on is refused
@@ -84,6 +92,10 @@
  *               inject MODE [ARG]      the injected refusal, or "none"
  *               last_deposit requested=N deposited=N overflow=N rc=E
  *               last_withdraw requested=N withdrawn=N rc=E
+ *               stress threads=T ops=N deposits=D withdrawals=W errors=E
+ *                                      the last stress run; errors counts
+ *                                      failed deposits (-ENOMEM when the
+ *                                      carveout is full, and others)
  *   Numbers accept a 0x prefix; partitions are printed in decimal.
  *   "deposited" and "overflow" count the pages the simulator accepted
  *   during the command (overflow: ordinary pages).
@@ -100,6 +112,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/capability.h>
+#include <linux/completion.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/hvcarve.h>
@@ -108,6 +121,9 @@
 #include <linux/ioport.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/kthread.h>
+#include <linux/moduleparam.h>
+#include <linux/prandom.h>
 #include <linux/mutex.h>
 #include <linux/nodemask.h>
 #include <linux/numa.h>
@@ -130,6 +146,12 @@
 #define HVCSIM_XS_B		25
 #define HVCSIM_XS_C		27
 #define HVCSIM_XS_MULT		0x2545f4914f6cdd1dULL
+
+/* private_data of the deposit_contig file */
+#define HVCSIM_CONTIG		((void *)1)
+
+/* Most pages one stress operation deposits or withdraws */
+#define HVCSIM_STRESS_PAGES	600
 
 /* Longest debugfs command accepted, e.g. "4294967295 0x... -1" */
 #define HVCSIM_CMD_MAX		80
@@ -231,6 +253,14 @@ static struct {
 	u64 withdrawn;
 	int rc;
 } hvcsim_last_withdraw;
+
+static struct {
+	u64 threads;
+	u64 ops;
+	u64 deposits;
+	u64 withdrawals;
+	u64 errors;
+} hvcsim_stress;
 
 static u64 hvcsim_fnv1a(u64 h, const void *data, size_t len)
 {
@@ -623,7 +653,10 @@ static ssize_t hvcsim_deposit_write(struct file *file, const char __user *ubuf,
 	before_overflow = hvcsim_accepted_overflow;
 	mutex_unlock(&hvcsim_lock);
 
-	ret = hv_carve_deposit_pages(node, partition, num);
+	if (file->private_data == HVCSIM_CONTIG)
+		ret = hv_carve_deposit_contiguous(node, partition, num);
+	else
+		ret = hv_carve_deposit_pages(node, partition, num);
 
 	mutex_lock(&hvcsim_lock);
 	hvcsim_last_deposit.requested = num;
@@ -701,9 +734,9 @@ static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
 				   size_t len, loff_t *ppos)
 {
 	char cmd[HVCSIM_CMD_MAX], *words[2];
-	enum hvcsim_inject mode;
 	u64 arg = 0;
-	int n;
+	int n, mode;
+	bool none;
 
 	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
 	if (n < 0)
@@ -712,8 +745,8 @@ static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
 		return -EINVAL;
 	n--;
 	mode = sysfs_match_string(hvcsim_inject_names, words[0]);
-	if ((int)mode < 0 || (mode == HVCSIM_INJECT_NONE) != !n ||
-	    (n && kstrtou64(words[1], 0, &arg)))
+	none = mode == HVCSIM_INJECT_NONE;
+	if (mode < 0 || none != !n || (n && kstrtou64(words[1], 0, &arg)))
 		return -EINVAL;
 
 	mutex_lock(&hvcsim_lock);
@@ -721,6 +754,106 @@ static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
 	hvcsim_inject_arg = arg;
 	mutex_unlock(&hvcsim_lock);
 	return len;
+}
+
+/**
+ * struct hvcsim_stress_thread - one thread of a stress run
+ * @done: completed when the thread ends
+ * @deadline: jiffies when it stops
+ * @partitions: partitions to use, from 1
+ * @rnd: its PRNG
+ * @ops: operations made
+ * @deposits: successful deposits
+ * @withdrawals: withdrawals
+ * @errors: failed deposits
+ */
+struct hvcsim_stress_thread {
+	struct completion done;
+	unsigned long deadline;
+	u32 partitions;
+	struct rnd_state rnd;
+	u64 ops;
+	u64 deposits;
+	u64 withdrawals;
+	u64 errors;
+};
+
+static int hvcsim_stress_fn(void *data)
+{
+	struct hvcsim_stress_thread *t = data;
+	u32 pages, partition;
+	u64 withdrawn;
+
+	while (time_before(jiffies, t->deadline)) {
+		pages = prandom_u32_state(&t->rnd) % HVCSIM_STRESS_PAGES + 1;
+		partition = prandom_u32_state(&t->rnd) % t->partitions + 1;
+		if (prandom_u32_state(&t->rnd) & 1) {
+			if (hv_carve_deposit_pages(NUMA_NO_NODE, partition, pages))
+				t->errors++;
+			else
+				t->deposits++;
+		} else {
+			hv_carve_withdraw_pages(partition, pages, &withdrawn);
+			t->withdrawals++;
+		}
+		t->ops++;
+		cond_resched();
+	}
+	complete(&t->done);
+	return 0;
+}
+
+static ssize_t hvcsim_stress_write(struct file *file, const char __user *ubuf,
+				   size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[3];
+	struct hvcsim_stress_thread *threads;
+	u32 seconds, partitions;
+	unsigned int cpu, n = 0, i;
+	struct task_struct *task;
+	u64 seed;
+	int ret;
+
+	ret = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (ret < 0)
+		return ret;
+	if (ret != 3 || kstrtou32(words[0], 0, &seconds) ||
+	    kstrtou64(words[1], 0, &seed) || kstrtou32(words[2], 0, &partitions) ||
+	    !seconds || !partitions)
+		return -EINVAL;
+
+	threads = kcalloc(nr_cpu_ids, sizeof(*threads), GFP_KERNEL);
+	if (!threads)
+		return -ENOMEM;
+	for_each_online_cpu(cpu) {
+		struct hvcsim_stress_thread *t = &threads[n];
+
+		init_completion(&t->done);
+		t->deadline = jiffies + seconds * HZ;
+		t->partitions = partitions;
+		prandom_seed_state(&t->rnd, seed + cpu);
+		task = kthread_create_on_cpu(hvcsim_stress_fn, t, cpu,
+					     "hvcsim_stress/%u");
+		if (IS_ERR(task))
+			break;
+		wake_up_process(task);
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		wait_for_completion(&threads[i].done);
+
+	mutex_lock(&hvcsim_lock);
+	memset(&hvcsim_stress, 0, sizeof(hvcsim_stress));
+	hvcsim_stress.threads = n;
+	for (i = 0; i < n; i++) {
+		hvcsim_stress.ops += threads[i].ops;
+		hvcsim_stress.deposits += threads[i].deposits;
+		hvcsim_stress.withdrawals += threads[i].withdrawals;
+		hvcsim_stress.errors += threads[i].errors;
+	}
+	mutex_unlock(&hvcsim_lock);
+	kfree(threads);
+	return n ? len : -ENOMEM;
 }
 
 static int hvcsim_ledger_show(struct seq_file *m, void *v)
@@ -753,6 +886,10 @@ static int hvcsim_ledger_show(struct seq_file *m, void *v)
 	seq_printf(m, "last_withdraw requested=%llu withdrawn=%llu rc=%d\n",
 		   hvcsim_last_withdraw.requested, hvcsim_last_withdraw.withdrawn,
 		   hvcsim_last_withdraw.rc);
+	seq_printf(m, "stress threads=%llu ops=%llu deposits=%llu withdrawals=%llu errors=%llu\n",
+		   hvcsim_stress.threads, hvcsim_stress.ops,
+		   hvcsim_stress.deposits, hvcsim_stress.withdrawals,
+		   hvcsim_stress.errors);
 	mutex_unlock(&hvcsim_lock);
 	return 0;
 }
@@ -783,6 +920,13 @@ static const struct file_operations hvcsim_fail_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
 	.write = hvcsim_fail_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations hvcsim_stress_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_stress_write,
 	.llseek = noop_llseek,
 };
 
@@ -818,31 +962,39 @@ static void __init hvcsim_add_region(unsigned int i)
 }
 
 /*
- * hvcarve_sim.boot_deposit=N,P: deposit N pages for partition P while the
+ * hv_carve_sim.boot_deposit=N,P: deposit N pages for partition P while the
  * kernel boots, as a root partition does for its logical processors in
  * smp_prepare_cpus() (before the simulator exists, so the simulator does
  * it at its own init, still before user space runs).
  */
-static u32 hvcsim_boot_pages __initdata;
-static u64 hvcsim_boot_partition __initdata;
+static u32 hvcsim_boot_pages;
+static u64 hvcsim_boot_partition;
 
-static int __init hvcsim_boot_deposit_setup(char *str)
+static int hvcsim_boot_deposit_set(const char *val,
+				   const struct kernel_param *kp)
 {
-	char *comma = strchr(str, ',');
+	char buf[HVCSIM_CMD_MAX], *comma;
 
+	if (strscpy(buf, val, sizeof(buf)) < 0)
+		return -EINVAL;
+	comma = strchr(buf, ',');
 	if (!comma)
-		goto bad;
+		return -EINVAL;
 	*comma = '\0';
-	if (kstrtou32(str, 0, &hvcsim_boot_pages) ||
-	    kstrtou64(comma + 1, 0, &hvcsim_boot_partition))
-		goto bad;
-	return 1;
-bad:
-	hvcsim_boot_pages = 0;
-	pr_err("hvcarve_sim.boot_deposit= wants N,PARTITION\n");
-	return 1;
+	if (kstrtou32(buf, 0, &hvcsim_boot_pages) ||
+	    kstrtou64(comma + 1, 0, &hvcsim_boot_partition)) {
+		hvcsim_boot_pages = 0;
+		return -EINVAL;
+	}
+	return 0;
 }
-__setup("hvcarve_sim.boot_deposit=", hvcsim_boot_deposit_setup);
+
+static const struct kernel_param_ops hvcsim_boot_deposit_ops = {
+	.set = hvcsim_boot_deposit_set,
+};
+module_param_cb(boot_deposit, &hvcsim_boot_deposit_ops, NULL, 0);
+MODULE_PARM_DESC(boot_deposit,
+		 "N,PARTITION: deposit N pages for PARTITION at init, as a root partition does at boot");
 
 static int __init hvcsim_init(void)
 {
@@ -875,6 +1027,9 @@ static int __init hvcsim_init(void)
 
 	dir = debugfs_create_dir("hvcarve_sim", NULL);
 	debugfs_create_file("deposit", 0600, dir, NULL, &hvcsim_deposit_fops);
+	debugfs_create_file("deposit_contig", 0600, dir, HVCSIM_CONTIG,
+			    &hvcsim_deposit_fops);
+	debugfs_create_file("stress", 0600, dir, NULL, &hvcsim_stress_fops);
 	debugfs_create_file("withdraw", 0600, dir, NULL, &hvcsim_withdraw_fops);
 	debugfs_create_file("ledger", 0600, dir, NULL, &hvcsim_ledger_fops);
 	debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);

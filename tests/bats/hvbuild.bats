@@ -38,5 +38,5 @@ OBJS="drivers/hv/hv_carve_deposit.o drivers/hv/hv_carve_sim.o drivers/hv/hv_proc
 	run nm "$KOUT_HV/drivers/hv/hv_proc.o"
 	assert_output --partial "U hv_carve_deposit_pages"
 	run nm "$KOUT_HV/drivers/hv/mshv_root_hv_call.o"
-	assert_output --partial "U hv_carve_withdrawn_pfn"
+	assert_output --partial "U hv_carve_withdrawn"
 }

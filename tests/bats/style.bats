@@ -78,7 +78,7 @@ next_line() {
 
 @test "style: checkpatch-files catches an injected style error" {
 	need_tree
-	copy mm/hvcarve.c mm/hvcarve_test.c
+	copy mm/hvcarve.c mm/hvcarve_test.c mm/hvcarve.h
 	local n
 	n=$(next_line "$ROOT/mm/hvcarve.c")
 	printf 'int hvcarve_style_probe(int x) \n{\n    return x;\n}\n' >>"$ROOT/mm/hvcarve.c"
@@ -129,7 +129,7 @@ next_line() {
 
 @test "style: kernel-doc catches a wrongly documented parameter" {
 	need_tree
-	copy mm/hvcarve.c mm/hvcarve_test.c
+	copy mm/hvcarve.c mm/hvcarve_test.c mm/hvcarve.h
 	cat >>"$ROOT/mm/hvcarve.c" <<'EOF'
 
 /**
@@ -152,7 +152,7 @@ EOF
 
 @test "style: kernel-doc catches an undocumented non-static function" {
 	need_tree
-	copy mm/hvcarve.c mm/hvcarve_test.c
+	copy mm/hvcarve.c mm/hvcarve_test.c mm/hvcarve.h
 	local n
 	n=$(next_line "$ROOT/mm/hvcarve.c")
 	printf 'unsigned long\nhvcarve_style_probe(int x,\n\t\t    int y)\n{\n\treturn x + y;\n}\n' \
@@ -176,7 +176,7 @@ EOF
 
 @test "style: sparse catches a __user pointer dereference" {
 	need_kbuild
-	copy mm/hvcarve.c mm/hvcarve_test.c
+	copy mm/hvcarve.c mm/hvcarve_test.c mm/hvcarve.h
 	local n
 	n=$(next_line "$ROOT/mm/hvcarve.c")
 	printf 'int hvcarve_style_probe(int __user *p);\n\nint hvcarve_style_probe(int __user *p)\n{\n\treturn *p;\n}\n' \

@@ -182,21 +182,19 @@ hvt_rebuild_initramfs() {
 	rm -rf "$hvt__stage"
 }
 
-# hvt_kexec MODE KERNEL [APPEND...]
+# hvt_kexec_load MODE KERNEL [APPEND...]
 #   MODE -l (kexec_load: kexec -c -l) or -s (kexec_file_load: kexec -s -l;
-#   no fallback to kexec_load). Loads KERNEL with a
-#   repacked initramfs and "console=ttyS0 APPEND". Reports
-#   "RESULT kexec_load rc=N" (and "kexec_load_err TEXT" on failure, then
-#   returns N). On success: checkpoint pre-kexec-genG with $HVT_DUMP_RANGES,
-#   the taint report, then kexec -e.
-hvt_kexec() {
+#   no fallback to kexec_load). Loads KERNEL with a repacked initramfs and
+#   "console=ttyS0 APPEND". Reports "RESULT kexec_load rc=N" (and
+#   "kexec_load_err TEXT" on failure) and returns N.
+hvt_kexec_load() {
 	hvt__mode=$1
 	hvt__kernel=$2
 	shift 2
 	case $hvt__mode in
 	-l) hvt__sys=-c ;;
 	-s) hvt__sys=-s ;;
-	*) hvt_fail "hvt_kexec: MODE must be -l or -s, not $hvt__mode" ;;
+	*) hvt_fail "hvt_kexec_load: MODE must be -l or -s, not $hvt__mode" ;;
 	esac
 	hvt__initrd=/tmp/hvt-next.cpio
 	hvt_rebuild_initramfs "$hvt__initrd" || hvt_fail "hvt_rebuild_initramfs failed"
@@ -204,20 +202,63 @@ hvt_kexec() {
 	hvt__krc=0
 	hvt__kout=$(kexec "$hvt__sys" -l "$hvt__kernel" --initrd="$hvt__initrd" \
 		--append="console=ttyS0 $*" 2>&1) || hvt__krc=$?
+	rm -f "$hvt__initrd"
 	[ -n "$hvt__kout" ] && printf '%s\n' "$hvt__kout"
 	hvt_result kexec_load "rc=$hvt__krc"
-	if [ "$hvt__krc" -ne 0 ]; then
-		hvt_result kexec_load_err "$hvt__kout"
-		rm -f "$hvt__initrd"
-		return "$hvt__krc"
-	fi
-	rm -f "$hvt__initrd"
+	[ "$hvt__krc" -eq 0 ] && return 0
+	hvt_result kexec_load_err "$hvt__kout"
+	return "$hvt__krc"
+}
+
+# hvt_kexec_exec: checkpoint pre-kexec-genG with $HVT_DUMP_RANGES, the
+# taint report, then kexec -e. Returns only if kexec -e fails: reports
+# "RESULT kexec_exec rc=N" and "kexec_exec_err TEXT", and returns N.
+hvt_kexec_exec() {
 	# shellcheck disable=SC2086 # ranges are a list of words
 	hvt_ckpt "pre-kexec-gen$(hvt_gen)" $HVT_DUMP_RANGES
 	hvt__taint
 	hvt__krc=0
-	kexec -e || hvt__krc=$?
-	hvt_fail "kexec -e returned $hvt__krc"
+	hvt__kout=$(kexec -e 2>&1) || hvt__krc=$?
+	[ "$hvt__krc" -ne 0 ] || hvt__krc=255
+	printf '%s\n' "$hvt__kout"
+	hvt_result kexec_exec "rc=$hvt__krc"
+	hvt_result kexec_exec_err "$hvt__kout"
+	return "$hvt__krc"
+}
+
+# hvt_kexec MODE KERNEL [APPEND...]: hvt_kexec_load, then hvt_kexec_exec.
+# Returns the load's error; fails the run if kexec -e returns.
+hvt_kexec() {
+	hvt_kexec_load "$@" || return
+	hvt_kexec_exec || hvt_fail "kexec -e returned $hvt__krc"
+}
+
+# hvt_fake_memmap FILE: mount a tmpfs over /sys/firmware/memmap holding the
+# entries of FILE, one "START END TYPE..." line each (hex, END inclusive, as
+# the kernel shows them), so that kexec -l (kexec-tools) builds the next
+# kernel's e820 map from them.
+hvt_fake_memmap() {
+	rm -rf /tmp/.hvt-fw
+	mkdir -p /tmp/.hvt-fw
+	hvt__n=0
+	while read -r hvt__s hvt__e hvt__t; do
+		[ -n "$hvt__s" ] || continue
+		mkdir -p "/tmp/.hvt-fw/$hvt__n"
+		echo "$hvt__s" >"/tmp/.hvt-fw/$hvt__n/start"
+		echo "$hvt__e" >"/tmp/.hvt-fw/$hvt__n/end"
+		echo "$hvt__t" >"/tmp/.hvt-fw/$hvt__n/type"
+		hvt__n=$((hvt__n + 1))
+	done <"$1"
+	mount -t tmpfs hvtfw /sys/firmware/memmap || return 1
+	cp -a /tmp/.hvt-fw/. /sys/firmware/memmap/
+}
+
+# hvt_memmap_dump: the real /sys/firmware/memmap, in hvt_fake_memmap's
+# format, sorted by start.
+hvt_memmap_dump() {
+	for hvt__d in /sys/firmware/memmap/*; do
+		echo "$(cat "$hvt__d/start") $(cat "$hvt__d/end") $(cat "$hvt__d/type")"
+	done | sort
 }
 
 # The kernel's taint flags, for the host to check: a WARNING, an oops, a soft

@@ -56,11 +56,11 @@ static char hvcarve_why[HVCARVE_WHY_LEN] __initdata;
 static struct e820_table hvcarve_new_table __initdata;
 static struct e820_table hvcarve_new_kexec __initdata;
 
-static const struct hvcarve_range *hvcarve_req __initdata;
-static int hvcarve_nr_req __initdata;
-
-#define hvcarve_why_set(fmt, ...) \
-	snprintf(hvcarve_why, HVCARVE_WHY_LEN, fmt, ##__VA_ARGS__)
+/* The regions hvcarve= asks for: hvcarve_requested_regions(). */
+static struct {
+	const struct hvcarve_range *r;
+	int nr;
+} hvcarve_req __initdata;
 
 static const struct e820_entry * __init
 hvcarve_lookup(const struct e820_table *table, u64 addr)
@@ -83,15 +83,15 @@ static bool __init hvcarve_within_requested(u64 start, u64 end)
 	int i;
 
 	while (cur < end) {
-		for (i = 0; i < hvcarve_nr_req; i++) {
-			const struct hvcarve_range *r = &hvcarve_req[i];
+		for (i = 0; i < hvcarve_req.nr; i++) {
+			const struct hvcarve_range *r = &hvcarve_req.r[i];
 
 			if (r->base <= cur && cur - r->base < r->size)
 				break;
 		}
-		if (i == hvcarve_nr_req)
+		if (i == hvcarve_req.nr)
 			return false;
-		cur = hvcarve_req[i].base + hvcarve_req[i].size;
+		cur = hvcarve_req.r[i].base + hvcarve_req.r[i].size;
 	}
 	return true;
 }
@@ -106,9 +106,9 @@ static bool __init hvcarve_carveout_shaped(u64 start, u64 end)
 	bool starts = false, ends = false;
 	int i;
 
-	for (i = 0; i < hvcarve_nr_req; i++) {
-		starts |= hvcarve_req[i].base == start;
-		ends |= hvcarve_req[i].base + hvcarve_req[i].size == end;
+	for (i = 0; i < hvcarve_req.nr; i++) {
+		starts |= hvcarve_req.r[i].base == start;
+		ends |= hvcarve_req.r[i].base + hvcarve_req.r[i].size == end;
 	}
 	return starts && ends && hvcarve_within_requested(start, end);
 }
@@ -132,8 +132,9 @@ static bool __init hvcarve_check_raw(u64 start, u64 end)
 		    !hvcarve_overlap(a, b - a, start, end - start))
 			continue;
 		if (!hvcarve_carveout_shaped(a, b)) {
-			hvcarve_why_set("overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which is not the carveout of an earlier kernel",
-					a, b - 1);
+			snprintf(hvcarve_why, sizeof(hvcarve_why),
+				 "overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which is not the carveout of an earlier kernel",
+				 a, b - 1);
 			return false;
 		}
 	}
@@ -145,8 +146,9 @@ static bool __init hvcarve_check_raw(u64 start, u64 end)
 				b = a + raw[i].size;
 		}
 		if (!b) {
-			hvcarve_why_set("overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which the boot loader's map does not show as a carveout",
-					start, end - 1);
+			snprintf(hvcarve_why, sizeof(hvcarve_why),
+				 "overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which the boot loader's map does not show as a carveout",
+				 start, end - 1);
 			return false;
 		}
 	}
@@ -169,8 +171,9 @@ static bool __init hvcarve_check_map(const struct hvcarve_range *r,
 	for (; cur < end; cur = stop) {
 		e = hvcarve_lookup(e820_table_firmware, cur);
 		if (!e) {
-			hvcarve_why_set("%#llx is not in the boot memory map (a hole, or beyond RAM)",
-					cur);
+			snprintf(hvcarve_why, sizeof(hvcarve_why),
+				 "%#llx is not in the boot memory map (a hole, or beyond RAM)",
+				 cur);
 			return false;
 		}
 		stop = min(end, e->addr + e->size);
@@ -189,8 +192,9 @@ static bool __init hvcarve_check_map(const struct hvcarve_range *r,
 			*inherited = true;
 			break;
 		default:
-			hvcarve_why_set("overlaps [mem %#018llx-%#018llx] of e820 type %u, which is not RAM",
-					e->addr, e->addr + e->size - 1, e->type);
+			snprintf(hvcarve_why, sizeof(hvcarve_why),
+				 "overlaps [mem %#018llx-%#018llx] of e820 type %u, which is not RAM",
+				 e->addr, e->addr + e->size - 1, e->type);
 			return false;
 		}
 	}
@@ -200,8 +204,9 @@ static bool __init hvcarve_check_map(const struct hvcarve_range *r,
 		if (!e || (e->type != E820_TYPE_RAM &&
 			   e->type != E820_TYPE_RESERVED &&
 			   e->type != E820_TYPE_HVCARVE)) {
-			hvcarve_why_set("%#llx was made unusable by a memmap= or mem= parameter",
-					cur);
+			snprintf(hvcarve_why, sizeof(hvcarve_why),
+				 "%#llx was made unusable by a memmap= or mem= parameter",
+				 cur);
 			return false;
 		}
 	}
@@ -222,18 +227,21 @@ static bool __init hvcarve_check_in_use(const struct hvcarve_range *r)
 	efi_memory_desc_t *md;
 
 	if (hvcarve_overlap(r->base, r->size, kstart, kend - kstart)) {
-		hvcarve_why_set("overlaps the kernel image [mem %#018llx-%#018llx]",
-				kstart, kend - 1);
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "overlaps the kernel image [mem %#018llx-%#018llx]",
+			 kstart, kend - 1);
 		return false;
 	}
 	if (rd_size && hvcarve_overlap(r->base, r->size, rd_start, rd_size)) {
-		hvcarve_why_set("overlaps the initrd [mem %#018llx-%#018llx]",
-				rd_start, rd_start + rd_size - 1);
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "overlaps the initrd [mem %#018llx-%#018llx]",
+			 rd_start, rd_start + rd_size - 1);
 		return false;
 	}
 	/* setup_data, the EFI memory map, BIOS and firmware data, ... */
 	if (memblock_is_region_reserved(r->base, r->size)) {
-		hvcarve_why_set("overlaps memory reserved during early boot (setup_data, the EFI memory map, BIOS or firmware data)");
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "overlaps memory reserved during early boot (setup_data, the EFI memory map, BIOS or firmware data)");
 		return false;
 	}
 	if (!efi_enabled(EFI_MEMMAP))
@@ -252,10 +260,11 @@ static bool __init hvcarve_check_in_use(const struct hvcarve_range *r)
 		    md->type != EFI_BOOT_SERVICES_DATA &&
 		    !(md->attribute & EFI_MEMORY_RUNTIME))
 			continue;
-		hvcarve_why_set("overlaps EFI %s memory [mem %#018llx-%#018llx]",
-				md->attribute & EFI_MEMORY_RUNTIME ? "runtime" :
-				"boot services", md->phys_addr,
-				md->phys_addr + size - 1);
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "overlaps EFI %s memory [mem %#018llx-%#018llx]",
+			 md->attribute & EFI_MEMORY_RUNTIME ? "runtime" :
+			 "boot services", md->phys_addr,
+			 md->phys_addr + size - 1);
 		return false;
 	}
 	return true;
@@ -303,19 +312,21 @@ static bool __init hvcarve_apply(int *bad)
 	memcpy(&hvcarve_new_kexec, e820_table_kexec, sizeof(hvcarve_new_kexec));
 
 	/* Each region splits at most one entry in two, adding two. */
-	if (hvcarve_new_table.nr_entries + 2 * hvcarve_nr_req > E820_MAX_ENTRIES ||
-	    hvcarve_new_kexec.nr_entries + 2 * hvcarve_nr_req > E820_MAX_ENTRIES) {
+	if (hvcarve_new_table.nr_entries + 2 * hvcarve_req.nr > E820_MAX_ENTRIES ||
+	    hvcarve_new_kexec.nr_entries + 2 * hvcarve_req.nr > E820_MAX_ENTRIES) {
 		*bad = 0;
-		hvcarve_why_set("the e820 tables have no room for the regions");
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "the e820 tables have no room for the regions");
 		return false;
 	}
-	for (i = 0; i < hvcarve_nr_req; i++) {
-		const struct hvcarve_range *r = &hvcarve_req[i];
+	for (i = 0; i < hvcarve_req.nr; i++) {
+		const struct hvcarve_range *r = &hvcarve_req.r[i];
 
 		if (!hvcarve_mark(&hvcarve_new_table, r) ||
 		    !hvcarve_mark(&hvcarve_new_kexec, r)) {
 			*bad = i;
-			hvcarve_why_set("the e820 update did not cover the whole region");
+			snprintf(hvcarve_why, sizeof(hvcarve_why),
+				 "the e820 update did not cover the whole region");
 			return false;
 		}
 	}
@@ -324,10 +335,10 @@ static bool __init hvcarve_apply(int *bad)
 
 	/* boot_params carries this many entries to the next kernel. */
 	if (hvcarve_new_kexec.nr_entries > E820_MAX_ENTRIES_ZEROPAGE) {
-		*bad = hvcarve_nr_req - 1;
-		hvcarve_why_set("the e820 map handed to the next kernel would have %u entries, more than the %d boot_params carries",
-				hvcarve_new_kexec.nr_entries,
-				E820_MAX_ENTRIES_ZEROPAGE);
+		*bad = hvcarve_req.nr - 1;
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "the e820 map handed to the next kernel would have %u entries, more than the %d boot_params carries",
+			 hvcarve_new_kexec.nr_entries, E820_MAX_ENTRIES_ZEROPAGE);
 		return false;
 	}
 	return true;
@@ -350,8 +361,8 @@ void __init e820__reserve_hvcarve(void)
 	bool inherited[HVCARVE_MAX_REGIONS];
 	int i, bad;
 
-	hvcarve_nr_req = hvcarve_requested_regions(&hvcarve_req);
-	if (hvcarve_nr_req <= 0)
+	hvcarve_req.nr = hvcarve_requested_regions(&hvcarve_req.r);
+	if (hvcarve_req.nr <= 0)
 		return;
 
 	/*
@@ -361,8 +372,8 @@ void __init e820__reserve_hvcarve(void)
 	 */
 	e820__update_table(e820_table);
 
-	for (i = 0; i < hvcarve_nr_req; i++) {
-		const struct hvcarve_range *r = &hvcarve_req[i];
+	for (i = 0; i < hvcarve_req.nr; i++) {
+		const struct hvcarve_range *r = &hvcarve_req.r[i];
 
 		if (!hvcarve_check_map(r, &inherited[i]) ||
 		    !hvcarve_check_in_use(r)) {
@@ -377,7 +388,7 @@ void __init e820__reserve_hvcarve(void)
 
 	memcpy(e820_table, &hvcarve_new_table, sizeof(*e820_table));
 	memcpy(e820_table_kexec, &hvcarve_new_kexec, sizeof(*e820_table_kexec));
-	for (i = 0; i < hvcarve_nr_req; i++)
-		hvcarve_region_add(&hvcarve_req[i], inherited[i]);
+	for (i = 0; i < hvcarve_req.nr; i++)
+		hvcarve_region_add(&hvcarve_req.r[i], inherited[i]);
 	e820__update_table_print();
 }

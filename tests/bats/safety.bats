@@ -1,0 +1,514 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0
+#
+# The safety of a root partition across kexec: no ordinary (overflow) page
+# stays deposited across kexec -e, not even racing it; a crash kernel still
+# loads; a carveout next to a reserved range is recognised after every kexec
+# and through the stock kernel, while a reservation that is not a carveout
+# is refused; a root partition never panics for hvcarve; learning stops on
+# a refusal of everything; the kexec e820 limit. The simulated hypervisor
+# plays the hypervisor; the host checks memory with QEMU dumps.
+
+load helpers
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+DUMP=$HVT_ROOT/tools/hvcarve/hvcarve-dump
+CARVE_BASE=0x3a000000
+CARVE_SIZE=0x4000000
+CARVE="hvcarve=64M@$CARVE_BASE"
+SMALL="hvcarve=4M@$CARVE_BASE"
+
+teardown() {
+	hvt_teardown
+}
+
+r() {
+	result "$1" "${2:-0}"
+}
+
+# decode_value DUMP BASE KEY: one value of the host decoder's summary.
+decode_value() {
+	"$DUMP" decode --base "$2" "$1" | awk -v k="$3" '$1 == k { print $2; f = 1 } END { exit !f }'
+}
+
+# ram_held NAME...: pages held in the simulator's format in the RAM dumps
+# NAME (checkpoints of [0, carveout) and [carveout end, 1 GiB)), as the
+# host decodes them: ordinary pages the hypervisor holds.
+ram_held() {
+	local low high
+	low=$(decode_value "$(dump_file "$1")" 0 held) || return 1
+	high=$(decode_value "$(dump_file "$2")" $((CARVE_BASE + CARVE_SIZE)) held) || return 1
+	echo $((low + high))
+}
+
+# Guest: checkpoint NAME-low and NAME-high, all of RAM but the carveout.
+RAM_CKPT='
+ram_ckpt() {
+	hvt_ckpt "$1-low" 0 '$CARVE_BASE'
+	hvt_ckpt "$1-high" '$((CARVE_BASE + CARVE_SIZE))' '$((0x40000000 - CARVE_BASE - CARVE_SIZE))'
+}
+'
+
+# Item 1. The image is loaded while no ordinary page is deposited; then
+# ordinary pages are deposited. kexec -e must refuse, and the next kernel
+# must not boot, until they are withdrawn.
+@test "kexec -e is refused while ordinary pages are deposited, even when loaded before them" {
+	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" <<EOF
+. /hvt/sim.sh
+$RAM_CKPT
+if [ "\$(hvt_gen)" = 0 ]; then
+	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" || hvt_fail "kexec load failed"
+	hvt_sim_deposit 2000 1 || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
+	hvt_result loaded "\$(cat /sys/kernel/kexec_loaded)"
+	ram_ckpt with-overflow
+	hvt_kexec_exec && hvt_fail "kexec -e returned 0"
+	hvt_result still_gen "\$(hvt_gen)"
+	hvt_sim_withdraw 2000 1 || hvt_fail "withdraw: \$hvt_sim_err"
+	hvt_result overflow_after "\$(cat \$HVT_HVC/overflow_pages)"
+	hvt_kexec_exec
+	hvt_fail "kexec -e failed after the withdrawal"
+fi
+ram_ckpt next-kernel
+hvt_done
+EOF
+	assert_equal "$(r overflow)" 976
+	assert_equal "$(r loaded)" 1
+	run r kexec_exec_err
+	assert_output --partial "Device or resource busy"
+	run console_grep -g 0 'hvcarve: kexec refused: 976 ordinary pages are deposited in the hypervisor'
+	assert_success
+	assert_equal "$(r still_gen)" 0
+	assert_equal "$(r overflow_after)" 0
+	# Control: after the withdrawal the next kernel booted.
+	assert_equal "$(last_gen)" 1
+	# The host sees the 976 ordinary pages while they were deposited...
+	assert_equal "$(ram_held with-overflow-low with-overflow-high)" 976
+	# ...and none in the next kernel's RAM.
+	assert_equal "$(ram_held next-kernel-low next-kernel-high)" 0
+}
+
+# Item 1, racing. A second vCPU deposits and withdraws ordinary pages in a
+# loop while the first retries kexec -e. Whenever kexec -e gets through, no
+# ordinary page may be deposited, and none may be deposited after it.
+@test "overflow deposits racing kexec -e from a second vCPU never slip past" {
+	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --smp 2 --timeout 400 <<EOF
+. /hvt/sim.sh
+$RAM_CKPT
+if [ "\$(hvt_gen)" = 0 ]; then
+	# The carveout is full: every further page is an ordinary one.
+	hvt_sim_deposit 1024 1 || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" || hvt_fail "load failed"
+	(
+		while :; do
+			echo "300 9" >\$HVT_SIM/deposit 2>/dev/null
+			echo "300 9" >\$HVT_SIM/withdraw 2>/dev/null
+		done
+	) &
+	sleep 1
+	hvt_result racing_overflow "\$(cat \$HVT_HVC/overflow_pages)"
+	hvt_ckpt pre-kexec-gen0 $CARVE_BASE 0x400000
+	hvt__taint
+	n=0
+	while [ \$n -lt 5000 ]; do
+		n=\$((n + 1))
+		[ \$((n % 50)) = 1 ] && hvt_result tries "\$n"
+		kexec -e 2>/dev/null
+	done
+	hvt_fail "kexec -e refused \$n times"
+fi
+ram_ckpt next-kernel
+hvt_ckpt post-boot-gen1 $CARVE_BASE 0x400000
+hvt_sim_report boot
+hvt_done
+EOF
+	assert_equal "$(last_gen)" 1
+	echo "kexec -e went through after try $(r tries 0); $(r racing_overflow) ordinary pages deposited at one moment of the race"
+	# The racer really raced: kexec -e was refused for ordinary pages.
+	run console_grep -g 0 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
+	assert_success
+	# No ordinary page the hypervisor holds is in the next kernel's RAM...
+	assert_equal "$(ram_held next-kernel-low next-kernel-high)" 0
+	# ...and the carveout crossed the kexec whole.
+	dumps_equal pre-kexec-gen0 post-boot-gen1
+	assert_equal "$(r boot.sim_held 1)" 1024
+}
+
+# Item 11: a crash kernel runs in its own reserved memory; overflow pages
+# do not keep it from loading, while a reboot kernel is refused.
+@test "a crash kernel loads while ordinary pages are deposited; a reboot kernel does not" {
+	vm_run - "nokaslr $SMALL hvcarve.overflow=allow crashkernel=96M" <<'EOF'
+. /hvt/sim.sh
+hvt_sim_deposit 1100 1 || hvt_fail "deposit: $hvt_sim_err"
+hvt_result overflow "$(cat $HVT_HVC/overflow_pages)"
+echo x >/tmp/rd
+rc=0
+out=$(kexec -s -p /boot/vmlinuz-new --initrd=/tmp/rd --append="console=ttyS0 nr_cpus=1" 2>&1) || rc=$?
+hvt_result crash_s "rc=$rc $out"
+hvt_result crash_loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+kexec -p -u
+rc=0
+out=$(kexec -c -p /boot/vmlinuz-new --initrd=/tmp/rd --append="console=ttyS0 nr_cpus=1" 2>&1) || rc=$?
+hvt_result crash_l "rc=$rc"
+rc=0
+out=$(kexec -s -l /boot/vmlinuz-new --initrd=/tmp/rd --append="console=ttyS0" 2>&1) || rc=$?
+hvt_result reboot_s "rc=$rc $out"
+hvt_done
+EOF
+	assert_equal "$(r overflow)" 76
+	assert_equal "$(r crash_s)" "rc=0 "
+	assert_equal "$(r crash_loaded)" 1
+	assert_equal "$(r crash_l)" rc=0
+	run r reboot_s
+	assert_output --partial "Device or resource busy"
+}
+
+# Items 2 and 3. A carveout right above the firmware's reservation
+# [0xfffc0000-0xffffffff] of a 4 GiB q35 guest. Every patched kernel gets
+# the same hvcarve= and must accept the region as inherited, through kexec
+# -s (the hvcarve type arrives), kexec -l (kexec-tools makes it reserved,
+# one entry of its own) and the stock kernel.
+@test "a carveout that touches a firmware reservation is recognised after kexec -s, -l and the stock kernel" {
+	local high=0x100000000 hsize=0x4000000 g
+	VM_MEM=4G vm_run - "nokaslr hvcarve=64M@$high" --timeout 400 <<EOF
+. /hvt/sim.sh
+export HVT_DUMP_RANGES="$high $hsize"
+g=\$(hvt_gen)
+hvt_result state "\$(cat \$HVT_HVC/state 2>/dev/null || echo absent)"
+if [ -d \$HVT_SIM ]; then
+	hvt_ckpt "post-boot-gen\$g" $high $hsize
+	hvt_sim_report boot
+	hvt_sim_deposit 200 \$((g + 1)) || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_sim_report end
+else
+	hvt_ckpt "post-boot-gen\$g" $high $hsize
+fi
+case \$g in
+0) hvt_kexec -s /boot/vmlinuz-new "hvcarve=64M@$high" ;;
+1) hvt_kexec -l /boot/vmlinuz-new "hvcarve=64M@$high" ;;
+2) hvt_kexec -s /boot/vmlinuz-old ;;
+3) hvt_kexec -l /boot/vmlinuz-new "hvcarve=64M@$high" ;;
+*) hvt_done ;;
+esac
+EOF
+	assert_equal "$(last_gen)" 4
+	# The firmware's reservation really is the carveout's neighbour.
+	e820_range_is 0 0xfffc0000 0x40000 reserved BIOS-e820
+	e820_range_is 0 "$high" "$hsize" usable BIOS-e820
+	e820_range_is 1 "$high" "$hsize" hvcarve BIOS-e820
+	e820_range_is 2 "$high" "$hsize" reserved BIOS-e820
+	e820_range_is 3 "$high" "$hsize" hvcarve BIOS-e820
+	e820_range_is 4 "$high" "$hsize" reserved BIOS-e820
+	for g in 0 1 2 4; do
+		assert_equal "$(r state "$g")" active
+		run console_grep -g "$g" 'hvcarve: rejecting'
+		assert_failure
+	done
+	for g in 1 2 4; do
+		run console_grep -g "$g" 'hvcarve: region 0: \[mem 0x0000000100000000-0x0000000103ffffff\] 64 MiB reserved \(inherited from the kernel before kexec\)'
+		assert_success
+	done
+	for g in 1 2 3 4; do
+		dumps_equal "pre-kexec-gen$((g - 1))" "post-boot-gen$g"
+	done
+	# Every patched kernel found the earlier deposits held and kept them.
+	assert_equal "$(r end.sim_held 4)" 800
+	assert_equal "$(r end.sim_corrupted 4)" 0
+	assert_equal "$(decode_value "$(dump_file pre-kexec-gen3)" "$high" held)" 600
+}
+
+# The real memory map, with one page of RAM on each side of the carveout
+# made reserved, as a firmware might have it.
+NEIGHBOURS='
+hvt_memmap_dump | while read -r s e t; do
+	if [ "$((e))" = $((CARVE_BASE - 1)) ]; then
+		printf "0x%x 0x%x System RAM\n" "$((s))" $((CARVE_BASE - 0x1001))
+		printf "0x%x 0x%x Reserved\n" $((CARVE_BASE - 0x1000)) $((CARVE_BASE - 1))
+	elif [ "$((s))" = $((CARVE_BASE + CARVE_SIZE)) ]; then
+		printf "0x%x 0x%x Reserved\n" "$((s))" $((CARVE_BASE + CARVE_SIZE + 0xfff))
+		printf "0x%x 0x%x System RAM\n" $((CARVE_BASE + CARVE_SIZE + 0x1000)) "$((e))"
+	else
+		echo "$s $e $t"
+	fi
+done >/tmp/map
+'
+
+# Items 2 and 3, on both sides. The first kexec -l gets a memory map with
+# reserved pages right below and right above the carveout; from then on
+# the carveout has reserved neighbours, which e820 would merge it with.
+@test "a carveout between two reservations survives kexec -l, -s and the stock kernel, recognised each time" {
+	vm_run - "nokaslr $CARVE" --timeout 400 <<EOF
+. /hvt/sim.sh
+CARVE_BASE=$CARVE_BASE CARVE_SIZE=$CARVE_SIZE
+export HVT_DUMP_RANGES="$CARVE_BASE $CARVE_SIZE"
+g=\$(hvt_gen)
+hvt_result state "\$(cat \$HVT_HVC/state 2>/dev/null || echo absent)"
+hvt_ckpt "post-boot-gen\$g" $CARVE_BASE $CARVE_SIZE
+if [ -d \$HVT_SIM ]; then
+	hvt_sim_deposit 300 \$((g + 1)) || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_sim_report end
+fi
+case \$g in
+0)
+	$NEIGHBOURS
+	hvt_fake_memmap /tmp/map || hvt_fail "fake memmap"
+	hvt_kexec -l /boot/vmlinuz-new "$CARVE"
+	;;
+1) hvt_kexec -s /boot/vmlinuz-new "$CARVE" ;;
+2) hvt_kexec -s /boot/vmlinuz-old ;;
+3) hvt_kexec -l /boot/vmlinuz-new "$CARVE" ;;
+*) hvt_done ;;
+esac
+EOF
+	local g below=$((CARVE_BASE - 0x1000)) above=$((CARVE_BASE + CARVE_SIZE))
+	assert_equal "$(last_gen)" 4
+	for g in 1 2 3 4; do
+		e820_range_is "$g" "$below" 0x1000 reserved BIOS-e820
+		e820_range_is "$g" "$above" 0x1000 reserved BIOS-e820
+		dumps_equal "pre-kexec-gen$((g - 1))" "post-boot-gen$g"
+	done
+	# Merged with both neighbours in the sanitized map of gen 1 and 4;
+	# its own type, next to them, in gen 2 and 3.
+	e820_range_is 1 "$below" $((CARVE_SIZE + 0x2000)) reserved BIOS-e820
+	e820_range_is 2 "$CARVE_BASE" "$CARVE_SIZE" hvcarve BIOS-e820
+	e820_range_is 3 "$CARVE_BASE" "$CARVE_SIZE" hvcarve BIOS-e820
+	e820_range_is 4 "$below" $((CARVE_SIZE + 0x2000)) reserved BIOS-e820
+	for g in 1 2 4; do
+		assert_equal "$(r state "$g")" active
+		run console_grep -g "$g" 'hvcarve: region 0: .* reserved \(inherited from the kernel before kexec\)'
+		assert_success
+	done
+	assert_equal "$(r end.sim_held 4)" 1200
+	assert_equal "$(r end.sim_corrupted 4)" 0
+}
+
+# fake_chain MAP_SHELL: gen 0 hands gen 1 (same hvcarve=) the map the
+# shell code MAP_SHELL writes to /tmp/map, with kexec -l.
+fake_chain() {
+	vm_run - "nokaslr $CARVE" <<EOF
+. /hvt/sim.sh
+hvt_result state "\$(cat \$HVT_HVC/state)"
+if [ "\$(hvt_gen)" = 0 ]; then
+	$1
+	hvt_fake_memmap /tmp/map || hvt_fail "fake memmap"
+	hvt_kexec -l /boot/vmlinuz-new "$CARVE"
+fi
+hvt_result regions "\$(ls -d \$HVT_HVC/region* 2>/dev/null | wc -l)"
+hvt_done
+EOF
+}
+
+# Negative control of items 2 and 3: what the fix keeps the handover from
+# producing -- the carveout merged with its neighbour into one reserved
+# entry -- cannot be told from a firmware reservation, and is refused. The
+# range stays reserved all the same.
+@test "negative control: a carveout merged with a reserved neighbour is refused after kexec, and stays reserved" {
+	fake_chain "
+hvt_memmap_dump | while read -r s e t; do
+	if [ \"\$((e))\" = $((CARVE_BASE - 1)) ]; then
+		printf '0x%x 0x%x System RAM\n' \"\$((s))\" $((CARVE_BASE - 0x1001))
+	elif [ \"\$((s))\" = $CARVE_BASE ]; then
+		printf '0x%x 0x%x Reserved\n' $((CARVE_BASE - 0x1000)) $((CARVE_BASE + CARVE_SIZE - 1))
+	else
+		echo \"\$s \$e \$t\"
+	fi
+done >/tmp/map"
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r state 0)" active
+	assert_equal "$(r state 1)" invalid
+	assert_equal "$(r regions 1)" 0
+	run console_grep -g 1 'hvcarve: rejecting hvcarve region "64M@0x3a000000" .*: overlaps reserved \[mem 0x0000000039fff000-0x000000003dffffff\] of the boot memory map, which is not the carveout of an earlier kernel'
+	assert_success
+	e820_range_is 1 "$CARVE_BASE" "$CARVE_SIZE" reserved
+}
+
+# Item 3 after a kexec: a reservation inside the region that is not shaped
+# like a carveout is a firmware one, whatever the rest looks like.
+@test "a reservation inside the region that is not a carveout is refused after kexec" {
+	fake_chain "
+hvt_memmap_dump | while read -r s e t; do
+	if [ \"\$((s))\" = $CARVE_BASE ]; then
+		printf '0x%x 0x%x System RAM\n' $CARVE_BASE 0x3affffff
+		printf '0x%x 0x%x Reserved\n' 0x3b000000 0x3b0fffff
+		printf '0x%x 0x%x System RAM\n' 0x3b100000 $((CARVE_BASE + CARVE_SIZE - 1))
+	else
+		echo \"\$s \$e \$t\"
+	fi
+done >/tmp/map"
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r state 1)" invalid
+	run console_grep -g 1 'hvcarve: rejecting .*overlaps reserved \[mem 0x000000003b000000-0x000000003b0fffff\] of the boot memory map, which is not the carveout of an earlier kernel'
+	assert_success
+}
+
+# Item 10. The kexec e820 table must fit in boot_params (128 entries). A
+# memory map of 125 entries: low RAM cut into 58 reserved pieces with RAM
+# between them, no two neighbours of one type; each region then splits the
+# last RAM entry in three.
+MANY='
+hvt_memmap_dump | while read -r s e t; do
+	if [ "$((s))" = 1048576 ]; then
+		a=0x10000000
+		printf "0x%x 0x%x System RAM\n" "$((s))" $((a - 1))
+		n=0
+		while [ $n -lt 58 ]; do
+			printf "0x%x 0x%x Reserved\n" $((a + n * 0x400000)) $((a + n * 0x400000 + 0x1fffff))
+			[ $n -lt 57 ] && printf "0x%x 0x%x System RAM\n" \
+				$((a + n * 0x400000 + 0x200000)) $((a + n * 0x400000 + 0x3fffff))
+			n=$((n + 1))
+		done
+		printf "0x%x 0x%x System RAM\n" $((a + 57 * 0x400000 + 0x200000)) "$((e))"
+	else
+		echo "$s $e $t"
+	fi
+done >/tmp/map
+'
+
+# e820_chain APPEND1: gen 0 hands gen 1, with hvcarve= APPEND1, the map
+# with many entries.
+e820_chain() {
+	vm_run - "nokaslr" <<EOF
+. /hvt/sim.sh
+if [ "\$(hvt_gen)" = 0 ]; then
+	$MANY
+	hvt_result map_entries "\$(wc -l </tmp/map)"
+	hvt_fake_memmap /tmp/map || hvt_fail "fake memmap"
+	hvt_kexec -l /boot/vmlinuz-new "$1"
+fi
+hvt_result state "\$(cat \$HVT_HVC/state)"
+hvt_result kexec_entries "\$(ls /sys/firmware/memmap | wc -l)"
+hvt_done
+EOF
+}
+
+@test "a carveout that would take the kexec e820 past 128 entries is refused" {
+	# Two regions in the last RAM entry: 125 + 2 * 2 entries.
+	e820_chain "hvcarve=1M@0x30000000,1M@0x30800000"
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r map_entries 0)" 125
+	assert_equal "$(r state 1)" invalid
+	run console_grep -g 1 'hvcarve: rejecting .*: the e820 map handed to the next kernel would have 129 entries, more than the 128 boot_params carries'
+	assert_success
+	# Nothing was changed: the next kernel would get the 125.
+	assert_equal "$(r kexec_entries 1)" 125
+}
+
+@test "control: one region less, 127 entries, is accepted" {
+	e820_chain "hvcarve=1M@0x30000000"
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r state 1)" active
+	assert_equal "$(r kexec_entries 1)" 127
+}
+
+# Item 5. A rejected carveout: deposits made while the kernel boots (the
+# simulator does them at its init, as a root partition does in
+# smp_prepare_cpus()) use ordinary memory, loudly; the machine is up; kexec
+# is refused until they are withdrawn.
+@test "a rejected carveout keeps a root partition up: boot deposits use ordinary memory, kexec waits for them" {
+	vm_run - "nokaslr hvcarve=64M@zz hvcarve_sim.boot_deposit=300,1" <<'EOF'
+. /hvt/sim.sh
+hvt_result state "$(cat $HVT_HVC/state)"
+hvt_result overflow "$(cat $HVT_HVC/overflow_pages)"
+hvt_result held "$(hvt_sim_ledger held)"
+hvt_kexec_load -s /boot/vmlinuz-new && hvt_fail "kexec loaded with ordinary pages deposited"
+# Runtime deposits too, under the same rule.
+hvt_sim_deposit 20 2 || hvt_fail "runtime deposit: $hvt_sim_err"
+hvt_result overflow2 "$(cat $HVT_HVC/overflow_pages)"
+hvt_sim_withdraw 300 1 || hvt_fail "withdraw: $hvt_sim_err"
+hvt_sim_withdraw 20 2 || hvt_fail "withdraw: $hvt_sim_err"
+hvt_result overflow3 "$(cat $HVT_HVC/overflow_pages)"
+hvt_kexec_load -s /boot/vmlinuz-new || hvt_fail "kexec refused after the withdrawal"
+hvt_done
+EOF
+	assert_equal "$(r state)" invalid
+	run console_grep -g 0 'hvcarve_sim: boot deposit of 300 pages for partition 1: 0; 300 ordinary pages deposited'
+	assert_success
+	run console_grep -g 0 'hvcarve: the carveout is not usable: deposits use ordinary memory'
+	assert_success
+	assert_equal "$(r overflow)" 300
+	assert_equal "$(r held)" 300
+	run awk '$2 == "kexec_load" { print $3 }' "$(vm_artifacts)/results.txt"
+	assert_success
+	assert_line --index 0 --regexp '^rc=[1-9]'
+	assert_line --index 1 rc=0
+	run r kexec_load_err
+	assert_output --partial "Device or resource busy"
+	assert_equal "$(r overflow2)" 320
+	assert_equal "$(r overflow3)" 0
+}
+
+@test "a carveout exhausted during boot: the rest comes from ordinary memory; at runtime deny still fails" {
+	vm_run - "nokaslr hvcarve=1M@$CARVE_BASE hvcarve_sim.boot_deposit=300,1" <<'EOF'
+. /hvt/sim.sh
+hvt_result policy "$(cat $HVT_HVC/overflow_policy)"
+hvt_result state "$(cat $HVT_HVC/state)"
+hvt_result overflow "$(cat $HVT_HVC/overflow_pages)"
+hvt_result deposited "$(cat $HVT_HVC/region0/deposited_pages)"
+if hvt_sim_deposit 10 2; then hvt_result runtime ok; else hvt_result runtime "failed: $hvt_sim_err"; fi
+hvt_result overflow2 "$(cat $HVT_HVC/overflow_pages)"
+hvt_done
+EOF
+	assert_equal "$(r policy)" deny
+	assert_equal "$(r state)" active
+	assert_equal "$(r deposited)" 256
+	assert_equal "$(r overflow)" 44
+	run console_grep -g 0 'hvcarve: deposited 44 ordinary pages for partition 0x1 \(overflow: carveout exhausted during boot\)'
+	assert_success
+	run r runtime
+	assert_output --partial "Cannot allocate memory"
+	assert_equal "$(r overflow2)" 44
+}
+
+# Item 6. Refusals that are not about a page: learning stops within its
+# bound, learns nothing, keeps the pool as it was, and leaks no page.
+@test "a partition-wide refusal ends within its bound and leaves the pool and the carveout as they were" {
+	vm_run - "nokaslr $CARVE" <<EOF
+. /hvt/sim.sh
+hvt_sim_deposit 100 1 || hvt_fail "deposit: \$hvt_sim_err"
+# A page in use for another purpose: the next 100 pages include it.
+echo "inuse $((CARVE_BASE / 4096 + 150))" >\$HVT_SIM/inject
+hvt_sim_deposit 100 5 || hvt_fail "deposit with a page in use: \$hvt_sim_err"
+hvt_sim_report inuse
+echo none >\$HVT_SIM/inject
+hvt_sim_report before
+calls0=\$(hvt_sim_ledger deposit_calls)
+hvt_ckpt before $CARVE_BASE $CARVE_SIZE
+echo "deny 5" >\$HVT_SIM/inject
+if hvt_sim_deposit 200 5; then hvt_result denied ok; else hvt_result denied "\$hvt_sim_err"; fi
+hvt_result deny_calls "\$((\$(hvt_sim_ledger deposit_calls) - calls0))"
+hvt_sim_report deny
+calls0=\$(hvt_sim_ledger deposit_calls)
+echo "access 5" >\$HVT_SIM/inject
+if hvt_sim_deposit 200 5; then hvt_result access ok; else hvt_result access "\$hvt_sim_err"; fi
+hvt_result access_calls "\$((\$(hvt_sim_ledger deposit_calls) - calls0))"
+hvt_ckpt after $CARVE_BASE $CARVE_SIZE
+hvt_sim_report access
+echo none >\$HVT_SIM/inject
+hvt_sim_deposit 100 5 || hvt_fail "deposit after the injection: \$hvt_sim_err"
+hvt_sim_report end
+hvt_done
+EOF
+	# A page in use for another purpose is kept out, the rest goes in.
+	assert_equal "$(r inuse.inherited_pages)" 1
+	assert_equal "$(r inuse.sim_held)" 200
+	run r denied
+	assert_output --partial "Permission denied"
+	# The bound: one refusal per doubling in every region, and a few more.
+	[ "$(r deny_calls)" -le $((8 * (64 + 2) + 2)) ]
+	run console_grep -g 0 'hvcarve: partition 0x5: [0-9]+ deposits in a row were refused at their first page and none was accepted'
+	assert_success
+	run r access
+	assert_output --partial "Permission denied"
+	assert_equal "$(r access_calls)" 1
+	local k
+	for k in free_pages deposited_pages inherited_pages skipped_pages sim_held; do
+		assert_equal "$(r "deny.$k")" "$(r "before.$k")"
+		assert_equal "$(r "access.$k")" "$(r "before.$k")"
+	done
+	# No page leaked or written: the host's view.
+	dumps_equal before after
+	assert_equal "$(decode_value "$(dump_file after)" "$CARVE_BASE" held)" 200
+	# And the pool still works.
+	assert_equal "$(r end.sim_held)" 300
+}
