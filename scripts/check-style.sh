@@ -13,7 +13,7 @@
 #   * checkpatch-patches  checkpatch.pl --strict on every patches/*.patch
 #   * kernel-doc          kernel-doc -none -Wall on those C/H files, and
 #                         every non-static function of a .c file documented
-#   * sparse              the kernel build's C=2 sparse run on the object of
+#   * sparse              the kernel build's C=2 sparse run, with W=1, on the object of
 #                         every project .c file built in the configuration;
 #                         any warning or error in a project file fails
 #   * shellcheck          scripts/*.sh, .ci/run, tests/guest/*, tests/lib/*.sh
@@ -277,7 +277,7 @@ gate_sparse() {
 	out=$(CCACHE_DIR=${CCACHE_DIR:-$top/build/ccache} CCACHE_BASEDIR=$ktree \
 		KBUILD_BUILD_USER=hvcarve KBUILD_BUILD_HOST=hvcarve \
 		MAKEFLAGS='' MFLAGS='' \
-		make -C "$kout" "${ext[@]}" V=0 C=2 CHECK="$sparse" CC="$cc" HOSTCC=gcc \
+		make -C "$kout" "${ext[@]}" V=0 C=2 W=1 CHECK="$sparse" CC="$cc" HOSTCC=gcc \
 		"${objs[@]}" 2>&1) || rc=$?
 	make_out=$out
 	# kbuild silently stops checking when it rejects the checker: insist on

@@ -962,7 +962,7 @@ static void __init hvcsim_add_region(unsigned int i)
 }
 
 /*
- * hv_carve_sim.boot_deposit=N,P: deposit N pages for partition P while the
+ * hvcarve_sim.boot_deposit=N,P: deposit N pages for partition P while the
  * kernel boots, as a root partition does for its logical processors in
  * smp_prepare_cpus() (before the simulator exists, so the simulator does
  * it at its own init, still before user space runs).
@@ -992,6 +992,8 @@ static int hvcsim_boot_deposit_set(const char *val,
 static const struct kernel_param_ops hvcsim_boot_deposit_ops = {
 	.set = hvcsim_boot_deposit_set,
 };
+#undef MODULE_PARAM_PREFIX
+#define MODULE_PARAM_PREFIX "hvcarve_sim."
 module_param_cb(boot_deposit, &hvcsim_boot_deposit_ops, NULL, 0);
 MODULE_PARM_DESC(boot_deposit,
 		 "N,PARTITION: deposit N pages for PARTITION at init, as a root partition does at boot");

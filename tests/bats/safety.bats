@@ -91,15 +91,23 @@ EOF
 
 # Item 1, racing. A second vCPU deposits and withdraws ordinary pages in a
 # loop while the first retries kexec -e. Whenever kexec -e gets through, no
-# ordinary page may be deposited, and none may be deposited after it.
+# ordinary page may be deposited, and none may be deposited after it. Each
+# of HVT_RACE_GENERATIONS (default 3) kexecs is one such race.
 @test "overflow deposits racing kexec -e from a second vCPU never slip past" {
-	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --smp 2 --timeout 400 <<EOF
+	local n=${HVT_RACE_GENERATIONS:-3} g
+	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 60)) <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
-if [ "\$(hvt_gen)" = 0 ]; then
+g=\$(hvt_gen)
+if [ "\$g" -gt 0 ]; then
+	ram_ckpt "next-kernel-gen\$g"
+	hvt_ckpt "post-boot-gen\$g" $CARVE_BASE 0x400000
+	hvt_sim_report boot
+fi
+if [ "\$g" -lt $n ]; then
 	# The carveout is full: every further page is an ordinary one.
-	hvt_sim_deposit 1024 1 || hvt_fail "deposit: \$hvt_sim_err"
-	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" || hvt_fail "load failed"
+	[ "\$g" = 0 ] && { hvt_sim_deposit 1024 1 || hvt_fail "deposit: \$hvt_sim_err"; }
+	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL hvcarve.overflow=allow" || hvt_fail "load failed"
 	(
 		while :; do
 			echo "300 9" >\$HVT_SIM/deposit 2>/dev/null
@@ -108,31 +116,30 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	) &
 	sleep 1
 	hvt_result racing_overflow "\$(cat \$HVT_HVC/overflow_pages)"
-	hvt_ckpt pre-kexec-gen0 $CARVE_BASE 0x400000
+	hvt_ckpt "pre-kexec-gen\$g" $CARVE_BASE 0x400000
 	hvt__taint
 	n=0
 	while [ \$n -lt 5000 ]; do
 		n=\$((n + 1))
-		[ \$((n % 50)) = 1 ] && hvt_result tries "\$n"
+		[ \$((n % 20)) = 1 ] && hvt_result tries "\$n"
 		kexec -e 2>/dev/null
 	done
 	hvt_fail "kexec -e refused \$n times"
 fi
-ram_ckpt next-kernel
-hvt_ckpt post-boot-gen1 $CARVE_BASE 0x400000
-hvt_sim_report boot
 hvt_done
 EOF
-	assert_equal "$(last_gen)" 1
-	echo "kexec -e went through after try $(r tries 0); $(r racing_overflow) ordinary pages deposited at one moment of the race"
+	assert_equal "$(last_gen)" "$n"
+	for ((g = 1; g <= n; g++)); do
+		echo "race $g: kexec -e went through after try $(r tries $((g - 1)))"
+		# No ordinary page the hypervisor holds is in the next kernel's RAM...
+		assert_equal "$(ram_held "next-kernel-gen$g-low" "next-kernel-gen$g-high")" 0
+		# ...and the carveout crossed the kexec whole.
+		dumps_equal "pre-kexec-gen$((g - 1))" "post-boot-gen$g"
+		assert_equal "$(r boot.sim_held "$g")" 1024
+	done
 	# The racer really raced: kexec -e was refused for ordinary pages.
-	run console_grep -g 0 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
+	run console_grep 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
 	assert_success
-	# No ordinary page the hypervisor holds is in the next kernel's RAM...
-	assert_equal "$(ram_held next-kernel-low next-kernel-high)" 0
-	# ...and the carveout crossed the kexec whole.
-	dumps_equal pre-kexec-gen0 post-boot-gen1
-	assert_equal "$(r boot.sim_held 1)" 1024
 }
 
 # Item 11: a crash kernel runs in its own reserved memory; overflow pages
@@ -150,16 +157,18 @@ hvt_result crash_loaded "$(cat /sys/kernel/kexec_crash_loaded)"
 kexec -p -u
 rc=0
 out=$(kexec -c -p /boot/vmlinuz-new --initrd=/tmp/rd --append="console=ttyS0 nr_cpus=1" 2>&1) || rc=$?
-hvt_result crash_l "rc=$rc"
+hvt_result crash_l "rc=$rc $out"
 rc=0
 out=$(kexec -s -l /boot/vmlinuz-new --initrd=/tmp/rd --append="console=ttyS0" 2>&1) || rc=$?
 hvt_result reboot_s "rc=$rc $out"
 hvt_done
 EOF
 	assert_equal "$(r overflow)" 76
-	assert_equal "$(r crash_s)" "rc=0 "
+	assert_equal "$(r crash_s)" "rc=0"
 	assert_equal "$(r crash_loaded)" 1
-	assert_equal "$(r crash_l)" rc=0
+	# (kexec-tools also warns that it cannot read /proc/kallsyms.)
+	run r crash_l
+	assert_output --regexp '^rc=0( |$)'
 	run r reboot_s
 	assert_output --partial "Device or resource busy"
 }
@@ -308,7 +317,7 @@ EOF
 hvt_memmap_dump | while read -r s e t; do
 	if [ \"\$((e))\" = $((CARVE_BASE - 1)) ]; then
 		printf '0x%x 0x%x System RAM\n' \"\$((s))\" $((CARVE_BASE - 0x1001))
-	elif [ \"\$((s))\" = $CARVE_BASE ]; then
+	elif [ \"\$((s))\" = $((CARVE_BASE)) ]; then
 		printf '0x%x 0x%x Reserved\n' $((CARVE_BASE - 0x1000)) $((CARVE_BASE + CARVE_SIZE - 1))
 	else
 		echo \"\$s \$e \$t\"
@@ -328,7 +337,7 @@ done >/tmp/map"
 @test "a reservation inside the region that is not a carveout is refused after kexec" {
 	fake_chain "
 hvt_memmap_dump | while read -r s e t; do
-	if [ \"\$((s))\" = $CARVE_BASE ]; then
+	if [ \"\$((s))\" = $((CARVE_BASE)) ]; then
 		printf '0x%x 0x%x System RAM\n' $CARVE_BASE 0x3affffff
 		printf '0x%x 0x%x Reserved\n' 0x3b000000 0x3b0fffff
 		printf '0x%x 0x%x System RAM\n' 0x3b100000 $((CARVE_BASE + CARVE_SIZE - 1))
