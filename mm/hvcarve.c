@@ -977,6 +977,27 @@ bool hvcarve_pool_extent(struct hvcarve_pool *pool, u64 pfn, u64 *end)
 }
 EXPORT_SYMBOL_GPL(hvcarve_pool_extent);
 
+/*
+ * A page taken for a deposit may be given back by a withdrawal before its
+ * deposit is accounted: the hypervisor took it, and another CPU's
+ * withdrawal returned it (or it held the page since before this kernel
+ * and returned it). It is free then, and the accounting of the deposit
+ * leaves it so: the page is not, or not known to be, in the hypervisor.
+ * If it is after all, a later deposit of it is refused and learnt. Only a
+ * page shown held (inherited) cannot be in a deposit: that is a bug.
+ */
+static bool hvcarve_in_deposit(struct hvcarve_region *reg, unsigned long i,
+			       unsigned long *bad)
+{
+	if (!test_bit(i, reg->taken))
+		return false;
+	if (test_bit(i, reg->held)) {
+		(*bad)++;
+		return false;
+	}
+	return true;
+}
+
 static unsigned long hvcarve_run_release(struct hvcarve_region *reg,
 					 unsigned long idx, unsigned long n,
 					 bool skipped)
@@ -984,10 +1005,8 @@ static unsigned long hvcarve_run_release(struct hvcarve_region *reg,
 	unsigned long i, bad = 0;
 
 	for (i = idx; i < idx + n; i++) {
-		if (!test_bit(i, reg->taken) || test_bit(i, reg->held)) {
-			bad++;
+		if (!hvcarve_in_deposit(reg, i, &bad))
 			continue;
-		}
 		__clear_bit(i, reg->taken);
 		reg->stats.deposited--;
 		if (skipped) {
@@ -1020,10 +1039,11 @@ static unsigned long hvcarve_run_release_skipped(struct hvcarve_region *reg,
  * @nr: number of entries in @pfns
  * @skipped: put them back as skipped pages rather than free ones
  *
+ * Pages a withdrawal returned meanwhile are left free.
+ *
  * Context: process context; takes region spinlocks.
- * Return: the number of pages that were not taken for a deposit (or lie
- * outside @pool); those are left as they were. A non-zero return is a bug
- * in the caller.
+ * Return: the number of pages that were inherited (or lie outside @pool);
+ * those are left as they were. A non-zero return is a bug in the caller.
  */
 unsigned long hvcarve_pool_release(struct hvcarve_pool *pool, const u64 *pfns,
 				   unsigned long nr, bool skipped)
@@ -1039,34 +1059,10 @@ static unsigned long hvcarve_run_deposited(struct hvcarve_region *reg,
 {
 	unsigned long i, bad = 0;
 
-	/* The common case: all were taken for this deposit. */
-	if (hvcarve_all(reg->taken, idx, n, true) &&
-	    hvcarve_all(reg->held, idx, n, false)) {
-		reg->stats.deposit_success += n;
-		hvcarve_update_peak(reg);
-		return 0;
-	}
-	for (i = idx; i < idx + n; i++) {
-		if (test_bit(i, reg->taken)) {
-			if (test_bit(i, reg->held)) {
-				bad++;
-				continue;
-			}
-		} else {
-			/*
-			 * Withdrawn while its deposit was in flight (it was
-			 * held since before this kernel, unknown to it): it is
-			 * deposited again now.
-			 */
-			__set_bit(i, reg->taken);
-			if (__test_and_clear_bit(i, reg->held))
-				reg->stats.skipped--;
-			else
-				reg->stats.free--;
-			reg->stats.deposited++;
-		}
-		reg->stats.deposit_success++;
-	}
+	/* Free or skipped: withdrawn since it was accepted; left so. */
+	for (i = idx; i < idx + n; i++)
+		hvcarve_in_deposit(reg, i, &bad);
+	reg->stats.deposit_success += n - bad;
 	hvcarve_update_peak(reg);
 	return bad;
 }
@@ -1077,9 +1073,11 @@ static unsigned long hvcarve_run_deposited(struct hvcarve_region *reg,
  * @pfns: pages from hvcarve_pool_alloc() or hvcarve_pool_take()
  * @nr: number of entries in @pfns
  *
+ * Pages a withdrawal returned since they were accepted are left free.
+ *
  * Context: process context; takes region spinlocks.
- * Return: the number of pages that were in an unexpected state (or lie
- * outside @pool). A non-zero return is a bug in the caller.
+ * Return: the number of pages that were inherited (or lie outside @pool).
+ * A non-zero return is a bug in the caller.
  */
 unsigned long hvcarve_pool_deposited(struct hvcarve_pool *pool,
 				     const u64 *pfns, unsigned long nr)
@@ -1094,10 +1092,8 @@ static unsigned long hvcarve_run_held(struct hvcarve_region *reg,
 	unsigned long i, bad = 0;
 
 	for (i = idx; i < idx + n; i++) {
-		if (!test_bit(i, reg->taken) || test_bit(i, reg->held)) {
-			bad++;
+		if (!hvcarve_in_deposit(reg, i, &bad))
 			continue;
-		}
 		__set_bit(i, reg->held);
 		reg->stats.deposited--;
 		reg->stats.inherited++;
@@ -1115,11 +1111,12 @@ static unsigned long hvcarve_run_held(struct hvcarve_region *reg,
  *
  * After a kexec nothing tells the new kernel which carveout pages the
  * hypervisor holds. The pages stay out of the pool, counted as inherited,
- * until the hypervisor gives them back.
+ * until the hypervisor gives them back. Pages a withdrawal returned
+ * meanwhile are left free.
  *
  * Context: process context; takes region spinlocks.
- * Return: the number of pages that were not taken for a deposit (or lie
- * outside @pool). A non-zero return is a bug in the caller.
+ * Return: the number of pages that were inherited already (or lie outside
+ * @pool). A non-zero return is a bug in the caller.
  */
 unsigned long hvcarve_pool_held(struct hvcarve_pool *pool, const u64 *pfns,
 				unsigned long nr)

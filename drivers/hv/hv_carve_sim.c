@@ -62,7 +62,9 @@
  *             deposits and withdraws random numbers of pages (1 to
  *             HVCSIM_STRESS_PAGES) for random partitions (1 to
  *             PARTITIONS) for SECONDS, each from a PRNG seeded with
- *             SEED + its CPU; the write returns when all are done
+ *             SEED + its CPU; the write returns when all are done. Half
+ *             the operations are deposits, a quarter while ordinary pages
+ *             are deposited, so that their number keeps coming back to 0
  *   withdraw  write "N P": hv_carve_withdraw_pages(P, N)
  *   scan      write "1": rescan the carveout and rebuild the cache
  *   fail      write "K": the K-th page offered from now on is refused
@@ -787,7 +789,8 @@ static int hvcsim_stress_fn(void *data)
 	while (time_before(jiffies, t->deadline)) {
 		pages = prandom_u32_state(&t->rnd) % HVCSIM_STRESS_PAGES + 1;
 		partition = prandom_u32_state(&t->rnd) % t->partitions + 1;
-		if (prandom_u32_state(&t->rnd) & 1) {
+		/* Deposit half the time; a quarter while ordinary pages are in. */
+		if (prandom_u32_state(&t->rnd) % 4 < (hvcarve_overflow_pages() ? 1 : 2)) {
 			if (hv_carve_deposit_pages(NUMA_NO_NODE, partition, pages))
 				t->errors++;
 			else

@@ -363,3 +363,41 @@ hvt_done
 	assert_equal "$(r state)" active
 	assert_equal "$(r crash)" "20000000-21ffffff:Crashkernel"
 }
+
+# Item 7: HV_STATUS_INSUFFICIENT_CONTIGUOUS_MEMORY asks for contiguous
+# memory. The deposit is one naturally aligned block of the carveout, whole,
+# never scattered pages; with no such block free it fails and says so.
+@test "a contiguous request gets one naturally aligned block; with none free it fails, scattering nothing" {
+	vm_run - "nokaslr hvcarve=64K@$CARVE_BASE" <<EOF
+. /hvt/sim.sh
+# Three pages first, so that the pool's next page is not aligned.
+hvt_sim_deposit 3 1 || hvt_fail "deposit: \$hvt_sim_err"
+if (echo "8 2" >\$HVT_SIM/deposit_contig) 2>/tmp/err; then hvt_result contig ok; else hvt_result contig "\$(cat /tmp/err)"; fi
+hvt_ckpt one-block $CARVE_BASE 0x10000
+# 16 pages: blocks at 0 (3 taken) and 8 (taken now); none left.
+if (echo "8 3" >\$HVT_SIM/deposit_contig) 2>/tmp/err; then hvt_result contig2 ok; else hvt_result contig2 "\$(cat /tmp/err)"; fi
+hvt_result held2 "\$(hvt_sim_ledger held)"
+hvt_sim_report end
+hvt_done
+EOF
+	assert_equal "$(r contig)" ok
+	# The host's decode: partition 2 holds 8 pages, consecutive, the first
+	# aligned to 8 pages.
+	local pfns
+	pfns=$("$HVT_ROOT/tools/hvcarve/hvcarve-dump" decode --base "$CARVE_BASE" --list \
+		"$(dump_file one-block)" | awk '$2 == 2 { print $1 }')
+	echo "partition 2: $pfns"
+	assert_equal "$(wc -l <<<"$pfns")" 8
+	local first i=0 p
+	first=$(head -n 1 <<<"$pfns")
+	assert_equal $((first % 8)) 0
+	for p in $pfns; do
+		assert_equal "$((p))" $((first + i))
+		i=$((i + 1))
+	done
+	run r contig2
+	assert_output --partial "Cannot allocate memory"
+	assert_equal "$(r held2)" 11
+	run console_grep 'hvcarve: no naturally aligned block of 8 free carveout pages could be deposited for partition 0x3'
+	assert_success
+}

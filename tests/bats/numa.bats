@@ -49,3 +49,40 @@ EOF
 	assert_equal "$(result c.r1 0)" 8192
 	assert_equal "$(result c.r0 0)" $((200 + 8000 - (8192 - 300)))
 }
+
+# Item 9: the node of every region is known, and checked, in setup_arch(),
+# before smp_prepare_cpus() -- where a root partition deposits -- and long
+# before the secondary CPUs come up.
+@test "each region's node is known before the secondary CPUs come up" {
+	vm_run - "nokaslr hvcarve=32M@0x10000000,32M@0x30000000" "${NUMA_ARGS[@]}" <<<'hvt_done'
+	local nodes smp
+	nodes=$(console_log | grep -n 'hvcarve: region 1: node 1' | cut -d: -f1)
+	smp=$(console_log | grep -n 'smp: Bringing up secondary CPUs' | cut -d: -f1)
+	[ -n "$nodes" ] || fail "no node line for region 1"
+	[ -n "$smp" ] || fail "no secondary CPU bring-up line"
+	[ "$nodes" -lt "$smp" ]
+	run console_grep 'hvcarve: region 0: node 0, '
+	assert_success
+}
+
+# A region across the node boundary at 512 MiB is refused with the reason;
+# it stays reserved (the e820 maps were changed before NUMA was known), and
+# no page of it is deposited.
+@test "a region that spans two NUMA nodes is refused, and stays reserved" {
+	vm_run - "nokaslr hvcarve=64M@0x1e000000" "${NUMA_ARGS[@]}" <<'EOF'
+. /hvt/sim.sh
+hvt_result state "$(cat $HVT_HVC/state)"
+if hvt_sim_deposit 10 1; then hvt_result dep ok; else hvt_result dep "$hvt_sim_err"; fi
+hvt_result overflow "$(cat $HVT_HVC/overflow_pages)"
+hvt_done
+EOF
+	run console_grep 'hvcarve: region 0 \[mem 0x000000001e000000-0x0000000021ffffff\] spans NUMA nodes 0 and 1 \(at 0x20000000\): use one region per node'
+	assert_success
+	run console_grep 'hvcarve: carveout disabled: its regions stay reserved'
+	assert_success
+	assert_equal "$(result state 0)" invalid
+	e820_range_is 0 0x1e000000 0x4000000 hvcarve modified
+	# A deposit then uses ordinary memory, under the kexec gate.
+	assert_equal "$(result dep 0)" ok
+	assert_equal "$(result overflow 0)" 10
+}
