@@ -88,19 +88,23 @@ EOF
 . /hvt/sim.sh
 if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_kexec_load -s /boot/vmlinuz-new "hvcarve=16M@$CARVE_BASE" || hvt_fail "load failed"
+	# The carveout full, and 100 ordinary pages.
+	hvt_sim_deposit 4196 99 || hvt_fail "deposit 99: \$hvt_sim_err"
 	(
 		echo "$((SECONDS_ * 4)) $SEED 3" >\$HVT_SIM/stress
 		echo "hvt: stress over"
 		for p in 1 2 3; do echo "1000000 \$p" >\$HVT_SIM/withdraw; done
 	) &
-	# Race from the moment ordinary pages are deposited.
-	w=0
-	while [ "\$(cat \$HVT_HVC/overflow_pages)" = 0 ] && [ \$w -lt $((SECONDS_ * 20)) ]; do
-		sleep 0.2
-		w=\$((w + 1))
-	done
-	hvt_result overflow_seen "\$(cat \$HVT_HVC/overflow_pages)"
+	# While partition 99 holds ordinary pages, kexec -e is refused, stress
+	# or not; then they are withdrawn, and kexec -e races the stress.
+	sleep 2
 	hvt__taint
+	for i in 1 2 3; do
+		kexec -e 2>/dev/null
+		hvt_result refused "\$i"
+	done
+	hvt_sim_withdraw 1000000 99 || hvt_fail "withdraw 99: \$hvt_sim_err"
+	hvt_result overflow_seen "\$(cat \$HVT_HVC/overflow_pages)"
 	n=0
 	while [ \$n -lt 20000 ]; do
 		n=\$((n + 1))
@@ -119,7 +123,6 @@ hvt_done
 EOF
 	assert_equal "$(last_gen)" 1
 	echo "kexec -e went through after try $(r tries 0), racing from $(r overflow_seen 0) ordinary pages"
-	[ "$(r overflow_seen 0)" -gt 0 ]
 	# No ordinary page the hypervisor holds crossed the kexec.
 	assert_equal $(($(decode_value "$(dump_file ram-low)" 0 held) + \
 		$(decode_value "$(dump_file ram-high)" "$high" held))) 0
@@ -129,9 +132,11 @@ EOF
 	[ "$(r boot.sim_held 1)" -gt 0 ]
 	[ "$(r boot.sim_corrupted 1)" -le 1 ]
 	dumps_equal post-boot post-hog
+	# kexec -e was refused three times for ordinary pages, and went through
+	# while the stress still ran.
+	assert_equal "$(r refused 0)" 3
 	run console_grep -g 0 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
 	assert_success
-	# ...and kexec -e went through while the stress still ran.
 	run console_grep -g 0 '^hvt: stress over'
 	assert_failure
 }
