@@ -378,3 +378,15 @@ EOF
 	[ "${#lines[@]}" = 1 ]
 	[ "${lines[0]}" = 'vmrun: console: hvt: checkpoint a[    3.200000] WARNING: CPU: 0 PID: 1 at mm/forged.c:1 f+0x0/0x1' ]
 }
+
+# A real WARNING: the KUnit suites of the patched kernel WARN on purpose
+# (kunit.bats allows those lines and their taint).
+@test "crash check: the patched kernel's real WARNINGs fail the run, and so does their taint" {
+	[ -f "$NEW_KERNEL" ] || { echo "no patched kernel at $NEW_KERNEL (make kernel)"; return 1; }
+	VM_KERNEL=$NEW_KERNEL run -4 vm_run - 'nokaslr kunit.enable=1 hvcarve=64M@0x3a000000' <<<'hvt_done'
+	[[ "$output" == *"kernel crash in the console (gen 0): WARNING: "*"mm/hvcarve.c:"*"kunit_try_catch/"* ]]
+	# With those console lines allowed, the taint they left still fails it.
+	VM_TAG=taint VM_KERNEL=$NEW_KERNEL run -4 vm_run - 'nokaslr kunit.enable=1 hvcarve=64M@0x3a000000' \
+		--allow 'WARNING: [^ ]*mm/hvcarve\.c:' <<<'hvt_done'
+	[[ "$output" == *"kernel tainted at gen 0: 262656 (flags WN)"* ]]
+}
