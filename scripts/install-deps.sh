@@ -17,6 +17,8 @@ pkgs=(
 	apt debian-archive-keyring dpkg ca-certificates
 	# tests and demo
 	qemu-system-x86 qemu-utils kexec-tools busybox-static
+	# UEFI guests (efi.bats): OVMF, booting the kernel through its EFI stub
+	ovmf
 	bats bats-assert bats-support
 	# checks
 	shellcheck sparse git

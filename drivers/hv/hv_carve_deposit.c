@@ -721,6 +721,19 @@ static bool hv_carve_may_overflow(struct hvcarve_pool *pool)
 	       system_state < SYSTEM_RUNNING;
 }
 
+/*
+ * An ordinary page deposited is PageOffline, as balloon drivers mark the
+ * pages they hand to a hypervisor: makedumpfile leaves such pages out of a
+ * crash dump, and nothing else in the kernel touches them.
+ */
+static void hv_carve_overflow_release(u64 pfn)
+{
+	struct page *page = pfn_to_page(pfn);
+
+	__ClearPageOffline(page);
+	__free_page(page);
+}
+
 /* Free ordinary pages that were not deposited, and forget them. */
 static void hv_carve_overflow_free(const u64 *pfns, unsigned int nr)
 {
@@ -728,7 +741,7 @@ static void hv_carve_overflow_free(const u64 *pfns, unsigned int nr)
 
 	for (i = 0; i < nr; i++) {
 		xa_erase(&hv_carve_overflow, pfns[i]);
-		__free_page(pfn_to_page(pfns[i]));
+		hv_carve_overflow_release(pfns[i]);
 	}
 }
 
@@ -760,13 +773,17 @@ static unsigned int hv_carve_overflow_alloc(struct hv_carve_op *op,
 		}
 	}
 	for (i = 0; i < got; i++) {
+		__SetPageOffline(pfn_to_page(op->batch[i]));
 		if (xa_err(xa_store(&hv_carve_overflow, op->batch[i],
 				    xa_mk_value(0), GFP_KERNEL))) {
-			/* Not remembered: these cannot be sent. */
+			/* Not remembered: none of these can be sent. */
 			while (i--)
 				xa_erase(&hv_carve_overflow, op->batch[i]);
-			for (i = 0; i < got; i++)
+			for (i = 0; i < got; i++) {
+				if (PageOffline(pfn_to_page(op->batch[i])))
+					__ClearPageOffline(pfn_to_page(op->batch[i]));
 				__free_page(pfn_to_page(op->batch[i]));
+			}
 			return 0;
 		}
 	}
@@ -981,7 +998,7 @@ void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 			continue;
 		}
 		if (xa_erase(&hv_carve_overflow, pfn)) {
-			__free_page(pfn_to_page(pfn));
+			hv_carve_overflow_release(pfn);
 			overflow++;
 			continue;
 		}

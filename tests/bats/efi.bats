@@ -24,7 +24,7 @@ CARVE="hvcarve=768M@0x4000000"
 BOOTS=${KASLR_BOOTS:-5}
 
 setup_file() {
-	[ -f "$OVMF" ] || skip "no $OVMF (install ovmf)"
+	[ -f "$OVMF" ] || fail "no $OVMF: install-deps.sh installs ovmf"
 }
 
 teardown() {
