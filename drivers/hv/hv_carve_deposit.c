@@ -18,12 +18,16 @@
  * errors at all. Its rule for rep hypercalls is that on an error the reps
  * completed count the elements before the failing one. So:
  *
- * - A refusal is taken as page-specific only when the hypervisor accepted
- *   another page of the same call before it, or accepts a page in a later
- *   call of the same deposit. Until then it is unconfirmed; if nothing is
- *   accepted after HV_CARVE_UNCONFIRMED_MAX such refusals in a row, the
- *   deposit stops with -EACCES and everything it learnt is undone: a
- *   refusal of everything says nothing about any page.
+ * - A refusal is taken as page-specific only when the hypervisor accepts
+ *   another page for the same partition in the same deposit: before it in
+ *   the same call, or in an earlier or later call. Until then it is
+ *   unconfirmed; if nothing is accepted after HV_CARVE_UNCONFIRMED_MAX such
+ *   refusals in a row, the deposit stops with -EACCES and everything it
+ *   learnt is undone: a refusal of everything says nothing about any page.
+ *   One deposit learns at most HV_CARVE_LEARN_MAX pages; the next goes on.
+ *   Assumed: a hypervisor that accepted a page for a partition does not
+ *   start refusing every page for it within the same deposit; if it did,
+ *   the pages refused would only be kept out of the pool.
  * - For a carveout page every page-specific cause means the same: the page
  *   cannot be deposited now. It is kept out of the pool, counted as
  *   inherited, until the hypervisor gives it back.
@@ -99,6 +103,13 @@ static_assert(PAGE_SIZE == HV_CARVE_PAGE_SIZE);
  * in every region before it finds a page the hypervisor accepts.
  */
 #define HV_CARVE_UNCONFIRMED_MAX	(HVCARVE_MAX_REGIONS * (BITS_PER_LONG + 2))
+
+/*
+ * Refusals one deposit learns. Once free pages ran out, a deposit tries the
+ * skipped ones one by one: a run of this many held pages then ends it, and
+ * the next deposit goes on after them.
+ */
+#define HV_CARVE_LEARN_MAX		65536
 
 /* Aligned blocks one contiguous deposit tries before it gives up. */
 #define HV_CARVE_CONTIG_TRIES		8
@@ -316,6 +327,7 @@ struct hv_carve_unconfirmed {
  * @pending: refusals not confirmed yet (allocated on the first)
  * @npending: entries in @pending
  * @last_refused: page refused by the previous call, or U64_MAX
+ * @accepted: the hypervisor accepted a page in this deposit
  * @whole: a contiguous block: a refusal ends it, nothing is skipped
  * @stats: what it cost
  */
@@ -330,6 +342,7 @@ struct hv_carve_op {
 	struct hv_carve_unconfirmed *pending;
 	unsigned int npending;
 	u64 last_refused;
+	bool accepted;
 	bool whole;
 	struct hv_carve_op_stats stats;
 };
@@ -401,6 +414,7 @@ static int hv_carve_call(struct hv_carve_op *op, const u64 *pfns,
 		hv_carve_check_pool(hvcarve_pool_deposited(op->pool, pfns, *done),
 				    "accepted pages");
 		op->left -= *done;
+		op->accepted = true;
 		hv_carve_confirm(op);
 	}
 	if (ret == -EEXIST || ret == -EBUSY)
@@ -450,7 +464,15 @@ static bool hv_carve_pending_free(const struct hv_carve_op *op)
 static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
 			    bool was_skipped, u32 skipped)
 {
-	if (confirmed) {
+	if (op->stats.learnt >= HV_CARVE_LEARN_MAX) {
+		hvcarve_pool_release(op->pool, &pfn, 1, was_skipped);
+		if (skipped)
+			hvcarve_pool_unskip(op->pool, pfn - skipped, skipped);
+		pr_warn_ratelimited("partition %#llx: %u held pages learnt in one deposit; the next goes on\n",
+				    op->partition_id, HV_CARVE_LEARN_MAX);
+		return -ENOSPC;
+	}
+	if (confirmed || op->accepted) {
 		hv_carve_check_pool(hvcarve_pool_held(op->pool, &pfn, 1),
 				    "a refusal");
 		op->stats.learnt++;
@@ -827,8 +849,10 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		}
 		op->left -= min_t(u32, done, op->left);
 		deposited += done;
-		if (done && op->pool)
+		if (done && op->pool) {
+			op->accepted = true;
 			hv_carve_confirm(op);
+		}
 		if (ret) {
 			hv_carve_overflow_free(op->batch + done, n - done);
 			hvcarve_overflow_put(n - done);

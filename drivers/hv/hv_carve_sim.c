@@ -78,6 +78,8 @@
  *                           -EACCES (HV_STATUS_ACCESS_DENIED)
  *               "inuse PFN" refuse page PFN with -EBUSY
  *                           (HV_STATUS_OBJECT_IN_USE), for any partition
+ *               "lie"       break the backend contract: report success
+ *                           for a call of N pages after taking N - 1
  *               "none"      stop injecting
  *   ledger    read, one "name value" per line:
  *               held N                 pages held (carveout and overflow)
@@ -228,6 +230,7 @@ enum hvcsim_inject {
 	HVCSIM_INJECT_DENY,
 	HVCSIM_INJECT_ACCESS,
 	HVCSIM_INJECT_INUSE,
+	HVCSIM_INJECT_LIE,
 };
 
 static const char * const hvcsim_inject_names[] = {
@@ -235,6 +238,7 @@ static const char * const hvcsim_inject_names[] = {
 	[HVCSIM_INJECT_DENY] = "deny",
 	[HVCSIM_INJECT_ACCESS] = "access",
 	[HVCSIM_INJECT_INUSE] = "inuse",
+	[HVCSIM_INJECT_LIE] = "lie",
 };
 
 static enum hvcsim_inject hvcsim_inject;
@@ -434,6 +438,11 @@ static int hvcsim_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
 			hvcsim_accepted_overflow++;
 	}
 	*done = i;
+	/* The lie: one page short, and yet success. */
+	if (hvcsim_inject == HVCSIM_INJECT_LIE && !ret && i) {
+		hvcsim_inject = HVCSIM_INJECT_NONE;
+		*done = i - 1;
+	}
 	mutex_unlock(&hvcsim_lock);
 	return ret;
 }
@@ -747,7 +756,7 @@ static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
 		return -EINVAL;
 	n--;
 	mode = sysfs_match_string(hvcsim_inject_names, words[0]);
-	none = mode == HVCSIM_INJECT_NONE;
+	none = mode == HVCSIM_INJECT_NONE || mode == HVCSIM_INJECT_LIE;
 	if (mode < 0 || none != !n || (n && kstrtou64(words[1], 0, &arg)))
 		return -EINVAL;
 
