@@ -101,6 +101,52 @@ while IFS= read -r f; do
 	kfiles+=("$f")
 done < <(find mm include drivers kernel arch -name '*.[ch]' -type f 2>/dev/null | LC_ALL=C sort)
 
+# checkpatch.pl findings that stay, each with its reason: lines
+# GLOB|MESSAGE|WHY of patches/checkpatch-justified.txt. GLOB matches a
+# patch's file name (for checkpatch-patches) or a source file's path (for
+# checkpatch-files); MESSAGE is exactly the finding after "FILE:LINE: ".
+justified=patches/checkpatch-justified.txt
+justified_used=""
+tmpfile=$(mktemp)
+trap 'rm -f "$tmpfile"' EXIT
+
+# justify NAME: copy checkpatch's terse output on stdin to stdout, without
+# the findings $justified allows for NAME.
+justify() {
+	local name=$1 line glob msg why
+	while IFS= read -r line; do
+		[ -n "$line" ] || continue
+		while IFS='|' read -r glob msg why; do
+			case $glob in '' | '#'*) continue ;; esac
+			# shellcheck disable=SC2254 # glob is a pattern
+			case $name in $glob) ;; *) continue ;; esac
+			# The finding without its "FILE:LINE: ".
+			if [ "${line#"${line%%:[0-9]*: *}":[0-9]*: }" = "$msg" ] && [ -n "$why" ]; then
+				justified_used+="$glob|$msg"$'\n'
+				continue 2
+			fi
+		done <"$justified"
+		printf '%s\n' "$line"
+	done
+}
+
+# stale_justifications GATE KIND: fail GATE for every entry of KIND
+# ("patch": GLOB ends in .patch; "file": it does not) no finding used.
+stale_justifications() {
+	local gate=$1 kind=$2 glob msg why
+	while IFS='|' read -r glob msg why; do
+		case $glob in '' | '#'*) continue ;; esac
+		case $glob in
+		*.patch) [ "$kind" = patch ] || continue ;;
+		*) [ "$kind" = file ] || continue ;;
+		esac
+		if ! grep -qxF "$glob|$msg" <<<"$justified_used"; then
+			echo "$justified: no longer found: $glob|$msg"
+			fail "$gate"
+		fi
+	done <"$justified"
+}
+
 gate_checkpatch_files() {
 	need_tree checkpatch-files || return
 	local f out rc
@@ -108,17 +154,22 @@ gate_checkpatch_files() {
 		rc=0
 		out=$("$ktree/scripts/checkpatch.pl" --strict --no-tree --terse --showfile \
 			--no-summary -f "$f" 2>&1) || rc=$?
-		if [ $rc -ne 0 ] || [ -n "$out" ]; then
-			printf '%s\n' "${out:-$f: checkpatch.pl failed}"
+		if [ $rc -ne 0 ] && [ -z "$out" ]; then
+			out="$f: checkpatch.pl failed"
+		fi
+		# Not in a subshell: justify records what it used.
+		justify "$f" <<<"$out" >"$tmpfile"
+		if [ -s "$tmpfile" ]; then
+			cat "$tmpfile"
 			fail checkpatch-files
 		fi
 	done
+	stale_justifications checkpatch-files file
 }
 
 gate_checkpatch_patches() {
 	need_tree checkpatch-patches || return
-	local p out rc n=0 line glob msg why kept used=""
-	local justified=patches/checkpatch-justified.txt
+	local p out rc n=0
 	for p in patches/*.patch; do
 		[ -f "$p" ] || continue
 		n=$((n + 1))
@@ -128,26 +179,12 @@ gate_checkpatch_patches() {
 		out=$("$ktree/scripts/checkpatch.pl" --strict --no-tree --terse \
 			--no-summary "$root/$p" 2>&1) || rc=$?
 		out=${out//"$root/"/}
-		# Findings that stay, each with its reason in $justified.
-		kept=""
-		while IFS= read -r line; do
-			[ -n "$line" ] || continue
-			while IFS='|' read -r glob msg why; do
-				case $glob in '' | '#'*) continue ;; esac
-				# shellcheck disable=SC2254 # glob is a pattern
-				case ${p##*/} in $glob) ;; *) continue ;; esac
-				if [ "${line#*.patch:[0-9]*: }" = "$msg" ] && [ -n "$why" ]; then
-					used+="$glob|$msg"$'\n'
-					continue 2
-				fi
-			done <"$justified"
-			kept+="$line"$'\n'
-		done <<<"$out"
 		if [ $rc -ne 0 ] && [ -z "$out" ]; then
-			kept="$p: checkpatch.pl failed"
+			out="$p: checkpatch.pl failed"
 		fi
-		if [ -n "$kept" ]; then
-			printf '%s' "$kept"
+		justify "${p##*/}" <<<"$out" >"$tmpfile"
+		if [ -s "$tmpfile" ]; then
+			cat "$tmpfile"
 			fail checkpatch-patches
 		fi
 	done
@@ -155,14 +192,7 @@ gate_checkpatch_patches() {
 		echo "patches: no *.patch files"
 		fail checkpatch-patches
 	fi
-	# No justification may go stale.
-	while IFS='|' read -r glob msg why; do
-		case $glob in '' | '#'*) continue ;; esac
-		if ! grep -qxF "$glob|$msg" <<<"$used"; then
-			echo "$justified: no longer found: $glob|$msg"
-			fail checkpatch-patches
-		fi
-	done <"$justified"
+	stale_justifications checkpatch-patches patch
 }
 
 # "FILE NAME" for each function defined in a .c file without `static`: a

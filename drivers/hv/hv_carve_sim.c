@@ -139,6 +139,10 @@
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 
+/* Its parameters are hvcarve_sim.NAME, like its messages and debugfs. */
+#undef MODULE_PARAM_PREFIX
+#define MODULE_PARAM_PREFIX "hvcarve_sim."
+
 #define HVCSIM_MAGIC		0x31304d4953435648ULL	/* "HVCSIM01" */
 #define HVCSIM_TAIL_MAGIC	0x4c544d4953435648ULL	/* "HVCSIMTL" */
 
@@ -1004,8 +1008,7 @@ static int hvcsim_boot_deposit_set(const char *val,
 static const struct kernel_param_ops hvcsim_boot_deposit_ops = {
 	.set = hvcsim_boot_deposit_set,
 };
-#undef MODULE_PARAM_PREFIX
-#define MODULE_PARAM_PREFIX "hvcarve_sim."
+
 module_param_cb(boot_deposit, &hvcsim_boot_deposit_ops, NULL, 0);
 MODULE_PARM_DESC(boot_deposit,
 		 "N,PARTITION: deposit N pages for PARTITION at init, as a root partition does at boot");

@@ -120,6 +120,34 @@ next_line() {
 
 # ---------------------------------------------------------- kernel-doc --
 
+# The findings that stay are listed with their reasons; the list can neither
+# hide another finding, nor keep an entry no finding matches, nor keep one
+# without a reason.
+@test "style: checkpatch findings are dropped only with a reason, and no reason goes stale" {
+	need_tree
+	copy patches/checkpatch-justified.txt patches/0006-kexec-*.patch
+	local p
+	p=$(cd "$ROOT" && echo patches/0006-kexec-*.patch)
+	# Tracked and committed by git, as in the repository (see the test
+	# above; checkpatch.pl asks git about the branch).
+	git -C "$ROOT" init -q
+	git -C "$ROOT" add "$p"
+	git -C "$ROOT" -c user.name=style -c user.email=style@localhost commit -qm patch
+	STYLE_ROOT=$ROOT run "$STYLE" checkpatch-patches
+	assert_success
+	# Without its reason, the finding is back.
+	sed -i 's/|kernel_kexec().*$/|/' "$ROOT/patches/checkpatch-justified.txt"
+	STYLE_ROOT=$ROOT run "$STYLE" checkpatch-patches
+	assert_failure
+	assert_output --regexp "(^|$NL)$p:[0-9]+: CHECK: Avoid CamelCase: <Unlock>"
+	# An entry for a finding that is not there fails the gate.
+	copy patches/checkpatch-justified.txt
+	echo '0006-kexec-*.patch|CHECK: no such finding|a reason' >>"$ROOT/patches/checkpatch-justified.txt"
+	STYLE_ROOT=$ROOT run "$STYLE" checkpatch-patches
+	assert_failure
+	assert_output --partial "no longer found: 0006-kexec-*.patch|CHECK: no such finding"
+}
+
 @test "style: kernel-doc -Wall is clean and every non-static function is documented" {
 	need_tree
 	run "$STYLE" kernel-doc
