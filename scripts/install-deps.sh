@@ -20,6 +20,8 @@ pkgs=(
 	# UEFI guests (efi.bats): OVMF, booting the kernel through its EFI stub
 	ovmf
 	bats bats-assert bats-support
+	# make test runs the suites side by side (scripts/run-tests.sh)
+	parallel
 	# checks
 	shellcheck sparse git
 )

@@ -1,24 +1,79 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Run the bats suites and finish with one summary line
-# ("N passed, N failed, N skipped"). Exit status is bats' own.
+# Run the bats suites, HVT_JOBS of them at a time (default: one per CPU),
+# with GNU parallel; print each suite's TAP output when it ends, then each
+# suite's time and one summary line ("N passed, N failed, N skipped").
+# Exit status: 0 only if every suite passed.
 #
-#   run-tests.sh [BATS ARGS...] [FILES OR DIRS...]
+#   run-tests.sh [FILE OR DIR...]      (default: tests/bats)
+#
+# Environment: HVT_JOBS (suites at once), BATS_ARGS (extra bats options,
+# split on blanks). The tests of one suite run in order, one at a time.
 set -uo pipefail
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-start=$(date +%s)
-bats --formatter tap --timing "$@" 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-passed=$(grep -cE '^ok [0-9]+ ' "$log" | tr -d ' ')
-skipped=$(grep -cE '^ok [0-9]+ .*# skip' "$log" | tr -d ' ')
-failed=$(grep -cE '^not ok [0-9]+ ' "$log" | tr -d ' ')
-passed=$((passed - skipped))
-echo "# suite time: $(( $(date +%s) - start )) s"
-echo "$passed passed, $failed failed, $skipped skipped"
-if [ "$rc" -eq 0 ] && [ "$failed" -gt 0 ]; then
-	rc=1
+here=$(cd "$(dirname "$0")" && pwd)
+
+# Suites that take longest go first, so that the others fill in around them.
+slow_first="integrity harness safety efi distro grub kdump kho lockdep smp reserve kaslr"
+
+if [ "${1:-}" = --one ]; then
+	# --one FILE OUTDIR: run one suite into OUTDIR/NAME.{tap,rc,time}.
+	f=$2 out=$3
+	name=$(basename "$f" .bats)
+	start=$(date +%s)
+	# shellcheck disable=SC2086 # BATS_ARGS is a list of options
+	bats --formatter tap --timing ${BATS_ARGS:-} "$f" >"$out/$name.tap" 2>&1
+	echo $? >"$out/$name.rc"
+	echo $(($(date +%s) - start)) >"$out/$name.time"
+	echo "# ---- $name ($(cat "$out/$name.time") s)"
+	cat "$out/$name.tap"
+	exit 0
 fi
+
+[ $# -gt 0 ] || set -- tests/bats
+files=()
+for a in "$@"; do
+	if [ -d "$a" ]; then
+		files+=("$a"/*.bats)
+	else
+		files+=("$a")
+	fi
+done
+ordered=()
+for s in $slow_first; do
+	for f in "${files[@]}"; do
+		[ "$(basename "$f" .bats)" = "$s" ] && ordered+=("$f")
+	done
+done
+for f in "${files[@]}"; do
+	case " $slow_first " in *" $(basename "$f" .bats) "*) ;; *) ordered+=("$f") ;; esac
+done
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+jobs=${HVT_JOBS:-$(nproc)}
+start=$(date +%s)
+parallel --will-cite --jobs "$jobs" "$here/run-tests.sh" --one {} "$out" ::: "${ordered[@]}"
+
+rc=0 passed=0 skipped=0 failed=0
+echo "# suite times (s), $jobs at a time:"
+for f in "${ordered[@]}"; do
+	name=$(basename "$f" .bats)
+	if [ ! -f "$out/$name.rc" ]; then
+		echo "# $name: did not run"
+		rc=1
+		continue
+	fi
+	[ "$(cat "$out/$name.rc")" = 0 ] || rc=1
+	p=$(grep -cE '^ok [0-9]+ ' "$out/$name.tap")
+	s=$(grep -cE '^ok [0-9]+ .*# skip' "$out/$name.tap")
+	n=$(grep -cE '^not ok [0-9]+ ' "$out/$name.tap")
+	printf '#   %-12s %5s   %d passed, %d failed, %d skipped\n' "$name" \
+		"$(cat "$out/$name.time")" $((p - s)) "$n" "$s"
+	passed=$((passed + p - s)) skipped=$((skipped + s)) failed=$((failed + n))
+done
+echo "# suite time: $(($(date +%s) - start)) s"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] || rc=1
 exit "$rc"

@@ -396,3 +396,23 @@ hvt_done'
 		--allow 'WARNING: [^ ]*drivers/hv/hv_carve_deposit\.c:' <<<"$scenario"
 	[[ "$output" == *"kernel tainted at gen 0: 512 (flags W)"* ]]
 }
+
+# ------------------------------------------------------------ run-tests.sh --
+
+@test "run-tests.sh: a failing, an erroring or a skipped test is counted as such, and fails the run" {
+	local d=$BATS_TEST_TMPDIR/suites
+	mkdir -p "$d"
+	printf '@test "passes" { true; }\n@test "skips" { skip "not here"; }\n' >"$d/good.bats"
+	printf '@test "fails" { false; }\n' >"$d/bad.bats"
+	printf '@test "unclosed" {\n' >"$d/broken.bats"
+	run -0 "$HVT_ROOT/scripts/run-tests.sh" "$d/good.bats"
+	[[ "$output" == *"1 passed, 0 failed, 1 skipped"* ]]
+	run -1 "$HVT_ROOT/scripts/run-tests.sh" "$d/good.bats" "$d/bad.bats"
+	[[ "$output" =~ "#   bad "\ +[0-9]+"   0 passed, 1 failed, 0 skipped" ]]
+	[[ "$output" == *"1 passed, 1 failed, 1 skipped"* ]]
+	# A suite bats cannot even parse has no "not ok" line: its exit status
+	# still fails the run.
+	HVT_JOBS=1 run -1 "$HVT_ROOT/scripts/run-tests.sh" "$d"
+	[[ "$output" =~ "#   broken "\ +[0-9]+"   0 passed, "[0-9]+" failed" ]]
+	[[ "$output" == *"1 at a time"* ]]
+}
