@@ -5,6 +5,7 @@
 #
 #   make demo        install, fetch, build, boot, kexec; narrate
 #   make test        the whole test suite (what CI runs)
+#   make bench       what the carveout costs and saves (not part of make test)
 #   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
 
 SHELL := /bin/bash
@@ -37,7 +38,7 @@ export OLD_KERNEL
 export BASE_INITRD := $(INITRD)
 export KTREE KOUT
 
-.PHONY: all deps source tree kernel oldkernel initramfs tools test demo check clean distclean FORCE
+.PHONY: all deps source tree kernel oldkernel initramfs tools test bench demo check clean distclean FORCE
 
 all: kernel initramfs tools
 
@@ -101,6 +102,10 @@ test: deps all
 
 demo: deps all
 	@scripts/demo.sh
+
+# Prints a table; writes build/bench/results.json. BENCH_REPS=N (>= 5).
+bench: deps all
+	@scripts/bench.sh
 
 check: deps kernel
 	@scripts/check-style.sh

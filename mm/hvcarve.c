@@ -52,6 +52,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
+#include <linux/timex.h>
 #include <kunit/visibility.h>
 
 #include "hvcarve.h"
@@ -492,9 +493,11 @@ static unsigned long hvcarve_bitmap_bytes(const struct hvcarve_region *reg)
  */
 void __init hvcarve_pool_init(void)
 {
+	unsigned long pages = 0;
+	cycles_t start, elapsed;
+	u64 at;
 	unsigned int i;
 	int other;
-	u64 at;
 
 	if (hvcarve_state != HVCARVE_RESERVED)
 		return;
@@ -513,6 +516,11 @@ void __init hvcarve_pool_init(void)
 		}
 	}
 
+	/*
+	 * Timed in cycles: sched_clock() may not run yet (it does not before
+	 * the TSC is calibrated, which fails early under QEMU's TCG).
+	 */
+	start = get_cycles();
 	for (i = 0; i < hvcarve_live.nr_regions; i++) {
 		struct hvcarve_region *reg = &hvcarve_live.regions[i];
 
@@ -525,9 +533,15 @@ void __init hvcarve_pool_init(void)
 			goto fail;
 		}
 		reg->stats.free = reg->npages;
-		pr_info("region %u: node %d, %lu bytes of page state\n", i,
-			reg->nid, 2 * hvcarve_bitmap_bytes(reg));
+		pages += reg->npages;
 	}
+	elapsed = get_cycles() - start;
+	for (i = 0; i < hvcarve_live.nr_regions; i++)
+		pr_info("region %u: node %d, %lu bytes of page state\n", i,
+			hvcarve_live.regions[i].nid,
+			2 * hvcarve_bitmap_bytes(&hvcarve_live.regions[i]));
+	pr_info("page state of %lu pages set up in %llu cycles\n", pages,
+		(u64)elapsed);
 	hvcarve_state = HVCARVE_ACTIVE;
 	return;
 
@@ -690,7 +704,7 @@ static unsigned long hvcarve_pool_runs(struct hvcarve_pool *pool,
 				       const u64 *pfns, unsigned long nr,
 				       hvcarve_run_fn fn)
 {
-	unsigned long i = 0, bad = 0, idx, n;
+	unsigned long i = 0, bad = 0, idx, n, max;
 	struct hvcarve_region *reg;
 
 	while (i < nr) {
@@ -701,8 +715,8 @@ static unsigned long hvcarve_pool_runs(struct hvcarve_pool *pool,
 			continue;
 		}
 		idx = pfns[i] - reg->base_pfn;
-		for (n = 1; i + n < nr && pfns[i + n] == pfns[i] + n &&
-		     idx + n < reg->npages; n++)
+		max = min(nr - i, reg->npages - idx);
+		for (n = 1; n < max && pfns[i + n] == pfns[i] + n; n++)
 			;
 		spin_lock(&reg->lock);
 		bad += fn(reg, idx, n);
@@ -1059,9 +1073,13 @@ static unsigned long hvcarve_run_deposited(struct hvcarve_region *reg,
 {
 	unsigned long i, bad = 0;
 
-	/* Free or skipped: withdrawn since it was accepted; left so. */
-	for (i = idx; i < idx + n; i++)
-		hvcarve_in_deposit(reg, i, &bad);
+	/*
+	 * Free or skipped: withdrawn since it was accepted; left so. Only a
+	 * page with its held bit set can be in the wrong state.
+	 */
+	if (!hvcarve_all(reg->held, idx, n, false))
+		for (i = idx; i < idx + n; i++)
+			hvcarve_in_deposit(reg, i, &bad);
 	reg->stats.deposit_success += n - bad;
 	hvcarve_update_peak(reg);
 	return bad;
@@ -1194,11 +1212,31 @@ unsigned long hvcarve_pool_unskip(struct hvcarve_pool *pool, u64 pfn,
 }
 EXPORT_SYMBOL_GPL(hvcarve_pool_unskip);
 
+/*
+ * Once every page of @reg is free again, next fit starts over at its
+ * start, as in a new kernel. Caller holds reg->lock.
+ */
+static void hvcarve_region_emptied(struct hvcarve_region *reg)
+{
+	if (reg->stats.free == reg->npages)
+		reg->next = 0;
+}
+
 static unsigned long hvcarve_run_withdrawn(struct hvcarve_region *reg,
 					   unsigned long idx, unsigned long n)
 {
 	unsigned long i;
 
+	reg->stats.withdrawn += n;
+	/* The common case: every page was deposited by this kernel. */
+	if (hvcarve_all(reg->taken, idx, n, true) &&
+	    hvcarve_all(reg->held, idx, n, false)) {
+		bitmap_clear(reg->taken, idx, n);
+		reg->stats.deposited -= n;
+		reg->stats.free += n;
+		hvcarve_region_emptied(reg);
+		return 0;
+	}
 	for (i = idx; i < idx + n; i++) {
 		bool taken = test_bit(i, reg->taken), held = test_bit(i, reg->held);
 
@@ -1214,7 +1252,7 @@ static unsigned long hvcarve_run_withdrawn(struct hvcarve_region *reg,
 		__clear_bit(i, reg->held);
 		reg->stats.free++;
 	}
-	reg->stats.withdrawn += n;
+	hvcarve_region_emptied(reg);
 	return 0;
 }
 

@@ -93,6 +93,13 @@
 
 #include "hv_carve_deposit.h"
 
+/* Internals the KUnit test and the benchmark call; else static. */
+#if IS_ENABLED(CONFIG_KUNIT) || IS_ENABLED(CONFIG_HVCARVE_BENCH)
+#define HV_CARVE_VISIBLE
+#else
+#define HV_CARVE_VISIBLE static
+#endif
+
 static_assert(PAGE_SIZE == HV_CARVE_PAGE_SIZE);
 
 /*
@@ -704,14 +711,15 @@ static void hv_carve_op_end(struct hv_carve_op *op)
  * @stats: if not NULL, receives what the deposit cost
  *
  * The pool part of hv_carve_deposit_pages(), with learning, on any pool
- * and backend (the tests use private ones).
+ * and backend (the KUnit test uses private ones, the benchmark a null
+ * hypercall).
  *
  * Context: process context; may sleep.
  * Return: 0 when all @num_pages went in; -ENOSPC when the pool had no more
  * pages to try; -EACCES when the hypervisor refused every page; -ENOMEM;
  * or the backend's error.
  */
-VISIBLE_IF_KUNIT int hv_carve_pool_deposit(const struct hv_carve_backend *be,
+HV_CARVE_VISIBLE int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 					   struct hvcarve_pool *pool, int node,
 					   u64 partition_id, u32 num_pages,
 					   struct hv_carve_op_stats *stats)
@@ -1011,8 +1019,9 @@ void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 	unsigned int i, overflow = 0;
 	u64 pfn;
 
-	if (pool)
-		hvcarve_pool_withdrawn(pool, pfns, nr);
+	/* Carveout pages only, the usual case: done. */
+	if (pool && !hvcarve_pool_withdrawn(pool, pfns, nr))
+		return;
 	for (i = 0; i < nr; i++) {
 		pfn = pfns[i];
 		if (hvcarve_pfn_in_carveout(pfn)) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Internals of the hvcarve deposit glue shared with its KUnit test
- * (drivers/hv/hv_carve_deposit_test.c) and the simulated hypervisor.
+ * (drivers/hv/hv_carve_deposit_test.c) and its benchmark
+ * (drivers/hv/hv_carve_bench.c).
  */
 #ifndef _HV_CARVE_DEPOSIT_H
 #define _HV_CARVE_DEPOSIT_H
@@ -22,7 +23,7 @@ struct hv_carve_op_stats {
 	u64 unlearnt;
 };
 
-#if IS_ENABLED(CONFIG_KUNIT)
+#if IS_ENABLED(CONFIG_KUNIT) || IS_ENABLED(CONFIG_HVCARVE_BENCH)
 int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 			  struct hvcarve_pool *pool, int node,
 			  u64 partition_id, u32 num_pages,

@@ -40,7 +40,10 @@
  * counted, and then treated as free.
  *
  * Serial numbers come from one counter, which continues after the highest
- * serial found by the scan. The boot scan prints
+ * serial found by the scan. With hvcarve_sim.lazy_scan=1 the boot scan
+ * waits for the first backend call or debugfs command (so that a boot is
+ * timed without it, as a real hypervisor has nothing to scan). The scan
+ * prints
  *   hvcarve_sim: ledger: held N (partition P: n, ...) corrupted C
  *   (bad checksum B, wrong pfn W, torn T)
  * on one line ("(no partitions)" when nothing is held).
@@ -66,6 +69,12 @@
  *             the operations are deposits, a quarter while ordinary pages
  *             are deposited, so that their number keeps coming back to 0
  *   withdraw  write "N P": hv_carve_withdraw_pages(P, N)
+ *   hold      write "PFN COUNT P [RUN GAP]": take COUNT carveout pages
+ *             for partition P from PFN on, in runs of RUN pages GAP pages
+ *             apart (default: one run), without a deposit: the state a
+ *             kernel before a kexec leaves, for the benchmark of learning.
+ *             Every page must be free in the pool and not held; else
+ *             the write fails with -EBUSY and nothing is taken.
  *   scan      write "1": rescan the carveout and rebuild the cache
  *   fail      write "K": the K-th page offered from now on is refused
  *             with -EIO, once (fault injection); "0" cancels
@@ -94,7 +103,8 @@
  *               withdraw_calls W
  *               fail_in K              pages until the injected failure
  *               inject MODE [ARG]      the injected refusal, or "none"
- *               last_deposit requested=N deposited=N overflow=N rc=E
+ *               last_deposit requested=N deposited=N overflow=N rc=E ns=T
+ *                                      T: time in the glue (ktime_get_ns)
  *               last_withdraw requested=N withdrawn=N rc=E
  *               stress threads=T ops=N deposits=D withdrawals=W errors=E
  *                                      the last stress run; errors counts
@@ -126,6 +136,7 @@
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/kthread.h>
+#include <linux/math64.h>
 #include <linux/moduleparam.h>
 #include <linux/prandom.h>
 #include <linux/mutex.h>
@@ -136,6 +147,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 
@@ -228,6 +240,11 @@ static u64 hvcsim_refusals;
 static u64 hvcsim_deposit_calls;
 static u64 hvcsim_withdraw_calls;
 static u64 hvcsim_fail_in;
+static bool hvcsim_scanned;
+static bool hvcsim_lazy_scan;
+module_param_named(lazy_scan, hvcsim_lazy_scan, bool, 0);
+MODULE_PARM_DESC(lazy_scan,
+		 "scan the carveout at the first use, not at boot");
 
 enum hvcsim_inject {
 	HVCSIM_INJECT_NONE,
@@ -256,6 +273,7 @@ static struct {
 	u64 deposited;
 	u64 overflow;
 	int rc;
+	u64 ns;
 } hvcsim_last_deposit;
 
 static struct {
@@ -368,6 +386,8 @@ static int hvcsim_count(u64 partition, long delta)
 			       xa_mk_value(count), GFP_KERNEL));
 }
 
+static int hvcsim_ensure_scan(void);
+
 static int hvcsim_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
 			  unsigned int *done)
 {
@@ -379,6 +399,12 @@ static int hvcsim_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
 
 	mutex_lock(&hvcsim_lock);
 	hvcsim_deposit_calls++;
+	ret = hvcsim_ensure_scan();
+	if (ret) {
+		*done = 0;
+		mutex_unlock(&hvcsim_lock);
+		return ret;
+	}
 	if (hvcsim_inject_arg == partition_id &&
 	    (hvcsim_inject == HVCSIM_INJECT_DENY ||
 	     hvcsim_inject == HVCSIM_INJECT_ACCESS)) {
@@ -468,6 +494,11 @@ static int hvcsim_withdraw(u64 partition_id, u64 *pfns, unsigned int max,
 
 	mutex_lock(&hvcsim_lock);
 	hvcsim_withdraw_calls++;
+	if (hvcsim_ensure_scan()) {
+		*done = 0;
+		mutex_unlock(&hvcsim_lock);
+		return -EIO;
+	}
 	/* Overflow pages first: kexec is refused while any is held. */
 	xa_for_each(&hvcsim_overflow, pfn, entry) {
 		if (n == max)
@@ -503,6 +534,10 @@ static long hvcsim_balance(u64 partition_id)
 	void *entry;
 
 	mutex_lock(&hvcsim_lock);
+	if (hvcsim_ensure_scan()) {
+		mutex_unlock(&hvcsim_lock);
+		return -EIO;
+	}
 	entry = xa_load(&hvcsim_partitions, partition_id);
 	mutex_unlock(&hvcsim_lock);
 	return entry ? xa_to_value(entry) : 0;
@@ -594,6 +629,7 @@ static int hvcsim_scan(void)
 		}
 	}
 	hvcsim_serial = max(hvcsim_serial, max_serial);
+	hvcsim_scanned = true;
 
 out:
 	buf = kmalloc(HVCSIM_MSG_MAX, GFP_KERNEL);
@@ -613,6 +649,12 @@ out:
 		hvcsim_corrupt.torn, ret ? " (scan incomplete)" : "");
 	kfree(buf);
 	return ret;
+}
+
+/* Build the ledger if no scan did yet; caller holds hvcsim_lock. */
+static int hvcsim_ensure_scan(void)
+{
+	return hvcsim_scanned ? 0 : hvcsim_scan();
 }
 
 /* debugfs */
@@ -645,7 +687,7 @@ static ssize_t hvcsim_deposit_write(struct file *file, const char __user *ubuf,
 				    size_t len, loff_t *ppos)
 {
 	char cmd[HVCSIM_CMD_MAX], *words[3];
-	u64 before, before_overflow;
+	u64 before, before_overflow, start;
 	int n, node = NUMA_NO_NODE;
 	u64 partition;
 	u32 num;
@@ -664,16 +706,23 @@ static ssize_t hvcsim_deposit_write(struct file *file, const char __user *ubuf,
 
 	mutex_lock(&hvcsim_ctl_lock);
 	mutex_lock(&hvcsim_lock);
+	ret = hvcsim_ensure_scan();
 	before = hvcsim_accepted;
 	before_overflow = hvcsim_accepted_overflow;
 	mutex_unlock(&hvcsim_lock);
+	if (ret) {
+		mutex_unlock(&hvcsim_ctl_lock);
+		return ret;
+	}
 
+	start = ktime_get_ns();
 	if (file->private_data == HVCSIM_CONTIG)
 		ret = hv_carve_deposit_contiguous(node, partition, num);
 	else
 		ret = hv_carve_deposit_pages(node, partition, num);
 
 	mutex_lock(&hvcsim_lock);
+	hvcsim_last_deposit.ns = ktime_get_ns() - start;
 	hvcsim_last_deposit.requested = num;
 	hvcsim_last_deposit.deposited = hvcsim_accepted - before;
 	hvcsim_last_deposit.overflow = hvcsim_accepted_overflow - before_overflow;
@@ -703,6 +752,68 @@ static ssize_t hvcsim_withdraw_write(struct file *file, const char __user *ubuf,
 	hvcsim_last_withdraw.requested = count;
 	hvcsim_last_withdraw.withdrawn = withdrawn;
 	hvcsim_last_withdraw.rc = ret;
+	mutex_unlock(&hvcsim_lock);
+	mutex_unlock(&hvcsim_ctl_lock);
+	return ret ?: len;
+}
+
+/* The @i-th page of a hold pattern: runs of @run pages, @gap apart. */
+static u64 hvcsim_hold_pfn(u64 pfn, u64 i, u64 run, u64 gap)
+{
+	return pfn + i + div64_u64(i, run) * gap;
+}
+
+static ssize_t hvcsim_hold_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[5];
+	struct hvcarve_pool *pool = hvcarve_pool();
+	u64 pfn, count, partition, run, gap = 0, i, p;
+	struct hvcsim_region *reg;
+	unsigned long idx;
+	int n, ret;
+
+	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (n < 0)
+		return n;
+	if ((n != 3 && n != 5) || kstrtou64(words[0], 0, &pfn) ||
+	    kstrtou64(words[1], 0, &count) ||
+	    kstrtou64(words[2], 0, &partition))
+		return -EINVAL;
+	run = count;
+	if (n == 5 && (kstrtou64(words[3], 0, &run) ||
+		       kstrtou64(words[4], 0, &gap)))
+		return -EINVAL;
+	if (!count || !run)
+		return -EINVAL;
+	if (!pool)
+		return -ENODEV;
+
+	mutex_lock(&hvcsim_ctl_lock);
+	mutex_lock(&hvcsim_lock);
+	ret = hvcsim_ensure_scan();
+	/* All or nothing: check every page before taking any. */
+	for (i = 0; i < count && !ret; i++) {
+		p = hvcsim_hold_pfn(pfn, i, run, gap);
+		reg = hvcsim_region_of(p, &idx);
+		if (!reg)
+			ret = -EINVAL;
+		else if (test_bit(idx, reg->held) ||
+			 hvcarve_pool_page(pool, p) != HVCARVE_PAGE_FREE)
+			ret = -EBUSY;
+		cond_resched();
+	}
+	if (!ret)
+		ret = hvcsim_count(partition, count);
+	for (i = 0; i < count && !ret; i++) {
+		p = hvcsim_hold_pfn(pfn, i, run, gap);
+		reg = hvcsim_region_of(p, &idx);
+		hvcsim_write_page(hvcsim_region_page(reg, idx), p, partition,
+				  ++hvcsim_serial);
+		__set_bit(idx, reg->held);
+		hvcsim_held++;
+		cond_resched();
+	}
 	mutex_unlock(&hvcsim_lock);
 	mutex_unlock(&hvcsim_ctl_lock);
 	return ret ?: len;
@@ -878,6 +989,8 @@ static int hvcsim_ledger_show(struct seq_file *m, void *v)
 	void *entry;
 
 	mutex_lock(&hvcsim_lock);
+	if (hvcsim_ensure_scan())
+		seq_puts(m, "scan failed\n");
 	seq_printf(m, "held %llu\n", hvcsim_held);
 	xa_for_each(&hvcsim_partitions, partition, entry)
 		seq_printf(m, "partition %lu %lu\n", partition,
@@ -896,9 +1009,10 @@ static int hvcsim_ledger_show(struct seq_file *m, void *v)
 	else
 		seq_printf(m, "inject %s %llu\n",
 			   hvcsim_inject_names[hvcsim_inject], hvcsim_inject_arg);
-	seq_printf(m, "last_deposit requested=%llu deposited=%llu overflow=%llu rc=%d\n",
+	seq_printf(m, "last_deposit requested=%llu deposited=%llu overflow=%llu rc=%d ns=%llu\n",
 		   hvcsim_last_deposit.requested, hvcsim_last_deposit.deposited,
-		   hvcsim_last_deposit.overflow, hvcsim_last_deposit.rc);
+		   hvcsim_last_deposit.overflow, hvcsim_last_deposit.rc,
+		   hvcsim_last_deposit.ns);
 	seq_printf(m, "last_withdraw requested=%llu withdrawn=%llu rc=%d\n",
 		   hvcsim_last_withdraw.requested, hvcsim_last_withdraw.withdrawn,
 		   hvcsim_last_withdraw.rc);
@@ -922,6 +1036,13 @@ static const struct file_operations hvcsim_withdraw_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
 	.write = hvcsim_withdraw_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations hvcsim_hold_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_hold_write,
 	.llseek = noop_llseek,
 };
 
@@ -1039,7 +1160,8 @@ static int __init hvcsim_init(void)
 	} else {
 		pr_info("no active carveout: nothing to scan\n");
 	}
-	hvcsim_scan();
+	if (!hvcsim_lazy_scan)
+		hvcsim_scan();
 	mutex_unlock(&hvcsim_lock);
 
 	dir = debugfs_create_dir("hvcarve_sim", NULL);
@@ -1048,6 +1170,7 @@ static int __init hvcsim_init(void)
 			    &hvcsim_deposit_fops);
 	debugfs_create_file("stress", 0600, dir, NULL, &hvcsim_stress_fops);
 	debugfs_create_file("withdraw", 0600, dir, NULL, &hvcsim_withdraw_fops);
+	debugfs_create_file("hold", 0600, dir, NULL, &hvcsim_hold_fops);
 	debugfs_create_file("ledger", 0600, dir, NULL, &hvcsim_ledger_fops);
 	debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);
 	debugfs_create_file("fail", 0600, dir, NULL, &hvcsim_fail_fops);

@@ -1,0 +1,476 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make bench: what the carveout costs and saves, measured side by side in
+# one run on this machine. Prints a table and writes build/bench/results.json.
+#
+#   bench.sh [PART...]    PART: alloc learn boot kexec (default: all)
+#
+# Every figure is a ratio or a count measured in this run, with the median
+# and the min-max of BENCH_REPS (default 5, at least 5) repetitions and the
+# raw values beside it; absolute times are shown only as the raw material
+# of a ratio. Nothing here is compared with a constant except the targets
+# the table names (a missed target is printed as missed).
+#
+# The guests run the test kernel (build/kbuild) under QEMU, TCG unless KVM
+# is there, with the simulated hypervisor (drivers/hv/hv_carve_sim.c) and
+# the benchmark module (drivers/hv/hv_carve_bench.c).
+#
+#   alloc  the deposit path's own cost per page: 64 MiB per thread in
+#          deposits of 511 pages and back, through the pool and through
+#          mainline's alloc_pages_node() + split_page() strategy, both
+#          behind a null hypercall, with 1 and 4 vCPUs depositing at once
+#   learn  after a kexec left K pages held in R runs, deposit 5000 pages:
+#          backend calls and refusals, against the 2 R ceil(log2(K/R)) +
+#          5000/511 + 10 target, and against one call per held page; held
+#          pages are planted by the simulator ("hold"), and one case is
+#          repeated through a real kexec to show it is the same state
+#   boot   hvcarve's page-state setup at boot for 64 MiB, 1 GiB and 4 GiB;
+#          metadata bytes per GiB; MemTotal and the "Memory:" line of a
+#          1 GiB carveout against the same range as crashkernel=1G@ADDR
+#   kexec  kexec -e to the next kernel's user space, host-timed, with a
+#          1 GiB carveout half deposited, against the same guest without
+#          hvcarve
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+reps=${BENCH_REPS:-5}
+out=$top/build/bench
+json=$out/results.json
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+case $reps in '' | *[!0-9]*) die "BENCH_REPS must be a number" ;; esac
+[ "$reps" -ge 5 ] || die "BENCH_REPS=$reps: at least 5 repetitions"
+
+# The VM helpers of the bats suites, outside bats.
+bats_require_minimum_version() { :; }
+# shellcheck source=tests/bats/helpers.bash
+. "$top/tests/bats/helpers.bash"
+export HVT_ARTIFACTS_ROOT=$out/artifacts
+HVT_ARTIFACTS_ROOT=$out/artifacts
+BATS_TEST_FILENAME=bench
+export VM_TIMEOUT=${VM_TIMEOUT:-1800}
+
+[ -f "$NEW_KERNEL" ] || die "no test kernel at $NEW_KERNEL: run 'make all'"
+[ -f "$BASE_INITRD" ] || die "no initramfs at $BASE_INITRD: run 'make all'"
+
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(alloc learn boot kexec)
+for p in "${parts[@]}"; do
+	case $p in alloc | learn | boot | kexec) ;; *) die "unknown part '$p'" ;; esac
+done
+mkdir -p "$out"
+
+# --- statistics ------------------------------------------------------------
+
+# stats VALUE...: "median min max" (the median of an even count is the
+# mean of the middle two).
+stats() {
+	printf '%s\n' "$@" | sort -g | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) exit 1
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.6g %.6g %.6g\n", m, v[1], v[NR]
+		}'
+}
+
+# calc EXPR: awk arithmetic, 6 significant digits.
+calc() {
+	awk "BEGIN { printf \"%.6g\n\", $1 }"
+}
+
+# JSON members, collected per part; json_num NAME VALUE... adds
+# "NAME": {"median": m, "min": a, "max": b, "values": [...]}.
+declare -a J=()
+json_stat() {
+	local name=$1 m lo hi vals
+	shift
+	read -r m lo hi < <(stats "$@")
+	vals=$(printf '%s, ' "$@")
+	J+=("\"$name\": {\"median\": $m, \"min\": $lo, \"max\": $hi, \"values\": [${vals%, }]}")
+}
+json_raw() { # NAME JSON-VALUE
+	J+=("\"$1\": $2")
+}
+
+# row LABEL VALUE...: a table row with the median and min-max of VALUEs.
+row() {
+	local label=$1 m lo hi
+	shift
+	read -r m lo hi < <(stats "$@")
+	printf '  %-46s %12s   [%s - %s]\n' "$label" "$m" "$lo" "$hi"
+}
+
+# verdict NAME MET(0|1) TEXT
+declare -a V=()
+verdict() {
+	local word=met
+	[ "$2" = 1 ] || word=MISSED
+	printf '  target %-40s %s (%s)\n' "$1" "$word" "$3"
+	V+=("{\"target\": \"$1\", \"met\": $([ "$2" = 1 ] && echo true || echo false), \"detail\": \"$3\"}")
+}
+
+# bench_vm NAME APPEND [vmrun args...] < SCENARIO: one guest; dies if it
+# does not end with DONE.
+bench_vm() {
+	local name=$1 append=$2
+	shift 2
+	BATS_TEST_NAME=$name
+	vm_run - "$append" "$@" || die "$name: guest failed (exit $VM_RC); artifacts in $(vm_artifacts)"
+}
+
+# res KEY [GEN]: a result of the last guest.
+res() {
+	result "$@" || die "$BATS_TEST_NAME: no result $1"
+}
+
+# field NAME LINE: the value after "NAME " or "NAME=" in LINE.
+field() {
+	printf '%s\n' "$2" | awk -v k="$1" '{
+		for (i = 1; i <= NF; i++) {
+			if ($i == k) { print $(i + 1); exit }
+			if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit }
+		}
+		exit 1 }'
+}
+
+# --- alloc: the deposit path's cost per page ---------------------------------
+
+PAGES_PER_THREAD=16384 # 64 MiB of 4 KiB pages
+
+bench_alloc() {
+	local t mode rep line d w ns pool buddy
+	echo "alloc: pool against the page allocator, $reps x {1, 4} threads" >&2
+	VM_MEM=2G bench_vm alloc "nokaslr hvcarve=320M@0x40000000" --smp 4 <<EOF
+. /hvt/sim.sh
+B=/sys/kernel/debug/hvcarve_bench
+total=\$(cat \$HVT_HVC/region0/free_pages)
+for rep in \$(seq 1 $reps); do
+	for t in 1 4; do
+		for mode in pool buddy; do
+			echo "\$mode \$t $PAGES_PER_THREAD" >\$B/run || hvt_fail "bench \$mode \$t failed"
+			hvt_result "alloc.\$mode.\$t.\$rep" "\$(cat \$B/result)"
+			[ "\$(cat \$HVT_HVC/region0/free_pages)" = "\$total" ] ||
+				hvt_fail "the pool did not get its pages back after \$mode \$t"
+		done
+	done
+done
+hvt_done
+EOF
+	echo "Deposit path, ns per page (deposit + withdraw, null hypercall):"
+	J=()
+	for t in 1 4; do
+		local -a ratios=() pns=() bns=()
+		for rep in $(seq 1 "$reps"); do
+			for mode in pool buddy; do
+				line=$(res "alloc.$mode.$t.$rep")
+				d=$(field deposit_ns "$line")
+				w=$(field withdraw_ns "$line")
+				ns=$(calc "($d + $w) / ($t * $PAGES_PER_THREAD)")
+				if [ "$mode" = pool ]; then pool=$ns; pns+=("$ns"); else buddy=$ns; bns+=("$ns"); fi
+			done
+			ratios+=("$(calc "$buddy / $pool")")
+		done
+		row "pool, $t vCPU(s) (ns/page)" "${pns[@]}"
+		row "alloc_pages_node + split_page, $t vCPU(s)" "${bns[@]}"
+		row "ratio buddy / pool, $t vCPU(s)" "${ratios[@]}"
+		json_stat "pool_ns_per_page_${t}cpu" "${pns[@]}"
+		json_stat "buddy_ns_per_page_${t}cpu" "${bns[@]}"
+		json_stat "ratio_${t}cpu" "${ratios[@]}"
+		read -r m _ < <(stats "${ratios[@]}")
+		verdict "pool >= 10x cheaper, $t vCPU(s)" "$(awk -v m="$m" 'BEGIN { print (m >= 10) }')" \
+			"median ratio $m"
+	done
+	ALLOC_JSON=$(IFS=,; echo "{${J[*]}}")
+}
+
+# --- learn: learning after a kexec -------------------------------------------
+
+LEARN_BASE_PFN=0x100000	# the carveout below starts at 4 GiB
+LEARN_DEPOSIT=5000
+LEARN_GAP=1000		# free pages between the runs of R = 3
+
+# learn_scenario K SHAPE: one learning guest, which plants K held pages
+# (SHAPE 1: one run; 3: three runs LEARN_GAP apart; frag: one by one,
+# every other page) where the new kernel's pool starts, and deposits.
+learn_scenario() {
+	local shape
+	case $2 in
+	1) shape="" ;;
+	3) shape="$((($1 + 2) / 3)) $LEARN_GAP" ;;
+	frag) shape="1 1" ;;
+	esac
+	cat <<EOF
+. /hvt/sim.sh
+R0=\$HVT_HVC/region0
+echo "$LEARN_BASE_PFN $1 99 $shape" >\$HVT_SIM/hold || hvt_fail "hold failed"
+c0=\$(hvt_sim_ledger deposit_calls)
+r0=\$(hvt_sim_ledger refusals)
+hvt_sim_deposit $LEARN_DEPOSIT 100 || hvt_fail "deposit: \$hvt_sim_err"
+ns=\$(awk '\$1 == "last_deposit" { for (i = 2; i <= NF; i++) if (\$i ~ /^ns=/) print substr(\$i, 4) }' \$HVT_SIM/ledger)
+hvt_result learn "calls \$((\$(hvt_sim_ledger deposit_calls) - c0)) refusals \$((\$(hvt_sim_ledger refusals) - r0)) ns \$ns inherited \$(cat \$R0/inherited_pages) skipped \$(cat \$R0/skipped_pages)"
+hvt_done
+EOF
+}
+
+# learn_kexec_scenario CMDLINE: the same state as "hold 30000" through a
+# real kexec: deposit 30000 pages, kexec -s into the same kernel with
+# CMDLINE, deposit 5000.
+learn_kexec_scenario() {
+	cat <<EOF
+. /hvt/sim.sh
+R0=\$HVT_HVC/region0
+if [ "\$(hvt_gen)" = 0 ]; then
+	hvt_sim_deposit 30000 99 || hvt_fail "deposit 30000: \$hvt_sim_err"
+	hvt_kexec -s /boot/vmlinuz-new "$1"
+fi
+c0=\$(hvt_sim_ledger deposit_calls)
+r0=\$(hvt_sim_ledger refusals)
+hvt_sim_deposit $LEARN_DEPOSIT 100 || hvt_fail "deposit: \$hvt_sim_err"
+hvt_result learn.kexec "calls \$((\$(hvt_sim_ledger deposit_calls) - c0)) refusals \$((\$(hvt_sim_ledger refusals) - r0)) inherited \$(cat \$R0/inherited_pages) skipped \$(cat \$R0/skipped_pages)"
+hvt_done
+EOF
+}
+
+bench_learn() {
+	# 2.5 GiB: room for 250000 pages held one by one
+	local carve="hvcarve=2560M@0x100000000" k shape rep line bound base
+	echo "learn: 9 cases x $reps, each in a new guest, and one through a real kexec" >&2
+	local -A got=()
+	for rep in $(seq 1 "$reps"); do
+		for k in 1000 30000 250000; do
+			for shape in 1 3 frag; do
+				VM_MEM=5G bench_vm "learn-$k-$shape-$rep" "nokaslr $carve" \
+					< <(learn_scenario "$k" "$shape")
+				got[$k.$shape.$rep]=$(res learn)
+			done
+		done
+	done
+	echo "Learning after a kexec: backend calls to deposit $LEARN_DEPOSIT pages"
+	J=()
+	local -a cases=()
+	for k in 1000 30000 250000; do
+		for shape in 1 3 frag; do
+			local -a calls=() refusals=() nsp=() vsbase=() hidden=()
+			for rep in $(seq 1 "$reps"); do
+				line=${got[$k.$shape.$rep]}
+				calls+=("$(field calls "$line")")
+				refusals+=("$(field refusals "$line")")
+				nsp+=("$(calc "$(field ns "$line") / $LEARN_DEPOSIT")")
+				# Free pages learning passed over with the held ones
+				# (between runs): kept for when the pool runs low.
+				[ "$shape" = frag ] ||
+					hidden+=("$(($(field inherited "$line") + $(field skipped "$line") - k))")
+			done
+			# One call per held page met, plus the batches.
+			if [ "$shape" = frag ]; then
+				base=$(calc "($k < $LEARN_DEPOSIT ? $k : $LEARN_DEPOSIT) + int(($LEARN_DEPOSIT + 510) / 511)")
+			else
+				base=$(calc "$k + int(($LEARN_DEPOSIT + 510) / 511)")
+			fi
+			for c in "${calls[@]}"; do vsbase+=("$(calc "$c / $base")"); done
+			row "K=$k R=$shape: calls" "${calls[@]}"
+			row "K=$k R=$shape: refusals" "${refusals[@]}"
+			row "K=$k R=$shape: calls / one-per-held-page ($base)" "${vsbase[@]}"
+			[ "$shape" = frag ] || row "K=$k R=$shape: free pages skipped with the runs" "${hidden[@]}"
+			row "K=$k R=$shape: ns per deposited page (with sim)" "${nsp[@]}"
+			J=()
+			json_stat calls "${calls[@]}"
+			json_stat refusals "${refusals[@]}"
+			json_stat ns_per_page "${nsp[@]}"
+			json_stat calls_vs_one_per_page "${vsbase[@]}"
+			json_raw one_per_page_calls "$base"
+			[ "$shape" = frag ] || json_stat free_pages_skipped "${hidden[@]}"
+			if [ "$shape" != frag ]; then
+				bound=$(calc "2 * $shape * int(log($k / $shape) / log(2) + 0.999999) + $LEARN_DEPOSIT / 511 + 10")
+				json_raw target_calls "$bound"
+				read -r m lo hi < <(stats "${calls[@]}")
+				verdict "K=$k R=$shape calls <= $bound" \
+					"$(awk -v h="$hi" -v b="$bound" 'BEGIN { print (h <= b) }')" "at most $hi"
+			fi
+			cases+=("\"K${k}_R${shape}\": {$(IFS=,; echo "${J[*]}")}")
+		done
+	done
+
+	VM_MEM=5G bench_vm learn-kexec "nokaslr $carve" < <(learn_kexec_scenario "nokaslr $carve")
+	line=$(res learn.kexec 1)
+	local kc hc
+	kc=$(field calls "$line")
+	hc=$(field calls "${got[30000.1.1]}")
+	printf '  %-46s %12s   (hold: %s)\n' "K=30000 R=1 through a real kexec: calls" "$kc" "$hc"
+	verdict "real kexec = planted state (K=30000 R=1)" "$([ "$kc" = "$hc" ] && echo 1 || echo 0)" \
+		"kexec $kc calls, hold $hc"
+	cases+=("\"K30000_R1_kexec\": {\"calls\": $kc, \"refusals\": $(field refusals "$line")}")
+	LEARN_JSON="{$(IFS=,; echo "${cases[*]}")}"
+}
+
+# --- boot: setup cost and memory ---------------------------------------------
+
+BOOT_BASE=0x100000000
+
+boot_scenario() {
+	cat <<'EOF'
+hvt_result memtotal_kb "$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)"
+hvt_result memory_line "$(dmesg | sed -n 's/.*\] Memory: //p' | head -n 1)"
+hvt_result setup "$(dmesg | sed -n 's/.*hvcarve: page state of \([0-9]*\) pages set up in \([0-9]*\) cycles/pages \1 cycles \2/p')"
+hvt_result state_bytes "$(dmesg | sed -n 's/.*hvcarve: region 0: node [0-9-]*, \([0-9]*\) bytes of page state/\1/p')"
+hvt_done
+EOF
+}
+
+# boot_to_userspace: seconds from QEMU's start to the guest's first
+# control line (host clock).
+boot_to_userspace() {
+	awk '/< .*@@HVT BOOT gen=0/ { print $1; f = 1; exit } END { exit !f }' \
+		"$(vm_artifacts)/control.log"
+}
+
+bench_boot() {
+	local rep size name line
+	echo "boot: {64M, 1G, 4G, crashkernel=1G} x $reps" >&2
+	local -A cyc=() memtotal=() memline=() bytes=() userspace=()
+	for rep in $(seq 1 "$reps"); do
+		for size in 64M 1G 4G crash; do
+			name=boot-$size-$rep
+			if [ "$size" = crash ]; then
+				VM_MEM=6G bench_vm "$name" "nokaslr crashkernel=1G@$BOOT_BASE hvcarve_sim.lazy_scan=1" \
+					< <(boot_scenario)
+			else
+				VM_MEM=6G bench_vm "$name" "nokaslr hvcarve=$size@$BOOT_BASE hvcarve_sim.lazy_scan=1" \
+					< <(boot_scenario)
+				line=$(res setup)
+				cyc[$size]+="$(field cycles "$line") "
+				bytes[$size]=$(res state_bytes)
+			fi
+			memtotal[$size]+="$(res memtotal_kb) "
+			userspace[$size]+="$(boot_to_userspace) "
+			memline[$size]=$(res memory_line)
+		done
+	done
+	echo "Boot: hvcarve's page-state setup (hvcarve_pool_init), get_cycles()"
+	J=()
+	local s
+	for s in 64M 1G 4G; do
+		# shellcheck disable=SC2086 # lists of numbers
+		row "$s carveout: setup (cycles)" ${cyc[$s]}
+		# shellcheck disable=SC2086
+		json_stat "setup_cycles_$s" ${cyc[$s]}
+	done
+	local -a r=() a b
+	read -r -a a <<<"${cyc[4G]}"
+	read -r -a b <<<"${cyc[64M]}"
+	for rep in $(seq 0 $((reps - 1))); do
+		r+=("$(calc "${a[$rep]} / ${b[$rep]}")")
+	done
+	row "ratio 4G / 64M setup" "${r[@]}"
+	json_stat ratio_setup_4G_64M "${r[@]}"
+	read -r m _ < <(stats "${r[@]}")
+	verdict "4 GiB setup <= 2x 64 MiB" "$(awk -v m="$m" 'BEGIN { print (m <= 2) }')" \
+		"median ratio $m: zeroing two bits of page state per page"
+	# The whole boot, for scale: QEMU start to user space.
+	r=()
+	read -r -a a <<<"${userspace[4G]}"
+	read -r -a b <<<"${userspace[64M]}"
+	for rep in $(seq 0 $((reps - 1))); do
+		r+=("$(calc "${a[$rep]} / ${b[$rep]}")")
+	done
+	row "ratio 4G / 64M, QEMU start to user space" "${r[@]}"
+	json_stat ratio_boot_4G_64M "${r[@]}"
+
+	echo "Memory"
+	local per_gib
+	per_gib=${bytes[1G]}
+	printf '  %-46s %12s\n' "page state per GiB of carveout (bytes)" "$per_gib"
+	json_raw state_bytes_per_gib "$per_gib"
+	verdict "metadata <= 32 KiB per GiB + a constant" \
+		"$([ "$per_gib" -le 32768 ] && echo 1 || echo 0)" "$per_gib bytes per GiB: two bits per page"
+	local -a saved=() h c
+	read -r -a h <<<"${memtotal[1G]}"
+	read -r -a c <<<"${memtotal[crash]}"
+	for rep in $(seq 0 $((reps - 1))); do
+		saved+=("$(calc "(${h[$rep]} - ${c[$rep]}) / 1024")")
+	done
+	row "MemTotal, hvcarve=1G minus crashkernel=1G (MiB)" "${saved[@]}"
+	json_stat memtotal_saved_mib_per_gib "${saved[@]}"
+	printf '  %-46s %s\n' "Memory: with hvcarve=1G" "${memline[1G]}"
+	printf '  %-46s %s\n' "Memory: with crashkernel=1G" "${memline[crash]}"
+	json_raw memory_line_hvcarve "\"${memline[1G]}\""
+	json_raw memory_line_crashkernel "\"${memline[crash]}\""
+	BOOT_JSON=$(IFS=,; echo "{${J[*]}}")
+}
+
+# --- kexec: latency ------------------------------------------------------------
+
+HALF_PAGES=131072 # half of 1 GiB
+
+# kexec_scenario CMDLINE: deposit half the carveout if there is one, then
+# kexec -s into the same kernel with CMDLINE.
+kexec_scenario() {
+	cat <<EOF
+. /hvt/sim.sh
+if [ "\$(hvt_gen)" = 0 ]; then
+	if [ -d \$HVT_HVC/region0 ]; then
+		hvt_sim_deposit $HALF_PAGES 1 || hvt_fail "deposit: \$hvt_sim_err"
+	fi
+	hvt_kexec -s /boot/vmlinuz-new "$1"
+fi
+hvt_done
+EOF
+}
+
+# kexec_latency: seconds from the last control line before kexec -e (the
+# taint report) to the next generation's BOOT line, host clock.
+kexec_latency() {
+	awk '
+		/< @@HVT TAINT/ && !boot1 { t = $1 }
+		/< @@HVT BOOT gen=1/ { print $1 - t; boot1 = 1; exit }
+		END { if (!boot1) exit 1 }' "$(vm_artifacts)/control.log"
+}
+
+bench_kexec() {
+	local rep with without
+	echo "kexec: with and without a half-deposited 1 GiB carveout, $reps x 2" >&2
+	local -a w=() wo=() r=()
+	for rep in $(seq 1 "$reps"); do
+		with="nokaslr hvcarve=1G@$BOOT_BASE hvcarve_sim.lazy_scan=1"
+		VM_MEM=4G bench_vm "kexec-with-$rep" "$with" < <(kexec_scenario "$with")
+		w+=("$(kexec_latency)") || die "no kexec in kexec-with-$rep"
+		without="nokaslr hvcarve_sim.lazy_scan=1"
+		VM_MEM=4G bench_vm "kexec-without-$rep" "$without" < <(kexec_scenario "$without")
+		wo+=("$(kexec_latency)") || die "no kexec in kexec-without-$rep"
+		r+=("$(calc "${w[-1]} / ${wo[-1]}")")
+	done
+	echo "kexec -e to the next user space (host clock, s)"
+	J=()
+	row "1 GiB carveout, half deposited (s)" "${w[@]}"
+	row "no hvcarve (s)" "${wo[@]}"
+	row "ratio" "${r[@]}"
+	json_stat with_s "${w[@]}"
+	json_stat without_s "${wo[@]}"
+	json_stat ratio "${r[@]}"
+	read -r m _ < <(stats "${r[@]}")
+	verdict "kexec latency ratio <= 1.05" "$(awk -v m="$m" 'BEGIN { print (m <= 1.05) }')" "median ratio $m"
+	KEXEC_JSON=$(IFS=,; echo "{${J[*]}}")
+}
+
+# --- main ------------------------------------------------------------------------
+
+ALLOC_JSON=null LEARN_JSON=null BOOT_JSON=null KEXEC_JSON=null
+echo "hvcarve bench: $reps repetitions, $(nproc) host CPUs, kernel $NEW_KERNEL"
+for p in "${parts[@]}"; do
+	"bench_$p"
+done
+# How QEMU ran the last guest (vmrun.sh picks KVM when it can).
+accel=$(sed -n 's/.* start accel=\([a-z]*\).*/\1/p' "$(vm_artifacts)/timeline.txt" | head -n 1)
+echo "bench: QEMU accelerator: ${accel:-unknown}"
+
+{
+	printf '{\n  "repetitions": %s,\n  "accel": "%s",\n  "host_cpus": %s,\n' "$reps" "$accel" "$(nproc)"
+	printf '  "date": "%s",\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	printf '  "alloc": %s,\n  "learn": %s,\n  "boot": %s,\n  "kexec": %s,\n' \
+		"$ALLOC_JSON" "$LEARN_JSON" "$BOOT_JSON" "$KEXEC_JSON"
+	printf '  "targets": [%s]\n}\n' "$(IFS=,; echo "${V[*]}")"
+} >"$json"
+echo "bench: results in $json"
