@@ -737,7 +737,8 @@ static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
 					  unsigned int flags)
 {
 	const bool any = flags & HVCARVE_ALLOC_SKIPPED;
-	unsigned long npages = reg->npages, got = 0, start, end, pos, skipped;
+	unsigned long npages = reg->npages, got = 0, start, end, limit, pos;
+	unsigned long skipped;
 	bool wrapped = false;
 
 	spin_lock(&reg->lock);
@@ -757,10 +758,11 @@ static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
 			pos = 0;
 			continue;
 		}
-		end = find_next_bit(reg->taken, npages, start);
+		/* Look no further than the pages still wanted. */
+		limit = min(npages, start + (nr - got));
+		end = find_next_bit(reg->taken, limit, start);
 		if (!any)
-			end = min(end, find_next_bit(reg->held, npages, start));
-		end = min(end, start + (nr - got));
+			end = find_next_bit(reg->held, end, start);
 		skipped = any ? bitmap_weight_from(reg->held, start, end) : 0;
 		bitmap_set(reg->taken, start, end - start);
 		if (skipped)

@@ -141,7 +141,7 @@ field() {
 PAGES_PER_THREAD=16384 # 64 MiB of 4 KiB pages
 
 bench_alloc() {
-	local t mode rep line d w ns pool buddy
+	local t mode rep line d w m
 	echo "alloc: pool against the page allocator, $reps x {1, 4} threads" >&2
 	VM_MEM=2G bench_vm alloc "nokaslr hvcarve=320M@0x40000000" --smp 4 <<EOF
 . /hvt/sim.sh
@@ -159,29 +159,38 @@ for rep in \$(seq 1 $reps); do
 done
 hvt_done
 EOF
-	echo "Deposit path, ns per page (deposit + withdraw, null hypercall):"
+	echo "Deposit path, ns per page (null hypercall; median [min - max] of $reps)"
 	J=()
+	local what
 	for t in 1 4; do
-		local -a ratios=() pns=() bns=()
+		local -A v=()
 		for rep in $(seq 1 "$reps"); do
 			for mode in pool buddy; do
 				line=$(res "alloc.$mode.$t.$rep")
 				d=$(field deposit_ns "$line")
 				w=$(field withdraw_ns "$line")
-				ns=$(calc "($d + $w) / ($t * $PAGES_PER_THREAD)")
-				if [ "$mode" = pool ]; then pool=$ns; pns+=("$ns"); else buddy=$ns; bns+=("$ns"); fi
+				v[$mode.deposit]+="$(calc "$d / ($t * $PAGES_PER_THREAD)") "
+				v[$mode.withdraw]+="$(calc "$w / ($t * $PAGES_PER_THREAD)") "
+				v[$mode.both]+="$(calc "($d + $w) / ($t * $PAGES_PER_THREAD)") "
 			done
-			ratios+=("$(calc "$buddy / $pool")")
 		done
-		row "pool, $t vCPU(s) (ns/page)" "${pns[@]}"
-		row "alloc_pages_node + split_page, $t vCPU(s)" "${bns[@]}"
-		row "ratio buddy / pool, $t vCPU(s)" "${ratios[@]}"
-		json_stat "pool_ns_per_page_${t}cpu" "${pns[@]}"
-		json_stat "buddy_ns_per_page_${t}cpu" "${bns[@]}"
-		json_stat "ratio_${t}cpu" "${ratios[@]}"
-		read -r m _ < <(stats "${ratios[@]}")
+		for what in deposit withdraw both; do
+			local -a p b r=()
+			read -r -a p <<<"${v[pool.$what]}"
+			read -r -a b <<<"${v[buddy.$what]}"
+			for rep in $(seq 0 $((reps - 1))); do
+				r+=("$(calc "${b[$rep]} / ${p[$rep]}")")
+			done
+			row "$what, $t vCPU(s): pool" "${p[@]}"
+			row "$what, $t vCPU(s): alloc_pages_node + split_page" "${b[@]}"
+			row "$what, $t vCPU(s): ratio buddy / pool" "${r[@]}"
+			json_stat "pool_${what}_ns_per_page_${t}cpu" "${p[@]}"
+			json_stat "buddy_${what}_ns_per_page_${t}cpu" "${b[@]}"
+			json_stat "ratio_${what}_${t}cpu" "${r[@]}"
+		done
+		read -r m _ < <(stats "${r[@]}")
 		verdict "pool >= 10x cheaper, $t vCPU(s)" "$(awk -v m="$m" 'BEGIN { print (m >= 10) }')" \
-			"median ratio $m"
+			"median ratio $m, deposit and withdraw"
 	done
 	ALLOC_JSON=$(IFS=,; echo "{${J[*]}}")
 }
