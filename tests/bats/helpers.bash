@@ -106,15 +106,38 @@ vm_run() {
 	(cd "$stage" && find . | LC_ALL=C sort |
 		cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$art/scenario.cpio"
 	rm -rf "$stage"
-	VM_RC=0
-	"$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
-		--initrd "$BASE_INITRD" "$art/scenario.cpio" \
-		--append "console=ttyS0 $append" --mem "${VM_MEM:-1G}" \
-		--timeout "${VM_TIMEOUT:-300}" --artifacts "$art" "$@" || VM_RC=$?
+	local attempt
+	for attempt in 1 2; do
+		VM_RC=0
+		"$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
+			--initrd "$BASE_INITRD" "$art/scenario.cpio" \
+			--append "console=ttyS0 $append" --mem "${VM_MEM:-1G}" \
+			--timeout "${VM_TIMEOUT:-300}" --artifacts "$art" "$@" || VM_RC=$?
+		[ "$VM_RC" -eq 4 ] && [ "$attempt" = 1 ] && hvt_ioapic_race "$art" || break
+		# Kept for the record; the test sees the second boot only.
+		echo "vm_run: the kernel hit the IO-APIC setup race before user space (see hvt_ioapic_race); booting once more" >&2
+		mkdir -p "$art/ioapic-race"
+		mv "$art"/*.log "$art"/*.txt "$art/ioapic-race/"
+	done
 	if [ "$VM_RC" -ne 0 ]; then
 		echo "vm_run: exit $VM_RC; artifacts in $art" >&2
 	fi
 	return "$VM_RC"
+}
+
+# hvt_ioapic_race ART: did the run in ART crash in the one known race of
+# the kernel under test that has nothing to do with hvcarve? Linux 7.3
+# under TCG, rarely (seen once, on an overloaded 2-CPU host; its console,
+# symbolised, is tests/fixtures/console/ioapic-race.log): an interrupt
+# during setup_IO_APIC() reaches
+# mask_ioapic_irq() for an IRQ whose IO-APIC chip data is not set yet,
+# a NULL pointer dereference in io_apic_modify_irq() at 0.01 s. Only a
+# crash with that trace, before the guest's user space ran, counts.
+hvt_ioapic_race() {
+	! grep -q '@@HVT BOOT' "$1/control.log" 2>/dev/null &&
+		grep -q 'BUG: kernel NULL pointer dereference' "$1/console.log" &&
+		grep -q 'RIP: 0010:io_apic_modify_irq' "$1/console.log" &&
+		grep -q 'setup_IO_APIC' "$1/console.log"
 }
 
 # --- reading the artifacts -------------------------------------------------
