@@ -20,7 +20,12 @@ KTREE := $(BUILD)/linux
 KOUT := $(BUILD)/kbuild
 BZIMAGE := $(KOUT)/arch/x86/boot/bzImage
 OLD_KERNEL := $(BUILD)/old/vmlinuz
+# Debian's other stock kernels (scripts/fetch-kernels.sh), for tests/bats/distro.bats.
+DISTRO_NAMES := 5.10 6.1-cloud 6.12 7.3-stock
+DISTRO_KERNELS := $(DISTRO_NAMES:%=$(BUILD)/kernels/%/vmlinuz)
 INITRD := $(BUILD)/initramfs/base.cpio
+# Those kernels as /boot/vmlinuz-NAME: a piece distro.bats appends to the base.
+DISTRO_INITRD := $(BUILD)/initramfs/distro.cpio
 # Static guest programs, copied on top of the initramfs.
 GUEST_EXTRA := $(BUILD)/guest-extra
 GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps $(GUEST_EXTRA)/usr/bin/vmcore-phdrs \
@@ -36,9 +41,10 @@ TESTS ?= tests/bats
 export NEW_KERNEL := $(BZIMAGE)
 export OLD_KERNEL
 export BASE_INITRD := $(INITRD)
+export DISTRO_INITRD
 export KTREE KOUT
 
-.PHONY: all deps source tree kernel oldkernel initramfs tools test bench demo check clean distclean FORCE
+.PHONY: all deps source tree kernel oldkernel kernels initramfs tools test bench demo check clean distclean FORCE
 
 all: kernel initramfs tools
 
@@ -78,6 +84,12 @@ $(OLD_KERNEL):
 
 oldkernel: $(OLD_KERNEL)
 
+# Each stock kernel is fetched once; what is under build/kernels/ stays.
+$(BUILD)/kernels/%/vmlinuz:
+	scripts/fetch-kernels.sh $* $(BUILD)/kernels/$*
+
+kernels: $(OLD_KERNEL) $(DISTRO_KERNELS)
+
 tools: $(HOST_TOOLS)
 
 $(HOST_TOOLS): FORCE
@@ -95,7 +107,11 @@ $(INITRD): $(BZIMAGE) $(OLD_KERNEL) $(GUEST_FILES) $(GUEST_PROGS) scripts/mkinit
 	@mkdir -p $(dir $@)
 	scripts/mkinitramfs.sh --out $@ --new-kernel $(BZIMAGE) --old-kernel $(OLD_KERNEL) --extra $(GUEST_EXTRA)
 
-initramfs: $(INITRD)
+$(DISTRO_INITRD): $(DISTRO_KERNELS) scripts/mkinitramfs.sh
+	@mkdir -p $(dir $@)
+	scripts/mkinitramfs.sh --out $@ --kernels-only $(foreach n,$(DISTRO_NAMES),--kernel $(n)=$(BUILD)/kernels/$(n)/vmlinuz)
+
+initramfs: $(INITRD) $(DISTRO_INITRD)
 
 test: deps all
 	@scripts/run-tests.sh $(TESTS)

@@ -19,6 +19,10 @@ pkgs=(
 	qemu-system-x86 qemu-utils kexec-tools busybox-static
 	# UEFI guests (efi.bats): OVMF, booting the kernel through its EFI stub
 	ovmf
+	# real GRUB (grub.bats): grub-mkrescue images for BIOS and UEFI, grub-mkconfig
+	grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools
+	# kdump as distributions do it (kdump.bats): makedumpfile in the crash kernel
+	makedumpfile
 	bats bats-assert bats-support
 	# make test runs the suites side by side (scripts/run-tests.sh)
 	parallel

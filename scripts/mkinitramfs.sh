@@ -6,9 +6,17 @@
 # harness of tests/guest/ (/init and /hvt/), and two kernels to kexec into.
 #
 # Usage: mkinitramfs.sh --out FILE --new-kernel BZIMAGE --old-kernel VMLINUZ
-#                       [--extra DIR]...
-#   --extra DIR   copy the tree DIR on top of the root file system (repeatable,
-#                 applied in order)
+#                       [--kernel NAME=VMLINUZ]... [--extra DIR]...
+#        mkinitramfs.sh --out FILE --kernels-only --kernel NAME=VMLINUZ...
+#   --kernel NAME=VMLINUZ  also put VMLINUZ in as /boot/vmlinuz-NAME
+#                          (repeatable; NAME is letters, digits, . _ -)
+#   --extra DIR            copy the tree DIR on top of the root file system
+#                          (repeatable, applied in order)
+#   --kernels-only         a piece with nothing but /boot and the --kernel
+#                          images, to append to a base initramfs
+#                          (build/initramfs/distro.cpio: Debian's stock
+#                          kernels for tests/bats/distro.bats, which the
+#                          other suites do not carry from kexec to kexec)
 #
 # Layout: /init, /hvt/{lib.sh,...}, /hvt/state/gen (0), /bin/busybox and its
 # applet links, /usr/sbin/kexec, /boot/vmlinuz-new, /boot/vmlinuz-old,
@@ -21,26 +29,69 @@
 set -euo pipefail
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
-usage() { die "usage: $0 --out FILE --new-kernel BZIMAGE --old-kernel VMLINUZ [--extra DIR]..."; }
+usage() {
+	die "usage: $0 --out FILE --new-kernel BZIMAGE --old-kernel VMLINUZ [--kernel NAME=VMLINUZ]... [--extra DIR]...
+       $0 --out FILE --kernels-only --kernel NAME=VMLINUZ..."
+}
 
-out="" new="" old=""
-extras=()
+out="" new="" old="" kernels_only=0
+extras=() kernels=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--out) out=${2:-}; shift 2 || usage ;;
 	--new-kernel) new=${2:-}; shift 2 || usage ;;
 	--old-kernel) old=${2:-}; shift 2 || usage ;;
+	--kernel) kernels+=("${2:-}"); shift 2 || usage ;;
+	--kernels-only) kernels_only=1; shift ;;
 	--extra) extras+=("${2:-}"); shift 2 || usage ;;
 	-h | --help) usage ;;
 	*) die "unknown argument: $1" ;;
 	esac
 done
-if [ -z "$out" ] || [ -z "$new" ] || [ -z "$old" ]; then usage; fi
-[ -f "$new" ] || die "new kernel $new not found"
-[ -f "$old" ] || die "old kernel $old not found"
+[ -n "$out" ] || usage
+for k in "${kernels[@]}"; do
+	[[ $k =~ ^[A-Za-z0-9._-]+=. ]] || die "--kernel $k: expected NAME=VMLINUZ"
+	case ${k%%=*} in
+	new | old) die "--kernel $k: /boot/vmlinuz-${k%%=*} is --${k%%=*}-kernel" ;;
+	esac
+	[ -f "${k#*=}" ] || die "kernel ${k#*=} not found"
+done
+if [ "$kernels_only" = 1 ]; then
+	if [ -n "$new" ] || [ -n "$old" ] || [ "${#extras[@]}" -gt 0 ] || [ "${#kernels[@]}" -eq 0 ]; then
+		die "--kernels-only takes --out and --kernel only"
+	fi
+else
+	if [ -z "$new" ] || [ -z "$old" ]; then usage; fi
+	[ -f "$new" ] || die "new kernel $new not found"
+	[ -f "$old" ] || die "old kernel $old not found"
+fi
 for d in "${extras[@]}"; do
 	[ -d "$d" ] || die "--extra $d is not a directory"
 done
+
+mkdir -p "$(dirname "$out")"
+stage=$(mktemp -d "$(dirname "$out")/.stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+chmod 755 "$stage"
+
+# put_kernels: the --kernel images, as /boot/vmlinuz-NAME.
+put_kernels() {
+	local k
+	mkdir -p "$stage/boot"
+	for k in "${kernels[@]}"; do
+		cp "${k#*=}" "$stage/boot/vmlinuz-${k%%=*}"
+	done
+}
+
+if [ "$kernels_only" = 1 ]; then
+	put_kernels
+	tmp_out=$out.tmp.$$
+	(cd "$stage" && find . | LC_ALL=C sort |
+		cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$tmp_out"
+	mv "$tmp_out" "$out"
+	echo "mkinitramfs: $out ($(($(stat -c %s "$out") / 1024)) KiB, kernels only)" >&2
+	exit 0
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -52,11 +103,6 @@ kexec=${KEXEC:-/usr/sbin/kexec}
 if ldd "$busybox" >/dev/null 2>&1; then
 	die "$busybox is dynamically linked (install busybox-static)"
 fi
-
-mkdir -p "$(dirname "$out")"
-stage=$(mktemp -d "$(dirname "$out")/.stage.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
-chmod 755 "$stage"
 
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc,boot,hvt/state,proc,sys,dev,tmp,mnt,run,root,lib64}
 chmod 1777 "$stage/tmp"
@@ -100,6 +146,7 @@ echo 0 >"$stage/hvt/state/gen"
 # Kernels.
 cp "$new" "$stage/boot/vmlinuz-new"
 cp "$old" "$stage/boot/vmlinuz-old"
+put_kernels
 
 cat >"$stage/etc/passwd" <<'PW'
 root:x:0:0:root:/root:/bin/sh

@@ -233,3 +233,206 @@ memsz $((0x39f00000 + 0x1fe0000))"
 	assert_failure
 	assert_output --partial "not numbers"
 }
+
+# --- makedumpfile ----------------------------------------------------------
+#
+# kdump as distributions do it: Debian's makedumpfile in the crash kernel
+# filters /proc/vmcore (-d 31: zero, cache, user and free pages out) into
+# a dump file. The binary and its libraries travel in an extra initramfs
+# piece built here; the first kernel's root file system, repacked for the
+# crash kernel, takes it along. The first kernel has the whole carveout
+# deposited and 300 ordinary pages on top (hvcarve.overflow=allow), which
+# it marks PageOffline: makedumpfile must count those as "Offline pages"
+# and leave them out. The host checks
+#   * the carveout byte for byte, before the panic and after makedumpfile;
+#   * the crash kernel's whole memory after makedumpfile (tests/progs/
+#     carve-scan.c, every byte offset): no copy of a carveout page (the
+#     simulator's page header, naming a carveout pfn) may be in it. The
+#     dump file lives in that memory (a tmpfs), so a dumped carveout page
+#     would be found there;
+#   * makedumpfile's own account, and the panicked kernel's log it
+#     extracts from the dump file (--dump-dmesg), with a marker this test
+#     wrote into it just before the panic.
+# Negative control: a kexec -p -l whose /proc/iomem (bind-mounted over)
+# calls the carveout System RAM, so that kexec-tools puts it in the
+# crash kernel's ELF core header: then makedumpfile dumps every carveout
+# page, the scan finds them all, and the carveout is still byte-identical
+# (so the dump comparison alone could not have told).
+#
+# Debian 12's makedumpfile (1.7.2) predates 7.3: it prints "The kernel
+# version is not supported." and "The makedumpfile operation may be
+# incomplete." and goes on, reading 7.3's VMCOREINFO (page types by value,
+# PAGE_BUDDY_MAPCOUNT_VALUE and PAGE_OFFLINE_MAPCOUNT_VALUE). The test
+# records that warning and checks the result instead of trusting it.
+
+MDF_CRASHKERNEL=256M  # room for a dump with the whole carveout in it (the negative control)
+MDF_DEPOSIT=$(( (CARVE_SIZE >> 12) + 300 ))
+
+setup_file() {
+	local mdf=${MAKEDUMPFILE:-/usr/bin/makedumpfile} st lib
+	[ -x "$mdf" ] || fail "no $mdf: install-deps.sh installs makedumpfile"
+	st=$BATS_FILE_TMPDIR/mdf-stage
+	mkdir -p "$st/usr/bin"
+	cp -L "$mdf" "$st/usr/bin/makedumpfile"
+	while read -r lib; do
+		mkdir -p "$st/$(dirname "$lib")"
+		cp -L "$lib" "$st/$lib"
+	done < <(ldd "$mdf" | awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $1 ~ /^\// { print $1 }')
+	[ -e "$st/lib64/ld-linux-x86-64.so.2" ] || fail "ldd $mdf named no dynamic loader"
+	(cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) \
+		>"$BATS_FILE_TMPDIR/makedumpfile.cpio"
+	gcc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/carve-scan" "$HVT_ROOT/tests/progs/carve-scan.c"
+}
+
+# carve_scan FILE: "COPIES DISTINCT" carveout page headers in FILE.
+carve_scan() {
+	local out
+	out=$("$BATS_FILE_TMPDIR/carve-scan" "$1" "$CARVE_BASE" "$CARVE_SIZE") || return 1
+	[[ $out =~ ^copies\ ([0-9]+)\ distinct\ ([0-9]+)$ ]] || { echo "carve-scan said '$out'"; return 1; }
+	echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+}
+
+# mdf_run SYSCALL [fake-iomem]: the whole carveout and 300 ordinary pages
+# deposited, kexec SYSCALL -p (-s: kexec_file_load, -c: kexec_load), a
+# panic, makedumpfile -d 31 in the crash kernel. With fake-iomem (only
+# with -c), kexec-tools reads a /proc/iomem in which the carveout is
+# System RAM.
+mdf_run() {
+	local sys=$1 fake=${2:-} token=$RANDOM$RANDOM
+	vm_run - "nokaslr hvcarve=64M@$CARVE_BASE crashkernel=$MDF_CRASHKERNEL hvcarve.overflow=allow" \
+		--initrd "$BATS_FILE_TMPDIR/makedumpfile.cpio" \
+		--allow 'Kernel panic - not syncing: sysrq triggered crash' <<EOS2
+. /hvt/sim.sh
+if [ "\$(hvt_gen)" = 0 ]; then
+	cr=\$(grep 'Crash kernel' /proc/iomem | tr -d ' ')
+	hvt_result crash_res "\$cr"
+	s=\${cr%%-*} e=\${cr#*-}
+	e=\${e%%:*}
+	hvt_state_set crash_range "0x\$s \$((0x\$e - 0x\$s + 1))"
+	hvt_sim_deposit $MDF_DEPOSIT 1 || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_result overflow_pages "\$(cat \$HVT_HVC/overflow_pages)"
+	hvt_result free_pages "\$(cat \$HVT_HVC/region0/free_pages)"
+	if [ "$fake" = fake-iomem ]; then
+		awk '/^[0-9a-f]+-[0-9a-f]+ : / { skip = 0 }
+			/^$(printf '%x' $((CARVE_BASE)))-/ { print \$1 " : System RAM"; skip = 1; next }
+			skip && /^ / { next } { print }' /proc/iomem >/tmp/iomem
+		mount --bind /tmp/iomem /proc/iomem || hvt_fail "cannot bind-mount over /proc/iomem"
+		hvt_result fake_iomem "\$(grep -c '^$(printf '%x' $((CARVE_BASE)))-.* : System RAM\$' /proc/iomem)"
+	fi
+	hvt_rebuild_initramfs /tmp/crash.cpio || hvt_fail "initramfs"
+	kexec $sys -p /boot/vmlinuz-new --initrd=/tmp/crash.cpio \
+		--append="console=ttyS0 nokaslr irqpoll nr_cpus=1 reset_devices" || hvt_fail "kexec $sys -p"
+	rm -f /tmp/crash.cpio
+	hvt_result crash_loaded "\$(cat /sys/kernel/kexec_crash_loaded)"
+	hvt_ckpt pre-panic $CARVE_BASE $CARVE_SIZE
+	echo "hvt-kdump-marker $token" >/dev/kmsg
+	echo c >/proc/sysrq-trigger
+	hvt_fail "still alive after the panic"
+fi
+vmcore-phdrs >/tmp/phdrs || hvt_fail "no PT_LOAD in /proc/vmcore"
+hvt_result phdrs "\$(tr '\n' ' ' </tmp/phdrs)"
+# The dump goes to /tmp, a tmpfs of half the crash kernel's memory by
+# default: too small for the negative control's dump.
+mount -o remount,size=90% /tmp || hvt_fail "cannot grow /tmp"
+rc=0
+makedumpfile --message-level 31 -d 31 /proc/vmcore /tmp/dump >/tmp/mdf.out 2>&1 || rc=\$?
+hvt_result mdf_rc "\$rc"
+tr '\r' '\n' </tmp/mdf.out >/tmp/mdf.txt
+hvt_result mdf_notes "\$(grep -E '^(The kernel version|The makedumpfile operation|makedumpfile (Completed|Failed))' /tmp/mdf.txt | sort -u | tr '\n' '|')"
+[ "\$rc" = 0 ] || hvt_fail "makedumpfile -d 31 exited \$rc: \$(tail -n 5 /tmp/mdf.txt | tr '\n' '|')"
+sed -n -E 's/^ *(Original pages|Pages filled with zero|Non-private cache pages|Private cache pages|User process data pages|Free pages|Offline pages|Remaining pages|Total pages) *: (0x[0-9a-f]+)\$/\1=\2/p' /tmp/mdf.txt |
+	tr ' ' '_' >/tmp/report
+while IFS== read -r k v; do hvt_result "mdf.\$k" "\$v"; done </tmp/report
+hvt_result dump_magic "\$(head -c 8 /tmp/dump | tr -c 'A-Z' '_')"
+hvt_result dump_bytes "\$(stat -c %s /tmp/dump)"
+rc=0
+makedumpfile --dump-dmesg /tmp/dump /tmp/dmesg.txt >/tmp/dmesg.out 2>&1 || rc=\$?
+hvt_result dmesg_rc "\$rc"
+hvt_result dmesg_marker "\$(grep -c 'hvt-kdump-marker $token\$' /tmp/dmesg.txt)"
+hvt_result dmesg_panic "\$(grep -c 'Kernel panic - not syncing: sysrq triggered crash' /tmp/dmesg.txt)"
+hvt_ckpt after-makedumpfile $CARVE_BASE $CARVE_SIZE
+hvt_ckpt crash-memory \$(hvt_state_get crash_range)
+hvt_done
+EOS2
+}
+
+# mdf_val KEY: a number of makedumpfile's report (0x...), as decimal.
+mdf_val() {
+	local v
+	v=$(result "mdf.$1" 1) || { echo "no makedumpfile '$1' line" >&2; return 1; }
+	[[ $v =~ ^0x[0-9a-f]+$ ]] || { echo "makedumpfile '$1' is '$v'" >&2; return 1; }
+	echo $((v))
+}
+
+# The checks of a makedumpfile run, shared by both syscalls.
+mdf_checks() {
+	local held scan copies distinct offline free total remaining orig
+	assert_equal "$(result crash_loaded 0)" 1
+	assert_equal "$(last_gen)" 1
+	# The host's decode: the whole carveout held before the panic, and 300
+	# ordinary pages deposited on top (the kernel's count).
+	held=$("$HVT_ROOT/tools/hvcarve/hvcarve-dump" decode --base "$CARVE_BASE" "$(dump_file pre-panic)" |
+		awk '$1 == "held" { print $2 }')
+	assert_equal "$held" $((CARVE_SIZE >> 12))
+	assert_equal "$(result overflow_pages 0)" 300
+	assert_equal "$(result free_pages 0)" 0
+	# makedumpfile ran to its end and wrote a kdump-compressed file.
+	assert_equal "$(result mdf_rc 1)" 0
+	echo "makedumpfile said: $(result mdf_notes 1)"
+	assert_equal "$(result dump_magic 1)" KDUMP___
+	# Its account: the ordinary pages as Offline, free pages left out.
+	offline=$(mdf_val Offline_pages) free=$(mdf_val Free_pages) total=$(mdf_val Total_pages)
+	remaining=$(mdf_val Remaining_pages) orig=$(mdf_val Original_pages)
+	echo "makedumpfile: original $orig, free $free, offline $offline, remaining $remaining, total $total"
+	assert_equal "$offline" 300
+	[ "$free" -gt 0 ] || fail "makedumpfile excluded no free page"
+	[ "$remaining" -lt "$orig" ] || fail "makedumpfile excluded nothing"
+	# The dump holds the panicked kernel: its log, to the marker written
+	# just before the panic, and the panic itself.
+	assert_equal "$(result dmesg_rc 1)" 0
+	assert_equal "$(result dmesg_marker 1)" 1
+	assert_equal "$(result dmesg_panic 1)" 1
+	# Nothing wrote to the carveout.
+	dumps_equal pre-panic after-makedumpfile
+}
+
+@test "kdump: makedumpfile -d 31 after kexec -p -s never touches the carveout (host scan of the crash kernel's memory)" {
+	mdf_run -s
+	mdf_checks
+	local why scan
+	why=$(loads_ok "$(result phdrs 1 | xargs -n 2)") || fail "vmcore: $why"
+	scan=$(carve_scan "$(dump_file crash-memory)") || fail "$scan"
+	echo "carveout page headers in the crash kernel's memory: $scan"
+	assert_equal "$scan" "0 0"
+	assert_equal "$(dump_size crash-memory)" $((256 << 20))
+}
+
+@test "kdump: makedumpfile -d 31 after kexec -p -l never touches the carveout (host scan of the crash kernel's memory)" {
+	mdf_run -c
+	mdf_checks
+	local why scan
+	why=$(loads_ok "$(result phdrs 1 | xargs -n 2)") || fail "vmcore: $why"
+	scan=$(carve_scan "$(dump_file crash-memory)") || fail "$scan"
+	echo "carveout page headers in the crash kernel's memory: $scan"
+	assert_equal "$scan" "0 0"
+}
+
+@test "kdump negative control: a vmcore that includes the carveout gets it dumped, and the host scan finds every page" {
+	mdf_run -c fake-iomem
+	assert_equal "$(result fake_iomem 0)" 1
+	# kexec-tools took the lie: the carveout is in the crash kernel's vmcore.
+	run loads_ok "$(result phdrs 1 | xargs -n 2)"
+	assert_failure
+	assert_output --partial "overlaps the carveout"
+	assert_equal "$(result mdf_rc 1)" 0
+	local scan copies distinct
+	scan=$(carve_scan "$(dump_file crash-memory)") || fail "$scan"
+	echo "carveout page headers in the crash kernel's memory: $scan"
+	read -r copies distinct <<<"$scan"
+	# Every held carveout page is in the dump file, so in that memory.
+	assert_equal "$distinct" $((CARVE_SIZE >> 12))
+	[ "$copies" -ge "$distinct" ]
+	# ...while the carveout itself is unchanged: reading leaves no trace
+	# in it, which is why the host scans the crash kernel's memory.
+	dumps_equal pre-panic after-makedumpfile
+}

@@ -40,6 +40,10 @@
 # At DONE or FAIL the host answers ACK and quits QEMU at once (the guest
 # would only sync and reboot).
 #
+# --no-kernel: QEMU gets no -kernel, -initrd or -append; the firmware boots
+# from the disks given with --qemu-arg (a boot loader image, which loads
+# the kernel, its command line and the initramfs; grub.bats).
+#
 # Artifacts (--artifacts DIR):
 #   console.log   serial 0 (kernel console), written by QEMU itself
 #   control.log   every control line, with host time since start, "<" from
@@ -99,6 +103,8 @@ usage: vmrun.sh --kernel FILE --initrd CPIO [CPIO...] --artifacts DIR
                 [--cpu CPU] [--accel auto|tcg|kvm] [--qemu BINARY]
                 [--allow REGEX]... [--allow-taint LETTERS] [--narrate]
                 [--interactive]
+       vmrun.sh --no-kernel --artifacts DIR [the options above, but --kernel,
+                --initrd and --append]
        vmrun.sh --check-console FILE [--allow REGEX]...
 EOF
 }
@@ -118,7 +124,7 @@ accel=${HVT_ACCEL:-auto}
 qemu=${QEMU:-qemu-system-x86_64}
 initrds=() numas=() qemu_args=() allows=() allow_taint=''
 narrate=0 interactive=0 check_console=''
-have_kernel=0 have_art=0
+have_kernel=0 have_art=0 no_kernel=0 kernel_args=()
 
 while [ $# -gt 0 ]; do
 	opt=$1
@@ -136,12 +142,17 @@ while [ $# -gt 0 ]; do
 		usage
 		exit 0
 		;;
-	--narrate | --interactive)
+	--narrate | --interactive | --no-kernel)
 		[ "$has_val" = 0 ] || usage_error "argument $opt: ignored explicit argument '$val'"
-		if [ "$opt" = --narrate ]; then narrate=1; else interactive=1; fi
+		case $opt in
+		--narrate) narrate=1 ;;
+		--interactive) interactive=1 ;;
+		--no-kernel) no_kernel=1 ;;
+		esac
 		;;
 	--initrd)
 		# One or more files, up to the next option; repeatable.
+		kernel_args+=(--initrd)
 		n=${#initrds[@]}
 		[ "$has_val" = 0 ] || initrds+=("$val")
 		while [ $# -gt 0 ] && [[ $1 != -* ]]; do
@@ -158,8 +169,8 @@ while [ $# -gt 0 ]; do
 			shift
 		fi
 		case $opt in
-		--kernel) kernel=$val have_kernel=1 ;;
-		--append) append=$val ;;
+		--kernel) kernel=$val have_kernel=1 kernel_args+=(--kernel) ;;
+		--append) append=$val kernel_args+=(--append) ;;
 		--mem) mem=$val ;;
 		--smp) smp=$val ;;
 		--numa) numas+=("$val") ;;
@@ -269,7 +280,13 @@ if [ -n "$check_console" ]; then
 	exit "$EXIT_DONE"
 fi
 
-if [ "$have_kernel" = 0 ] || [ ${#initrds[@]} -eq 0 ] || [ "$have_art" = 0 ]; then
+if [ "$no_kernel" = 1 ]; then
+	# The firmware boots what it finds on the disks of --qemu-arg (a boot
+	# loader, which loads the kernel and its initrd itself).
+	[ ${#kernel_args[@]} -eq 0 ] ||
+		usage_error "argument --no-kernel: not allowed with ${kernel_args[0]}"
+	[ "$have_art" = 1 ] || usage_error "the following arguments are required: --artifacts"
+elif [ "$have_kernel" = 0 ] || [ ${#initrds[@]} -eq 0 ] || [ "$have_art" = 0 ]; then
 	usage_error "the following arguments are required: --kernel, --initrd, --artifacts"
 fi
 [[ $timeout =~ ^[0-9]+$ ]] || usage_error "argument --timeout: invalid int value: '$timeout'"
@@ -378,17 +395,22 @@ split_words() { # STRING -> WORDS array
 }
 
 start_qemu() {
-	local f q con_dev cmd=() line
-	for f in "$kernel" "${initrds[@]}"; do
-		[ -f "$f" ] || { setup_error "no such file: $f"; return 1; }
-	done
-	make_initrd || { setup_error "cannot build the initrd in $rundir"; return 1; }
+	local f q con_dev cmd=() line boot=()
+	if [ "$no_kernel" = 0 ]; then
+		for f in "$kernel" "${initrds[@]}"; do
+			[ -f "$f" ] || { setup_error "no such file: $f"; return 1; }
+		done
+		make_initrd || { setup_error "cannot build the initrd in $rundir"; return 1; }
+	fi
 	mkfifo "$rundir/ctl.in" "$rundir/ctl.out" "$rundir/qmp.in" "$rundir/qmp.out" ||
 		{ setup_error "mkfifo in $rundir failed"; return 1; }
 	# The console is ttyS0 (serial 0, console.log) unless told otherwise.
-	if ! [[ $append =~ (^|[[:space:]])console=ttyS0 ]]; then
-		strip "console=ttyS0 $append"
-		append=$STRIPPED
+	if [ "$no_kernel" = 0 ]; then
+		if ! [[ $append =~ (^|[[:space:]])console=ttyS0 ]]; then
+			strip "console=ttyS0 $append"
+			append=$STRIPPED
+		fi
+		boot=(-kernel "$kernel" -initrd "$rundir/initrd.cpio" -append "$append")
 	fi
 	if [ "$accel" = auto ]; then
 		if kvm_usable; then accel=kvm; else accel=tcg; fi
@@ -405,7 +427,7 @@ start_qemu() {
 		-machine "$machine" -cpu "$cpu" -accel "$accel"
 		-m "$mem" -smp "$smp"
 		-nodefaults -nographic -no-reboot
-		-kernel "$kernel" -initrd "$rundir/initrd.cpio" -append "$append"
+		"${boot[@]}"
 		-chardev "$con_dev" -serial chardev:con0
 		-chardev "pipe,id=ctl0,path=$run/ctl" -serial chardev:ctl0
 		-chardev "pipe,id=qmp0,path=$run/qmp" -mon chardev=qmp0,mode=control)

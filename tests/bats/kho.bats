@@ -1,0 +1,260 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0
+#
+# Live update next to the carveout: the kernel's own kexec handover (KHO)
+# and Live Update Orchestrator (LUO) tests, across a kexec -s of a guest
+# with an active carveout that holds deposits.
+#
+# * lib/test_kho.c (CONFIG_TEST_KEXEC_HANDOVER, built in): with kho=on it
+#   fills 8 MiB of folios with random data at boot, preserves them and a
+#   checksum in a KHO subtree; the kernel after the kexec restores them and
+#   prints "test_kho: KHO restore succeeded" (or "KHO restore failed").
+# * tools/testing/selftests/liveupdate/luo_kexec_simple (static, built on
+#   the host against the tree's uapi headers: scripts/build-luo-selftest.sh):
+#   stage 1 (-s 1) preserves a memfd in a LUO session and leaves a child
+#   holding it; stage 2 (-s 2), after the kexec, restores and verifies it
+#   and prints "--- SIMPLE KEXEC TEST PASSED ---". A failure is
+#   "Bail out!" (kselftest) and a non-zero exit.
+#
+# The host dumps the carveout before the kexec, after the next kernel
+# booted and after memory pressure: byte-identical. KHO's scratch areas
+# (memory the next kernel boots from, and where kexec -s puts its
+# segments) must never overlap the carveout: the first kernel's list
+# (/sys/kernel/debug/kho/out/scratch_*), and the array KHO hands to the
+# next kernel, which the host dumps from guest memory (the address is in
+# the SETUP_KEXEC_KHO setup_data the next kernel got). The control: the
+# same boot without hvcarve= puts scratch into that range, and the check
+# sees it.
+
+load helpers
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+CARVE_BASE=0x3a000000
+CARVE_SIZE=0x4000000
+CARVE="hvcarve=64M@$CARVE_BASE"
+# KHO's default scratch sizes (200% of early kernel allocations): in a 1 GiB
+# guest they would fill the top of RAM, where the carveout is.
+LU="kho=on liveupdate=on"
+DUMP=$HVT_ROOT/tools/hvcarve/hvcarve-dump
+KTREE=${KTREE:-$HVT_ROOT/build/linux}
+LUO_OUT=$HVT_ROOT/build/luo
+LUO_CPIO=$LUO_OUT/luo.cpio
+
+setup_file() {
+	[ -f "$KTREE/Makefile" ] || {
+		echo "no patched tree at $KTREE: run 'make kernel' first" >&2
+		return 1
+	}
+	mkdir -p "$LUO_OUT"
+	flock "$LUO_OUT/.lock" "$HVT_ROOT/scripts/build-luo-selftest.sh" "$KTREE" "$LUO_OUT" \
+		luo_kexec_simple >&3 2>&1
+}
+
+teardown() {
+	hvt_teardown
+}
+
+r() {
+	result "$1" "${2:-0}"
+}
+
+host_decode() {
+	"$DUMP" decode --base "$CARVE_BASE" "$(dump_file "$1")" |
+		awk -v k="$2" '$1 == k { print $2; f = 1 } END { exit !f }'
+}
+
+host_parts() {
+	"$DUMP" decode --base "$CARVE_BASE" "$(dump_file "$1")" |
+		awk '$1 == "partition" { printf "%s%s:%s", sep, $2, $3; sep = " " } END { print "" }'
+}
+
+# scratch_pairs PHYS_LIST LEN_LIST: "0xADDR 0xSIZE" per area, from the two
+# lists of /sys/kernel/debug/kho/out/scratch_phys and scratch_len.
+scratch_pairs() {
+	local -a a s
+	local i
+	read -r -a a <<<"$1"
+	read -r -a s <<<"$2"
+	if [ "${#a[@]}" = 0 ] || [ "${#a[@]}" != "${#s[@]}" ]; then
+		echo "scratch lists empty or of different lengths: '$1' / '$2'" >&2
+		return 1
+	fi
+	for i in "${!a[@]}"; do
+		printf '0x%x 0x%x\n' "$((a[i]))" "$((s[i]))"
+	done
+}
+
+# scratch_from_dump NAME: "0xADDR 0xSIZE" per struct kho_scratch (two
+# little-endian u64) in dump NAME, decoded on the host.
+scratch_from_dump() {
+	local f
+	f=$(dump_file "$1")
+	if [ ! -s "$f" ] || [ $(($(stat -c %s "$f") % 16)) != 0 ]; then
+		echo "dump $1 is no array of struct kho_scratch" >&2
+		return 1
+	fi
+	od -An -v -tx8 -w16 "$f" | while read -r a s; do
+		printf '0x%x 0x%x\n' "$((16#$a))" "$((16#$s))"
+	done
+}
+
+# scratch_overlaps BASE SIZE: reads "ADDR SIZE" lines; prints every area
+# that overlaps [BASE, BASE + SIZE) and succeeds if there is one.
+scratch_overlaps() {
+	local base=$(($1)) end=$(($1 + $2)) a s hit=1
+	while read -r a s; do
+		if [ "$((s))" -gt 0 ] && [ "$((a))" -lt "$end" ] && [ $((a + s)) -gt "$base" ]; then
+			echo "scratch [mem $(printf '%#x-%#x' "$((a))" $((a + s - 1)))] overlaps [mem $(printf '%#x-%#x' "$base" $((end - 1)))]"
+			hit=0
+		fi
+	done
+	return "$hit"
+}
+
+# The guest side: generation 0 deposits, runs stage 1 of the LUO test and
+# kexecs (-s) with KHO; generation 1 reports what it was handed, runs stage
+# 2, goes under memory pressure and deposits again. APPEND_NEXT is the next
+# kernel's command line.
+kho_scenario() {
+	cat <<EOF
+. /hvt/sim.sh
+export HVT_DUMP_RANGES="$CARVE_BASE $CARVE_SIZE"
+kho=/sys/kernel/debug/kho
+luo_run() {
+	rc=0
+	out=\$(luo_kexec_simple -s "\$1" 2>&1) || rc=\$?
+	printf '%s\n' "\$out"
+	hvt_result "luo.rc" "\$rc"
+	hvt_result "luo.out" "\$out"
+}
+if [ "\$(hvt_gen)" = 0 ]; then
+	hvt_result kho_enabled "\$([ -d \$kho/out ] && echo yes || echo no)"
+	hvt_result sub_fdts "\$(ls \$kho/out/sub_fdts | sort | tr '\n' ' ')"
+	hvt_result scratch_phys "\$(cat \$kho/out/scratch_phys)"
+	hvt_result scratch_len "\$(cat \$kho/out/scratch_len)"
+	if [ "$1" = deposits ]; then
+		hvt_sim_deposit 3000 1 || hvt_fail "deposit P1: \$hvt_sim_err"
+		hvt_sim_deposit 1000 2 || hvt_fail "deposit P2: \$hvt_sim_err"
+		hvt_sim_withdraw 500 1 || hvt_fail "withdraw P1: \$hvt_sim_err"
+		hvt_sim_report dep
+	fi
+	luo_run 1
+	hvt_kexec -s /boot/vmlinuz-new "$2"
+	hvt_fail "kexec -s did not happen"
+fi
+hvt_ckpt post-boot $CARVE_BASE $CARVE_SIZE
+# The SETUP_KEXEC_KHO (10) setup_data: struct kho_data, four u64: the
+# FDT's address and size, the scratch array's address and size.
+kd=
+for d in /sys/kernel/boot_params/setup_data/*; do
+	[ "\$((\$(cat \$d/type)))" = 10 ] && kd=\$(od -An -v -tx8 \$d/data | tr -s ' \n' '  ')
+done
+hvt_result kho_data "\$kd"
+set -- \$kd
+[ \$# = 4 ] || hvt_fail "no SETUP_KEXEC_KHO setup_data: '\$kd'"
+hvt_ckpt scratch-array 0x\$3 0x\$4
+hvt_result in_sub_fdts "\$(ls \$kho/in/sub_fdts | sort | tr '\n' ' ')"
+hvt_result scratch_phys "\$(cat \$kho/out/scratch_phys)"
+hvt_result scratch_len "\$(cat \$kho/out/scratch_len)"
+luo_run 2
+hvt_sim_report boot
+if [ "$1" = deposits ]; then
+	hvt_memhog_run 90 80
+	hvt_ckpt post-hog $CARVE_BASE $CARVE_SIZE
+	hvt_sim_deposit 500 3 || hvt_fail "deposit P3: \$hvt_sim_err"
+	hvt_sim_report end
+fi
+hvt_done
+EOF
+}
+
+@test "KHO test module and LUO selftest pass across kexec -s; deposits and carveout intact; scratch outside it" {
+	vm_run - "nokaslr $CARVE $LU" --initrd "$LUO_CPIO" --timeout 400 \
+		< <(kho_scenario deposits "nokaslr $CARVE $LU")
+	assert_equal "$(last_gen)" 1
+
+	# KHO was on in both kernels, and the test module preserved its data.
+	assert_equal "$(r kho_enabled)" yes
+	assert_equal "$(r sub_fdts)" "LUO kexec-metadata kho_test"
+	assert_equal "$(r in_sub_fdts 1)" "LUO kexec-metadata kho_test"
+	run console_grep -g 1 'KHO: found kexec handover data\.'
+	assert_success
+	# lib/test_kho.c's verdict.
+	run console_grep 'test_kho: '
+	assert_success
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp 'test_kho: KHO restore succeeded$'
+	run console_grep -g 1 'test_kho: KHO restore succeeded$'
+	assert_success
+	run console_grep -g 1 'luo: Retrieved live update data, liveupdate number: 1$'
+	assert_success
+
+	# luo_kexec_simple's verdicts, stage 1 and stage 2.
+	assert_equal "$(r luo.rc 0)" 0
+	run r luo.out 0
+	assert_output --partial "[STAGE 1] You may now perform kexec reboot."
+	refute_output --partial "Bail out!"
+	assert_equal "$(r luo.rc 1)" 0
+	run r luo.out 1
+	assert_output --partial "[STAGE 2] Test data verified successfully."
+	assert_output --partial "--- SIMPLE KEXEC TEST PASSED ---"
+	refute_output --partial "Bail out!"
+
+	# The carveout: 3500 pages held, in the dumps and in the simulator's
+	# ledger before and after; byte-identical across the kexec and the
+	# memory pressure of the KHO boot.
+	assert_equal "$(r dep.sim_held)" 3500
+	assert_equal "$(r dep.deposited_pages)" 3500
+	dumps_equal pre-kexec-gen0 post-boot
+	dumps_equal post-boot post-hog
+	assert_equal "$(host_decode pre-kexec-gen0 held)" 3500
+	assert_equal "$(host_parts post-hog)" "1:2500 2:1000"
+	assert_equal "$(r boot.sim_held 1)" 3500
+	assert_equal "$(r boot.sim_corrupted 1)" 0
+	assert_memhog 1
+	# The KHO boot's pool steps around what the hypervisor holds.
+	assert_equal "$(r end.sim_held 1)" 4000
+	assert_equal "$(r end.deposited_pages 1)" 500
+	assert_equal "$(r end.inherited_pages 1)" "$(r end.sim_refusals 1)"
+	assert_equal "$(r end.sim_corrupted 1)" 0
+	e820_range_is 1 "$CARVE_BASE" "$CARVE_SIZE" hvcarve BIOS-e820
+
+	# Scratch. Generation 0's own list, the array the next kernel was
+	# handed (host decode of guest memory) and the next kernel's list
+	# are the same, and no area overlaps the carveout.
+	local gen0 handed gen1
+	gen0=$(scratch_pairs "$(r scratch_phys 0)" "$(r scratch_len 0)")
+	handed=$(scratch_from_dump scratch-array)
+	gen1=$(scratch_pairs "$(r scratch_phys 1)" "$(r scratch_len 1)")
+	echo "scratch areas:"$'\n'"$handed"
+	[ "$(awk '$2 != "0x0"' <<<"$handed" | wc -l)" -ge 2 ] || fail "fewer than 2 non-empty scratch areas"
+	assert_equal "$handed" "$gen0"
+	assert_equal "$gen1" "$gen0"
+	run scratch_overlaps "$CARVE_BASE" "$CARVE_SIZE" <<<"$handed"
+	assert_failure
+	assert_output ""
+}
+
+# The control: the same boots without hvcarve= (the range is plain RAM):
+# KHO's scratch lands in it, and both checks above say so, from the
+# first kernel's list and from the array the host dumps in the next one.
+@test "control: without hvcarve= the same KHO boot puts scratch into that range, and the check fails" {
+	vm_run - "nokaslr $LU" --initrd "$LUO_CPIO" --timeout 300 \
+		< <(kho_scenario none "nokaslr $LU")
+	assert_equal "$(last_gen)" 1
+	local gen0 handed
+	gen0=$(scratch_pairs "$(r scratch_phys 0)" "$(r scratch_len 0)")
+	handed=$(scratch_from_dump scratch-array)
+	echo "scratch areas:"$'\n'"$handed"
+	assert_equal "$handed" "$gen0"
+	run scratch_overlaps "$CARVE_BASE" "$CARVE_SIZE" <<<"$handed"
+	assert_success
+	assert_output --partial "overlaps [mem 0x3a000000-0x3dffffff]"
+	# Live update itself worked there too.
+	assert_equal "$(r luo.rc 1)" 0
+	run r luo.out 1
+	assert_output --partial "--- SIMPLE KEXEC TEST PASSED ---"
+	run console_grep -g 1 'test_kho: KHO restore succeeded$'
+	assert_success
+}
