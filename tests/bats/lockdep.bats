@@ -105,8 +105,9 @@ lockdep_suite() {
 		boots=$(tr -d '\r' <"$con" | grep -v '^hvt:' | grep -c 'Linux version ' || true)
 		selftests=$(grep -cE 'Good, all +[0-9]+ testcases passed! \|' "$con" || true)
 		echo "$boots boot(s), $selftests with lockdep self-tests: $con"
-		[ "$boots" -ge 1 ] && [ "$selftests" = "$boots" ] ||
+		if [ "$boots" -lt 1 ] || [ "$selftests" != "$boots" ]; then
 			fail "a kernel other than the lockdep kernel ran: $con"
+		fi
 		runs=$((runs + 1))
 	done < <(find "$art" -name console.log | sort)
 	[ "$runs" -ge "$want" ] || fail "only $runs VM runs for $want tests"
@@ -201,6 +202,7 @@ EOF
 @test "deposit.bats's main cases pass under the lockdep kernel" {
 	local filter='' c
 	for c in "${DEPOSIT_CASES[@]}"; do
+		# shellcheck disable=SC2001,SC2016 # the name, regex-quoted
 		filter+="${filter:+|}^$(sed 's/[][\.*^$()+?{}|]/\\&/g' <<<"$c")"
 	done
 	lockdep_suite deposit.bats "$filter" "${#DEPOSIT_CASES[@]}"
