@@ -114,7 +114,7 @@ lockdep_suite() {
 	rm -rf "$art"
 }
 
-@test "the lockdep kernel is a second configuration: PROVE_LOCKING and DEBUG_ATOMIC_SLEEP, the test kernel has neither" {
+@test "the lockdep kernel is a second configuration: PROVE_LOCKING and DEBUG_ATOMIC_SLEEP, in hvcarve's objects too; the test kernel has neither" {
 	local opt
 	for opt in CONFIG_PROVE_LOCKING CONFIG_DEBUG_ATOMIC_SLEEP CONFIG_LOCKDEP CONFIG_DEBUG_LOCK_ALLOC \
 		CONFIG_DEBUG_SPINLOCK CONFIG_DEBUG_MUTEXES CONFIG_PROVE_RCU CONFIG_DEBUG_LOCKING_API_SELFTESTS \
@@ -125,6 +125,26 @@ lockdep_suite() {
 		run grep -x "$opt=y" "$HVT_ROOT/build/kbuild/.config"
 		assert_failure
 	done
+	# hvcarve's own code is instrumented: the glue's and the simulator's
+	# mutexes go through lockdep (mutex_lock_nested), the glue's
+	# might_sleep() checks are compiled in (__might_sleep), the pool's
+	# spinlocks get lockdep classes (__raw_spin_lock_init); the test
+	# kernel's objects have none of that.
+	local ld=${LOCKDEP_CONFIG%/.config} sym obj
+	for sym in hv_carve_deposit.o:mutex_lock_nested hv_carve_deposit.o:__might_sleep \
+		hv_carve_sim.o:mutex_lock_nested; do
+		obj=drivers/hv/${sym%%:*}
+		run nm "$ld/$obj"
+		assert_line --regexp "^ +U ${sym#*:}\$"
+		run nm "$HVT_ROOT/build/kbuild/$obj"
+		assert_success
+		refute_line --regexp "^ +U ${sym#*:}\$"
+	done
+	run nm "$ld/mm/hvcarve.o"
+	assert_line --regexp '^ +U __raw_spin_lock_init$'
+	run nm "$HVT_ROOT/build/kbuild/mm/hvcarve.o"
+	assert_success
+	refute_line --regexp '^ +U __raw_spin_lock_init$'
 	# The initramfs of these runs kexecs into the lockdep kernel.
 	run cmp "$LOCKDEP_KERNEL" "$NEW_KERNEL"
 	assert_failure
