@@ -19,6 +19,10 @@ PRISTINE := $(if $(KSRC),$(abspath $(KSRC)),$(DEB_SRC))
 KTREE := $(BUILD)/linux
 KOUT := $(BUILD)/kbuild
 BZIMAGE := $(KOUT)/arch/x86/boot/bzImage
+# The same kernel with lock debugging (configs/hvcarve-lockdep.config), for
+# tests/bats/lockdep.bats.
+LOCKDEP_KOUT := $(BUILD)/kbuild-lockdep
+LOCKDEP_KERNEL := $(LOCKDEP_KOUT)/arch/x86/boot/bzImage
 OLD_KERNEL := $(BUILD)/old/vmlinuz
 # Debian's other stock kernels (scripts/fetch-kernels.sh), for tests/bats/distro.bats.
 DISTRO_NAMES := 5.10 6.1-cloud 6.12 7.3-stock
@@ -43,6 +47,7 @@ export OLD_KERNEL
 export BASE_INITRD := $(INITRD)
 export DISTRO_INITRD
 export KTREE KOUT
+export LOCKDEP_KERNEL
 
 .PHONY: all deps source tree kernel oldkernel kernels initramfs tools test bench demo check clean distclean FORCE
 
@@ -79,6 +84,15 @@ $(BZIMAGE): FORCE | source
 
 kernel: $(BZIMAGE)
 
+# After $(BZIMAGE), which prepares the tree; under the same lock.
+.PHONY: lockdep-kernel
+$(LOCKDEP_KERNEL): $(BZIMAGE) FORCE
+	@flock $(BUILD)/.kernel.lock scripts/build-kernel.sh $(KTREE) $(LOCKDEP_KOUT) \
+		$(CONFIG_FRAGMENT) $(TOP)/configs/hvcarve-lockdep.config -- bzImage
+	@test -f $@
+
+lockdep-kernel: $(LOCKDEP_KERNEL)
+
 $(OLD_KERNEL):
 	scripts/fetch-old-kernel.sh $(BUILD)/old
 
@@ -113,7 +127,7 @@ $(DISTRO_INITRD): $(DISTRO_KERNELS) scripts/mkinitramfs.sh
 
 initramfs: $(INITRD) $(DISTRO_INITRD)
 
-test: deps all
+test: deps all lockdep-kernel
 	@scripts/run-tests.sh $(TESTS)
 
 demo: deps all
@@ -128,6 +142,7 @@ check: deps kernel
 
 clean:
 	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts $(GUEST_EXTRA)
+	rm -rf $(LOCKDEP_KOUT) $(BUILD)/luo
 	$(MAKE) -C tools/hvcarve clean
 
 distclean:

@@ -59,6 +59,14 @@ trixie-backports) state=$root/build/apt-trixie ;;
 *) state=$root/build/apt-$suite ;;
 esac
 state=${HVT_APT_STATE:-$state}
+# One fetch at a time per apt state (make -j, or a test fetching on its own).
+mkdir -p "$(dirname "$state")"
+exec 9>"$state.lock"
+flock 9
+# Another fetch may have finished it meanwhile.
+if [ -s "$out/vmlinuz" ] && [ -s "$out/version" ]; then
+	exit 0
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 debs=$out/debs

@@ -43,7 +43,8 @@ EXIT_CODES_HELP="Exit status:
      argument
   3  input unavailable: /proc/cmdline, the --from file, the RAM map
      (/sys/firmware/memmap and /proc/iomem), a NUMA node or the hvcarve
-     statistics in sysfs are missing or unreadable"
+     statistics in sysfs are missing or unreadable, or the --efi-map file
+     is unreadable or holds no firmware EFI memory map"
 
 NERR=0
 NWARN=0
@@ -776,15 +777,19 @@ running_reserved() {
 
 # load_ram ROOT
 # Read the firmware memory map (ROOT/sys/firmware/memmap, falling back to
-# ROOT/proc/iomem with a warning).  Sets:
+# ROOT/proc/iomem with a warning).  Since Linux 6.15 /sys/firmware/memmap
+# shows the map kexec hands on, where a running hvcarve kernel marks its
+# carveout (a "Reserved" entry of exactly a region): an entry of exactly a
+# region of ROOT/proc/cmdline is counted as the RAM it was.  Sets:
 #   MAP_A MAP_E MAP_T   all top-level entries (exclusive ends), sorted
 #   RAM_A RAM_E         System RAM, adjacent/overlapping entries coalesced
 #   RAM_SRC             the file(s) used
 # Returns 1 (after perr) when neither source exists.
 load_ram() {
-	local root=$1 dir=$1/sys/firmware/memmap iomem=$1/proc/iomem d s e t line
+	local root=$1 dir=$1/sys/firmware/memmap iomem=$1/proc/iomem d s e t line k
 	local -a rows=()
 	MAP_A=() MAP_E=() MAP_T=() RAM_A=() RAM_E=() RAM_SRC=""
+	running_regions "$root"
 	if [[ -d $dir ]] && compgen -G "$dir/*/start" >/dev/null; then
 		RAM_SRC=$dir
 		for d in "$dir"/*/; do
@@ -795,6 +800,13 @@ load_ram() {
 			parse_hex_u63 "$e" || continue
 			e=$HEXV
 			((e >= s && e < MAX_S63)) || continue
+			if [[ $t == [Rr]eserved || $t == hvcarve* ]]; then
+				for ((k = 0; k < ${#RUN_A[@]}; k++)); do
+					if ((s == RUN_A[k] && e + 1 == RUN_E[k])); then
+						t="System RAM"
+					fi
+				done
+			fi
 			rows+=("$s $((e + 1)) $t")
 		done
 	elif [[ -r $iomem ]]; then
@@ -901,6 +913,168 @@ load_iomem_reserved() {
 		((e > s)) || continue
 		XR_A+=("$s") XR_E+=($((e + 1)))
 	done <"$iomem"
+}
+
+# ---------------------------------------------------------------------------
+# The EFI memory map
+# ---------------------------------------------------------------------------
+
+# On a UEFI machine the e820 map (/sys/firmware/memmap, /proc/iomem) is
+# built from the EFI memory map by the EFI stub, which turns boot services
+# code and data, the boot loader's memory and conventional memory alike
+# into System RAM. The kernel refuses a region over EFI boot services or
+# runtime memory, so the e820 view cannot tell a good region from a bad
+# one. Nothing in sysfs has the whole EFI map (runtime-map has only the
+# runtime entries); the kernel prints it at boot with efi=debug:
+#   efi: mem07: [Boot Data   |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC] range=[0x0000000000900000-0x00000000014fffff] (12MB)
+
+# efi_machine ROOT: ROOT/sys/firmware/efi exists (the kernel booted on EFI).
+efi_machine() {
+	[[ -d $1/sys/firmware/efi ]]
+}
+
+# efi_warning ROOT: the warning for a UEFI machine checked without its
+# EFI memory map.
+efi_warning() {
+	pwarn "UEFI machine ($1/sys/firmware/efi exists): $RAM_SRC shows EFI boot services code and data, and the boot loader's memory, as System RAM, so they cannot be told apart from free RAM here; the kernel refuses a region over EFI boot services or runtime memory. Boot once with efi=debug and pass its EFI memory map (dmesg | grep 'efi: mem' >FILE) with --efi-map FILE"
+}
+
+# load_efi_map FILE: the first EFI memory map in FILE, from its
+# "efi: memNN: [TYPE|ATTRIBUTES] range=[S-E]" lines (kernel log lines;
+# anything else is ignored; a kernel booted with efi=debug prints the map
+# again later, renumbered from mem00, after its own changes: that and any
+# later map are not read), sorted by address, into EFI_A EFI_E (exclusive
+# end) EFI_T (type, e.g. "Boot Data") EFI_RUN (1: EFI_MEMORY_RUNTIME).
+# Exits 3 when FILE is unreadable, holds no entry, or only runtime entries
+# (the map a kexec hands on, not the firmware's).
+load_efi_map() {
+	local f=$1 line idx t attrs s e run nrun=0 prev=-1
+	local re='efi: mem([0-9]+): \[([^]|]*)\|([^]]*)\] range=\[0x([0-9a-fA-F]+)-0x([0-9a-fA-F]+)\]'
+	local -a rows=()
+	EFI_A=() EFI_E=() EFI_T=() EFI_RUN=()
+	if [[ ! -r $f || -d $f ]]; then
+		die "$EX_NOINPUT" "cannot read the EFI memory map $f"
+	fi
+	while IFS= read -r line; do
+		[[ $line =~ $re ]] || continue
+		idx=$((10#${BASH_REMATCH[1]})) t=${BASH_REMATCH[2]} attrs=${BASH_REMATCH[3]}
+		s=${BASH_REMATCH[4]} e=${BASH_REMATCH[5]}
+		((idx > prev)) || break
+		prev=$idx
+		parse_hex_u63 "$s" || continue
+		s=$HEXV
+		parse_hex_u63 "$e" || continue
+		e=$HEXV
+		((e >= s && e < MAX_S63)) || continue
+		t=${t%"${t##*[! ]}"}
+		run=0
+		[[ $attrs == RUN* ]] && run=1
+		rows+=("$s $((e + 1)) $run ${t// /_}")
+	done <"$f"
+	((${#rows[@]})) || die "$EX_NOINPUT" "$f holds no EFI memory map (the 'efi: memNN: [...] range=[...]' lines a kernel booted with efi=debug prints)"
+	while read -r s e run t; do
+		EFI_A+=("$s") EFI_E+=("$e") EFI_RUN+=("$run") EFI_T+=("${t//_/ }")
+		nrun=$((nrun + run))
+	done < <(printf '%s\n' "${rows[@]}" | sort -n -k1,1)
+	if ((nrun == ${#EFI_A[@]})); then
+		die "$EX_NOINPUT" "$f has EFI runtime entries only: that is the map a kexec hands on, not the firmware's; take it from a boot from the firmware with efi=debug"
+	fi
+}
+
+# efi_class I: what the kernel makes of EFI entry I for a carveout:
+# free (conventional memory), loader (the boot loader's or the kernel's:
+# its image, the initrd, or the EFI stub's allocation of a region),
+# boot (boot services memory) and runtime (EFI_MEMORY_RUNTIME, or runtime
+# code or data), which the kernel refuses a region over, or notram.
+efi_class() {
+	if ((EFI_RUN[$1])); then
+		echo runtime
+		return
+	fi
+	case ${EFI_T[$1]} in
+	Conventional) echo free ;;
+	"Loader Code" | "Loader Data") echo loader ;;
+	"Boot Code" | "Boot Data") echo boot ;;
+	"Runtime Code" | "Runtime Data") echo runtime ;;
+	*) echo notram ;;
+	esac
+}
+
+# efi_check_region A E TXT: errors and warnings for the region [A, E)
+# against the EFI memory map, one line per kind of problem (the first
+# entry, and how many more); RUN_A/RUN_E are the regions of the running
+# kernel's command line, whose EFI stub allocation (Loader Data) is
+# expected.
+efi_check_region() {
+	local a=$1 e=$2 txt=$3 j k pos=$1 cls mine more
+	local -A first=() count=()
+	for ((j = 0; j < ${#EFI_A[@]}; j++)); do
+		overlap "$a" "$e" "${EFI_A[j]}" "${EFI_E[j]}" || continue
+		if ((EFI_A[j] > pos)); then
+			count[hole]=$((${count[hole]:-0} + 1))
+			[[ -n ${first[hole]:-} ]] || first[hole]=$(fmt_range "$pos" "${EFI_A[j]}")
+		fi
+		((EFI_E[j] > pos)) && pos=${EFI_E[j]}
+		cls=$(efi_class "$j")
+		if [[ $cls == loader ]]; then
+			mine=0
+			for ((k = 0; k < ${#RUN_A[@]}; k++)); do
+				if ((EFI_A[j] >= RUN_A[k] && EFI_E[j] <= RUN_E[k])); then
+					mine=1
+				fi
+			done
+			((mine)) && continue
+		fi
+		[[ $cls == free ]] && continue
+		count[$cls]=$((${count[$cls]:-0} + 1))
+		[[ -n ${first[$cls]:-} ]] || first[$cls]="${EFI_T[j]} $(fmt_range "${EFI_A[j]}" "${EFI_E[j]}")"
+	done
+	if ((pos < e)); then
+		count[hole]=$((${count[hole]:-0} + 1))
+		[[ -n ${first[hole]:-} ]] || first[hole]=$(fmt_range "$pos" "$e")
+	fi
+	for cls in boot runtime notram hole loader; do
+		[[ -n ${count[$cls]:-} ]] || continue
+		more=""
+		if ((count[$cls] > 1)); then
+			more=" (and $((count[$cls] - 1)) more)"
+		fi
+		case $cls in
+		boot) perr "hvcarve region $txt overlaps EFI boot services memory, ${first[$cls]}$more: the kernel refuses it (the firmware may use it until SetVirtualAddressMap())" ;;
+		runtime) perr "hvcarve region $txt overlaps EFI runtime memory, ${first[$cls]}$more: the kernel refuses it" ;;
+		notram) perr "hvcarve region $txt overlaps EFI ${first[$cls]}$more, which is not RAM" ;;
+		hole) perr "hvcarve region $txt: ${first[$cls]}$more is in no entry of the EFI memory map" ;;
+		loader) pwarn "hvcarve region $txt overlaps EFI ${first[$cls]}$more: the boot loader, the kernel image or the initrd was there on that boot; the kernel refuses a region over its own image or initrd" ;;
+		esac
+	done
+}
+
+# efi_free_only: keep only EFI conventional memory in FREE_A/FREE_E.
+efi_free_only() {
+	local j prev=0
+	for ((j = 0; j < ${#EFI_A[@]}; j++)); do
+		if ((EFI_A[j] > prev)); then
+			subtract_range "$prev" "${EFI_A[j]}"
+		fi
+		[[ $(efi_class "$j") == free ]] || subtract_range "${EFI_A[j]}" "${EFI_E[j]}"
+		((EFI_E[j] > prev)) && prev=${EFI_E[j]}
+	done
+	subtract_range "$prev" "$MAX_S63"
+}
+
+# running_regions ROOT: RUN_A/RUN_E, the hvcarve regions of ROOT/proc/cmdline.
+running_regions() {
+	local s e
+	RUN_A=() RUN_E=()
+	while read -r s e; do
+		[[ -n $s ]] && RUN_A+=("$s") RUN_E+=("$e")
+	done < <(
+		[[ -r $1/proc/cmdline ]] || exit 0
+		parse_cmdline "$(<"$1/proc/cmdline")" 2>/dev/null
+		for ((k = 0; k < ${#R_A[@]}; k++)); do
+			echo "${R_A[k]} $((R_A[k] + R_S[k]))"
+		done
+	)
 }
 
 # ---------------------------------------------------------------------------
@@ -1072,7 +1246,7 @@ next_line() {
 
 help_check() {
 	cat <<EOF
-Usage: $PROG check [--cmdline STR] [--root DIR]
+Usage: $PROG check [--cmdline STR] [--root DIR] [--efi-map FILE]
 
 Check the hvcarve regions of a command line (STR, or DIR/proc/cmdline,
 default /proc/cmdline) against the machine's memory map.
@@ -1083,6 +1257,21 @@ DIR/proc/iomem is used with a warning: there, ranges that the running
 kernel's hvcarve=/memmap=\$ reserved show as Reserved and are counted as RAM.
 With neither, check fails (exit 3).  --root DIR (default /) also locates
 DIR/proc/iomem and DIR/proc/cmdline, for tests and offline use.
+
+On a UEFI machine (DIR/sys/firmware/efi exists) that map comes from the
+EFI stub, which makes EFI boot services code and data, the boot loader's
+memory and conventional memory alike System RAM; the kernel refuses a
+region over boot services or runtime memory, and no sysfs file has the
+whole EFI memory map.  So check warns, unless --efi-map FILE gives that map:
+the "efi: memNN: [TYPE|...] range=[START-END]" lines a kernel booted from
+the firmware with efi=debug prints (dmesg | grep 'efi: mem' >FILE; other
+lines are ignored).  Each region must then lie in EFI entries without a
+gap: an overlap with Boot Code/Data, Runtime Code/Data (or any entry with
+the RUN attribute) or memory that is not RAM is an error, one with Loader
+Code/Data a warning (the boot loader, the kernel image or the initrd was
+there on that boot) unless the entry lies in a region of DIR/proc/cmdline
+(the EFI stub's allocation of the running carveout).  A map with runtime
+entries only (what a kexec hands on) is refused (exit 3).
 
 Errors (exit 1):
   * a region that is not SIZE@ADDR, has a zero size, is not page (4 KiB)
@@ -1113,7 +1302,7 @@ EOF
 }
 
 cmd_check() {
-	local root="" cmdline="" have_cmdline=0 k j s e a found reason
+	local root="" cmdline="" have_cmdline=0 k j s e a found reason efimap=""
 	while (($#)); do
 		case $1 in
 		-h | --help) help_check; exit 0 ;;
@@ -1121,6 +1310,8 @@ cmd_check() {
 		--cmdline=*) cmdline=${1#*=}; have_cmdline=1; shift ;;
 		--root) need_arg check "$1" $#; root=$2; shift 2 ;;
 		--root=*) root=${1#*=}; shift ;;
+		--efi-map) need_arg check "$1" $#; efimap=$2; shift 2 ;;
+		--efi-map=*) efimap=${1#*=}; shift ;;
 		-*) usage_err check "check: unknown option '$1'" ;;
 		*) usage_err check "check: unexpected argument '$1'" ;;
 		esac
@@ -1137,6 +1328,12 @@ cmd_check() {
 		exit "$EX_NOINPUT"
 	fi
 	load_crash "${root:-}"
+	if [[ -n $efimap ]]; then
+		load_efi_map "$efimap"
+		running_regions "${root:-}"
+	elif efi_machine "${root:-}"; then
+		efi_warning "${root:-}"
+	fi
 	for ((k = 0; k < ${#R_A[@]}; k++)); do
 		a=${R_A[k]} e=$((R_A[k] + R_S[k]))
 		if ((a % ALIGN_2M)); then
@@ -1171,6 +1368,9 @@ cmd_check() {
 			[[ -n $reason ]] || reason="lies outside every System RAM range"
 			perr "hvcarve region ${R_TXT[k]} ($(fmt_range "$a" "$e")) is not inside one contiguous System RAM range: $reason"
 		fi
+		if [[ -n $efimap ]]; then
+			efi_check_region "$a" "$e" "${R_TXT[k]}"
+		fi
 		for ((j = 0; j < ${#CK_A[@]}; j++)); do
 			if overlap "$a" "$e" "${CK_A[j]}" "${CK_E[j]}"; then
 				perr "hvcarve region ${R_TXT[k]} overlaps the crash kernel reservation $(fmt_range "${CK_A[j]}" "${CK_E[j]}") (${CK_SRC[j]})"
@@ -1189,8 +1389,8 @@ cmd_check() {
 		fi
 	done
 	kaslr_report error
-	printf '%s: check: %d region(s), %d error(s), %d warning(s) (memory map: %s)\n' \
-		"$PROG" "${#R_A[@]}" "$NERR" "$NWARN" "$RAM_SRC"
+	printf '%s: check: %d region(s), %d error(s), %d warning(s) (memory map: %s%s)\n' \
+		"$PROG" "${#R_A[@]}" "$NERR" "$NWARN" "$RAM_SRC" "${efimap:+; EFI memory map: $efimap}"
 	if ((NERR)); then
 		exit "$EX_PROBLEM"
 	fi
@@ -1202,7 +1402,7 @@ cmd_check() {
 
 help_suggest() {
 	cat <<EOF
-Usage: $PROG suggest SIZE [--node N] [--root DIR] [--cmdline STR]
+Usage: $PROG suggest SIZE [--node N] [--root DIR] [--cmdline STR] [--efi-map FILE]
 
 Propose a place for a carveout of SIZE bytes (memparse syntax: 64M, 0x4000000,
 1G; a multiple of 4 KiB) and print it as the parameter hvcarve=SIZE@ADDR.
@@ -1222,6 +1422,8 @@ With --node N, only RAM of NUMA node N is used: the memory blocks linked
 as DIR/sys/devices/system/node/nodeN/memoryK cover K * block size ..
 (K+1) * block size - 1, with the block size (hex) from
 DIR/sys/devices/system/memory/block_size_bytes.
+With --efi-map FILE (see "$PROG check --help"), only EFI conventional
+memory is used; on a UEFI machine without it, suggest warns as check does.
 
 Fails with exit 1 when no free range is large enough.
 
@@ -1249,7 +1451,7 @@ subtract_range() {
 }
 
 cmd_suggest() {
-	local root="" node="" size_txt="" cmdline="" have_cmdline=0 k i
+	local root="" node="" size_txt="" cmdline="" have_cmdline=0 k i efimap=""
 	while (($#)); do
 		case $1 in
 		-h | --help) help_suggest; exit 0 ;;
@@ -1257,6 +1459,8 @@ cmd_suggest() {
 		--node=*) node=${1#*=}; shift ;;
 		--root) need_arg suggest "$1" $#; root=$2; shift 2 ;;
 		--root=*) root=${1#*=}; shift ;;
+		--efi-map) need_arg suggest "$1" $#; efimap=$2; shift 2 ;;
+		--efi-map=*) efimap=${1#*=}; shift ;;
 		--cmdline) need_arg suggest "$1" $#; cmdline=$2; have_cmdline=1; shift 2 ;;
 		--cmdline=*) cmdline=${1#*=}; have_cmdline=1; shift ;;
 		-*) usage_err suggest "suggest: unknown option '$1'" ;;
@@ -1320,6 +1524,12 @@ cmd_suggest() {
 	NERR=0 NWARN=0
 	load_ram "${root:-}" || exit "$EX_NOINPUT"
 	FREE_A=("${RAM_A[@]}") FREE_E=("${RAM_E[@]}")
+	if [[ -n $efimap ]]; then
+		load_efi_map "$efimap"
+		efi_free_only
+	elif efi_machine "${root:-}"; then
+		efi_warning "${root:-}"
+	fi
 	if [[ -n $node ]]; then
 		local ndir=${root:-}/sys/devices/system/node/node$node
 		local bsf=${root:-}/sys/devices/system/memory/block_size_bytes bs m

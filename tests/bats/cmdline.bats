@@ -5,6 +5,8 @@
 # tests/fixtures/cmdline/: qemu-1g (QEMU, 1 GiB, running with
 # hvcarve=64M@0x30000000 and crashkernel=128M) and numa-2node (two NUMA
 # nodes, RAM above 4 GiB split per node, a 2 GiB hole, crashkernel=,high),
+# ovmf-1g (captured from an OVMF guest running the patched kernel, with
+# the EFI memory map it printed; see the UEFI section below),
 # plus command lines in tests/fixtures/cmdline/cmdlines/.
 #
 # Literal $ in single quotes is intended throughout; $stderr is set by bats.
@@ -822,4 +824,149 @@ EOF
 	run "$HV" kexec-args /boot/vmlinuz --cmdline "$(cat "$CL/conflict-usable.cmdline")"
 	assert_failure 1
 	assert_output --partial "memmap=32M@0x32000000 conflicts with hvcarve region 64M@0x30000000"
+}
+
+# ------------------------------------------------------------------ UEFI --
+#
+# ovmf-1g: captured from an OVMF guest (1 GiB) running the patched kernel
+# with hvcarve=64M@0x20000000 memmap=64M$0x20000000 efi=debug: proc/,
+# sys/firmware/memmap, sys/firmware/efi (that it exists is what the tool
+# reads), and efi-memmap.txt, that boot's dmesg | grep 'efi: mem' (the
+# firmware's map, then the kernel's own print after SetVirtualAddressMap).
+# efi-memmap-after-kexec.txt is the map a kexec'd kernel printed: runtime
+# entries only.
+
+ovmf_setup() {
+	OVMF=$FIX/ovmf-1g
+	EFIMAP=$OVMF/efi-memmap.txt
+}
+
+@test "check on a UEFI machine (ovmf-1g, as it runs) accepts its carveout and says sysfs cannot show EFI boot services memory" {
+	ovmf_setup
+	run --separate-stderr "$HV" check --root "$OVMF"
+	assert_success
+	assert_output - <<EOF2
+hvcarve-cmdline: region 0: 64M@0x20000000 = 0x20000000-0x23ffffff, in System RAM 0x900000-0x3eeb6fff
+hvcarve-cmdline: check: 1 region(s), 0 error(s), 1 warning(s) (memory map: $OVMF/sys/firmware/memmap)
+EOF2
+	[[ $stderr == *"warning: UEFI machine ($OVMF/sys/firmware/efi exists): $OVMF/sys/firmware/memmap shows EFI boot services code and data, and the boot loader's memory, as System RAM"*"--efi-map FILE"* ]]
+	# The BIOS fixture is no UEFI machine: no such warning.
+	run --separate-stderr "$HV" check --root "$QEMU"
+	assert_success
+	[[ $stderr != *"UEFI machine"* ]]
+}
+
+@test "check: the running kernel's carveout, Reserved in /sys/firmware/memmap (the kexec map since 6.15), counts as RAM; no other Reserved entry does" {
+	ovmf_setup
+	grep -qx Reserved "$OVMF/sys/firmware/memmap/8/type"
+	[ "$(cat "$OVMF/sys/firmware/memmap/8/start") $(cat "$OVMF/sys/firmware/memmap/8/end")" = "0x20000000 0x23ffffff" ]
+	# The same machine, had its kernel run without hvcarve=: the
+	# Reserved entry is then an obstacle, and check says so.
+	local r=$BATS_TEST_TMPDIR/ovmf-no-hvcarve
+	cp -a "$OVMF" "$r"
+	echo "console=ttyS0 efi=debug" >"$r/proc/cmdline"
+	run "$HV" check --root "$r" --cmdline 'hvcarve=64M@0x20000000 memmap=64M$0x20000000'
+	assert_failure 1
+	assert_line --partial "error: hvcarve region 64M@0x20000000 (0x20000000-0x23ffffff) is not inside one contiguous System RAM range: overlaps Reserved 0x20000000-0x23ffffff"
+	# A firmware reservation stays one even on the running machine.
+	run "$HV" check --root "$OVMF" --cmdline 'hvcarve=2M@0x3ee00000 memmap=2M$0x3ee00000'
+	assert_failure 1
+	assert_line --partial "overlaps Reserved 0x3eeb7000-0x3ef77fff"
+}
+
+@test "check --efi-map: the running carveout is the EFI stub's Loader Data, in conventional memory otherwise: no warning" {
+	ovmf_setup
+	grep -q 'Loader Data .*range=\[0x0000000020000000-0x0000000023ffffff\]' "$EFIMAP"
+	run --separate-stderr "$HV" check --root "$OVMF" --efi-map "$EFIMAP"
+	assert_success
+	assert_output - <<EOF2
+hvcarve-cmdline: region 0: 64M@0x20000000 = 0x20000000-0x23ffffff, in System RAM 0x900000-0x3eeb6fff
+hvcarve-cmdline: check: 1 region(s), 0 error(s), 0 warning(s) (memory map: $OVMF/sys/firmware/memmap; EFI memory map: $EFIMAP)
+EOF2
+	assert_equal "$stderr" ""
+	# The Loader Data of the running region is expected only there: the
+	# same map with the machine running without hvcarve= warns.
+	local r=$BATS_TEST_TMPDIR/r
+	cp -a "$OVMF" "$r"
+	echo "console=ttyS0 efi=debug" >"$r/proc/cmdline"
+	run "$HV" check --root "$r" --efi-map "$EFIMAP" --cmdline 'hvcarve=64M@0x24000000 memmap=64M$0x24000000'
+	assert_success
+	run "$HV" check --root "$r" --efi-map "$EFIMAP" --cmdline 'hvcarve=64M@0x1e000000 memmap=64M$0x1e000000'
+	assert_line --partial "warning: hvcarve region 64M@0x1e000000 overlaps EFI Loader Data 0x20000000-0x23ffffff: the boot loader, the kernel image or the initrd was there on that boot"
+}
+
+@test "check --efi-map refuses regions that sysfs shows as RAM: EFI boot services data; warns for the kernel's Loader Code" {
+	ovmf_setup
+	local c='hvcarve=2M@0xa00000 memmap=2M$0xa00000'
+	# Without the EFI map, [0xa00000, 0xc00000) is plain System RAM.
+	run "$HV" check --root "$OVMF" --cmdline "$c"
+	assert_success
+	run "$HV" check --root "$OVMF" --cmdline "$c" --efi-map "$EFIMAP"
+	assert_failure 1
+	assert_line "hvcarve-cmdline: error: hvcarve region 2M@0xa00000 overlaps EFI boot services memory, Boot Data 0x900000-0x14fffff: the kernel refuses it (the firmware may use it until SetVirtualAddressMap())"
+	assert_line --partial "1 error(s), 0 warning(s)"
+	# 48 boot services entries under 0x3ae00000 + 64M: one line says so.
+	run "$HV" check --root "$OVMF" --cmdline 'hvcarve=64M@0x3ae00000 memmap=64M$0x3ae00000' --efi-map "$EFIMAP"
+	assert_failure 1
+	assert_line "hvcarve-cmdline: error: hvcarve region 64M@0x3ae00000 overlaps EFI boot services memory, Boot Data 0x3bf75000-0x3bf94fff (and 48 more): the kernel refuses it (the firmware may use it until SetVirtualAddressMap())"
+	assert_line --partial "warning: hvcarve region 64M@0x3ae00000 overlaps EFI Loader Data 0x3ae97000-0x3bf74fff (and 2 more)"
+	# The running kernel's image (Loader Code): a warning.
+	run "$HV" check --root "$OVMF" --cmdline 'hvcarve=2M@0x1600000 memmap=2M$0x1600000' --efi-map "$EFIMAP"
+	assert_success
+	assert_line "hvcarve-cmdline: warning: hvcarve region 2M@0x1600000 overlaps EFI Loader Code 0x1600000-0x21fffff: the boot loader, the kernel image or the initrd was there on that boot; the kernel refuses a region over its own image or initrd"
+}
+
+@test "check --efi-map refuses EFI runtime memory, memory that is not RAM and holes in the EFI map" {
+	ovmf_setup
+	run "$HV" check --root "$OVMF" --cmdline 'hvcarve=4K@0x3eeb7000 memmap=4K$0x3eeb7000' --efi-map "$EFIMAP"
+	assert_failure 1
+	assert_line "hvcarve-cmdline: error: hvcarve region 4K@0x3eeb7000 overlaps EFI runtime memory, Runtime Data 0x3eeb7000-0x3ef77fff: the kernel refuses it"
+	run "$HV" check --root "$OVMF" --cmdline 'hvcarve=2M@0x800000 memmap=2M$0x800000' --efi-map "$EFIMAP"
+	assert_failure 1
+	assert_line "hvcarve-cmdline: error: hvcarve region 2M@0x800000 overlaps EFI ACPI Mem NVS 0x800000-0x807fff (and 2 more), which is not RAM"
+	run "$HV" check --root "$OVMF" --cmdline 'hvcarve=2M@0x40000000 memmap=2M$0x40000000' --efi-map "$EFIMAP"
+	assert_failure 1
+	assert_line "hvcarve-cmdline: error: hvcarve region 2M@0x40000000: 0x40000000-0x401fffff is in no entry of the EFI memory map"
+}
+
+@test "suggest on a UEFI machine: from sysfs alone it lands on EFI boot services data and warns; with --efi-map it stays in conventional memory" {
+	ovmf_setup
+	run --separate-stderr "$HV" suggest 64M --root "$OVMF"
+	assert_success
+	assert_output 'hvcarve=64M@0x3ae00000'
+	[[ $stderr == *"warning: UEFI machine"* ]]
+	# ...which check with the EFI map refuses (above), and the kernel too
+	# (efi.bats: a region over EFI boot services memory is refused).
+	run --separate-stderr "$HV" suggest 64M --root "$OVMF" --efi-map "$EFIMAP"
+	assert_success
+	assert_output 'hvcarve=64M@0x36e00000'
+	assert_equal "$stderr" ""
+	run "$HV" check --root "$OVMF" --efi-map "$EFIMAP" --cmdline "$("$HV" next --cmdline '' --add 64M@0x36e00000)"
+	assert_success
+	assert_line --partial "0 error(s), 0 warning(s)"
+	# Every conventional range of at least 1 GiB is gone: none is left.
+	run "$HV" suggest 1G --root "$OVMF" --efi-map "$EFIMAP"
+	assert_failure 1
+}
+
+@test "--efi-map: the first map of the file only, and exit 3 for a missing file, no map, or runtime entries only (a kexec'd kernel's)" {
+	ovmf_setup
+	# The kernel prints the map again after SetVirtualAddressMap,
+	# renumbered from mem00: only the first (the firmware's) is read; the
+	# second alone would be the same check.
+	grep -c 'efi: mem00:' "$EFIMAP" | grep -qx 2
+	run "$HV" check --root "$OVMF" --efi-map <(sed -n '1,/efi: mem125:/p' "$EFIMAP")
+	assert_success
+	run "$HV" check --root "$OVMF" --efi-map "$BATS_TEST_TMPDIR/nonexistent"
+	assert_failure 3
+	assert_output --partial "cannot read the EFI memory map"
+	printf 'Linux version 7.3\nefi: EFI v2.7 by EDK II\n' >"$BATS_TEST_TMPDIR/nomap"
+	run "$HV" suggest 64M --root "$OVMF" --efi-map "$BATS_TEST_TMPDIR/nomap"
+	assert_failure 3
+	assert_output --partial "holds no EFI memory map"
+	run "$HV" check --root "$OVMF" --efi-map "$OVMF/efi-memmap-after-kexec.txt"
+	assert_failure 3
+	assert_output --partial "has EFI runtime entries only: that is the map a kexec hands on, not the firmware's"
+	run "$HV" check --root "$OVMF" --efi-map
+	assert_failure 2
 }

@@ -26,6 +26,11 @@
 #                      once, 7 kexecs); each further round takes the stock
 #                      kernels in another order, and 3 rounds (21 kexecs)
 #                      enter each with both syscalls and both e820 types
+#                      (today the 3-round form fails at gen 21: the 7th
+#                      patched kernel's deposit of 128 pages ends in
+#                      -EACCES, 528 refusals in a row, as the learning's
+#                      probes in region 2 land on the pages earlier
+#                      kernels' probes deposited, drivers/hv/hv_carve_deposit.c)
 
 load helpers
 load '/usr/lib/bats/bats-support/load'
@@ -188,7 +193,8 @@ hvt_kexec "\$mode" "\$f" "\$append" || hvt_fail "gen \$g: kexec \$mode \$k: load
 EOF
 }
 
-# run_chain PLAN PROTECT [vm_run args...]
+# run_chain PLAN PROTECT [vm_run args...]: the chain, with the stock kernels
+# of $CHAIN_INITRD (default: all of distro.cpio) on top of the base.
 run_chain() {
 	local plan=$1 protect=$2 first
 	shift 2
@@ -200,7 +206,7 @@ run_chain() {
 	fi
 	VM_MEM=$VM_MEM_DISTRO VM_TIMEOUT=$((240 + NGEN * 150)) \
 		vm_run - "$first" --machine "$MACHINE" --cpu "$CPU" \
-		--initrd "$DISTRO_INITRD" "$@" < <(distro_scenario "$plan" "$protect")
+		--initrd "${CHAIN_INITRD:-$DISTRO_INITRD}" "$@" < <(distro_scenario "$plan" "$protect")
 }
 
 # --- host checks ---------------------------------------------------------------
@@ -209,14 +215,17 @@ run_chain() {
 # region_dump NAME I: region I of dump NAME, split out into its own file
 # (the checkpoints dump the regions one after the other); prints its path.
 region_dump() {
-	local name=$1 i=$2 off=0 j out
+	local name=$1 i=$2 off=0 j out dump
 	for ((j = 0; j < i; j++)); do
 		off=$((off + R_SIZE[j]))
 	done
 	out=$BATS_TEST_TMPDIR/$name.r$i.bin
+	dump=$(dump_file "$name")
 	if [ ! -f "$out" ]; then
-		[ "$(dump_size "$name")" = $((R_SIZE[0] + R_SIZE[1] + R_SIZE[2])) ] || return 1
-		dd if="$(dump_file "$name")" of="$out" bs=1M iflag=skip_bytes,count_bytes \
+		# The checkpoint dumped the three regions, in order, in full.
+		[ "$(awk 'NR > 1 { printf "%s %s ", $1, $2 }' "${dump%.bin}.ranges")" = "$RANGES " ] || return 1
+		[ "$(stat -c %s "$dump")" = $((R_SIZE[0] + R_SIZE[1] + R_SIZE[2])) ] || return 1
+		dd if="$dump" of="$out" bs=1M iflag=skip_bytes,count_bytes \
 			skip="$off" count="$((R_SIZE[i]))" status=none || return 1
 	fi
 	printf '%s\n' "$out"
@@ -287,8 +296,8 @@ check_kept() {
 	local g i a b out
 	for ((g = 1; g <= NGEN; g++)); do
 		for i in 0 1 2; do
-			a=$(region_dump "pre-kexec-gen$((g - 1))" "$i") || { echo "gen $((g - 1)): no pre-kexec dump"; return 1; }
-			b=$(region_dump "post-boot-gen$g" "$i") || { echo "gen $g: no post-boot dump"; return 1; }
+			a=$(region_dump "pre-kexec-gen$((g - 1))" "$i") || { echo "gen $((g - 1)): no complete pre-kexec dump of the regions"; return 1; }
+			b=$(region_dump "post-boot-gen$g" "$i") || { echo "gen $g: no complete post-boot dump of the regions"; return 1; }
 			out=$("$DUMP" diff --base "${R_BASE[i]}" "$a" "$b" --max 3) ||
 				{ echo "gen $g (${KERNEL[g]}, ${MODE[g]}): region $i (${R_BASE[i]}) changed across the kexec: $(tr '\n' ' ' <<<"$out")"; return 1; }
 		done
@@ -314,8 +323,8 @@ check_held() {
 		fi
 		np=$((np + 1))
 		for i in 0 1 2; do
-			f0=$(region_dump "post-boot-gen$g" "$i") || { echo "gen $g: no post-boot dump"; return 1; }
-			f1=$(region_dump "after-deposit-gen$g" "$i") || { echo "gen $g: no after-deposit dump"; return 1; }
+			f0=$(region_dump "post-boot-gen$g" "$i") || { echo "gen $g: no complete post-boot dump of the regions"; return 1; }
+			f1=$(region_dump "after-deposit-gen$g" "$i") || { echo "gen $g: no complete after-deposit dump of the regions"; return 1; }
 			if [ "$np" = 1 ]; then
 				after=$(region_value "post-boot-gen$g" "$i" held) || return 1
 				[ "$after" = 0 ] || { echo "gen $g: region $i holds $after pages before the first deposit"; return 1; }
@@ -429,7 +438,10 @@ check_held() {
 	done
 	(cd "$stage" && find hvt | cpio -o -H newc --owner=0:0 --quiet) | gzip -1 >"$BATS_TEST_TMPDIR/forged.cpio"
 	plan=$(distro_plan 1 | head -n 1)
-	run_chain "$plan" 0 --initrd "$BATS_TEST_TMPDIR/forged.cpio"
+	# Only the kernel this step needs, for a smaller initramfs.
+	"$HVT_ROOT/scripts/mkinitramfs.sh" --out "$BATS_TEST_TMPDIR/k.cpio" --kernels-only \
+		--kernel "7.3-stock=$KERNELS_DIR/7.3-stock/vmlinuz" 2>/dev/null
+	CHAIN_INITRD=$BATS_TEST_TMPDIR/k.cpio run_chain "$plan" 0 --initrd "$BATS_TEST_TMPDIR/forged.cpio"
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(result state 0)" disabled
 	assert_equal "$(result uname_r 1)" "$(kernel_version 7.3-stock)"

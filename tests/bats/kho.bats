@@ -15,6 +15,9 @@
 #   holding it; stage 2 (-s 2), after the kexec, restores and verifies it
 #   and prints "--- SIMPLE KEXEC TEST PASSED ---". A failure is
 #   "Bail out!" (kselftest) and a non-zero exit.
+# Between the stages hvcarve refuses a kexec -e while ordinary pages are
+# deposited (before LUO serializes anything); the next one, after they are
+# withdrawn, still carries the sessions.
 #
 # The host dumps the carveout before the kexec, after the next kernel
 # booted and after memory pressure: byte-identical. KHO's scratch areas
@@ -112,10 +115,12 @@ scratch_overlaps() {
 	return "$hit"
 }
 
-# The guest side: generation 0 deposits, runs stage 1 of the LUO test and
-# kexecs (-s) with KHO; generation 1 reports what it was handed, runs stage
-# 2, goes under memory pressure and deposits again. APPEND_NEXT is the next
-# kernel's command line.
+# kho_scenario MODE APPEND: the guest side. Generation 0 reports its KHO
+# state, runs stage 1 of the LUO test and kexecs (-s, with APPEND) with KHO;
+# generation 1 reports what it was handed and runs stage 2. With MODE
+# "deposits", generation 0 deposits first and has a kexec -e refused for
+# ordinary pages before the one that goes through, and generation 1 goes
+# under memory pressure and deposits again.
 kho_scenario() {
 	cat <<EOF
 . /hvt/sim.sh
@@ -140,8 +145,24 @@ if [ "\$(hvt_gen)" = 0 ]; then
 		hvt_sim_report dep
 	fi
 	luo_run 1
-	hvt_kexec -s /boot/vmlinuz-new "$2"
-	hvt_fail "kexec -s did not happen"
+	hvt_kexec_load -s /boot/vmlinuz-new "$2" || hvt_fail "kexec -s load failed"
+	if [ "$1" = deposits ]; then
+		# hvcarve refuses kexec -e while ordinary pages are deposited
+		# (hvcarve.overflow=allow: the carveout full, and 100 more):
+		# before LUO freezes anything, so the next kexec -e, once they
+		# are withdrawn, still carries the sessions.
+		hvt_sim_deposit \$((\$(cat \$HVT_HVC/region0/free_pages) + 100)) 7 ||
+			hvt_fail "deposit P7: \$hvt_sim_err"
+		hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
+		rc=0
+		out=\$(kexec -e 2>&1) || rc=\$?
+		hvt_result refused "rc=\$rc \$out"
+		hvt_sim_withdraw 1000000 7 || hvt_fail "withdraw P7: \$hvt_sim_err"
+		hvt_result overflow_after "\$(cat \$HVT_HVC/overflow_pages)"
+		hvt_result held_after "\$(hvt_sim_ledger held)"
+	fi
+	hvt_kexec_exec
+	hvt_fail "kexec -e returned \$hvt__krc"
 fi
 hvt_ckpt post-boot $CARVE_BASE $CARVE_SIZE
 # The SETUP_KEXEC_KHO (10) setup_data: struct kho_data, four u64: the
@@ -170,7 +191,7 @@ EOF
 }
 
 @test "KHO test module and LUO selftest pass across kexec -s; deposits and carveout intact; scratch outside it" {
-	vm_run - "nokaslr $CARVE $LU" --initrd "$LUO_CPIO" --timeout 400 \
+	vm_run - "nokaslr $CARVE $LU hvcarve.overflow=allow" --initrd "$LUO_CPIO" --timeout 400 \
 		< <(kho_scenario deposits "nokaslr $CARVE $LU")
 	assert_equal "$(last_gen)" 1
 
@@ -200,6 +221,15 @@ EOF
 	assert_output --partial "[STAGE 2] Test data verified successfully."
 	assert_output --partial "--- SIMPLE KEXEC TEST PASSED ---"
 	refute_output --partial "Bail out!"
+	# Between the stages, hvcarve refused a kexec -e for 100 ordinary
+	# pages, with LUO's sessions open, and the next one carried them.
+	assert_equal "$(r overflow)" 100
+	run r refused
+	assert_output --regexp '^rc=[1-9][0-9]* .*Device or resource busy'
+	run console_grep -g 0 'hvcarve: kexec refused: 100 ordinary pages are deposited'
+	assert_success
+	assert_equal "$(r overflow_after)" 0
+	assert_equal "$(r held_after)" 3500
 
 	# The carveout: 3500 pages held, in the dumps and in the simulator's
 	# ledger before and after; byte-identical across the kexec and the

@@ -36,6 +36,7 @@
 # of its generation is a protocol error (exit 2). --allow-taint LETTERS
 # tolerates those flags (e.g. NW for a KUnit boot: KUnit sets TAINT_TEST
 # whenever it runs, and its suites WARN on purpose).
+# Every lockdep report is a crash, and so is lockdep turning itself off.
 #
 # At DONE or FAIL the host answers ACK and quits QEMU at once (the guest
 # would only sync and reboot).
@@ -81,6 +82,7 @@ crash_re+='|soft lockup'
 crash_re+='|hard LOCKUP'
 crash_re+='|(self-)?detected( expedited)? stalls? on' # RCU stalls
 crash_re+='|INFO: task .* blocked for more than'      # hung tasks
+crash_re+='|INFO: trying to register non-static key' # lockdep turns itself off (no WARNING:)
 # Lines our own guest scripts print; a message text must not look like a crash.
 ours_re='^(\[[ 0-9.]+\] )?(hvt:|@@HVT)'
 # A kernel message that began in the middle of such a line: the last printk
