@@ -6,6 +6,7 @@
 #   make demo        install, fetch, build, boot, kexec; narrate
 #   make test        the whole test suite (what CI runs)
 #   make bench       what the carveout costs and saves (not part of make test)
+#   make series      the upstream patch series in build/series, bisect-built
 #   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
 
 SHELL := /bin/bash
@@ -49,7 +50,7 @@ export DISTRO_INITRD
 export KTREE KOUT
 export LOCKDEP_KERNEL
 
-.PHONY: all deps source tree kernel oldkernel kernels initramfs tools test bench demo check clean distclean FORCE
+.PHONY: all deps source tree kernel oldkernel kernels initramfs tools test bench demo check series clean distclean FORCE
 
 all: kernel initramfs tools
 
@@ -139,6 +140,12 @@ bench: deps all
 
 check: deps kernel
 	@scripts/check-style.sh
+
+# The upstream series in build/series, cover letter first, applied and built
+# patch by patch onto the pristine tree, checkpatch --strict on each.
+# AUTHOR="Name <mail>", else git config user.name and user.email.
+series: source
+	@scripts/make-series.sh $(PRISTINE)
 
 clean:
 	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts $(GUEST_EXTRA)

@@ -11,6 +11,9 @@
 #                         project kernel C/H file (mm include drivers kernel
 #                         arch)
 #   * checkpatch-patches  checkpatch.pl --strict on every patches/*.patch
+#   * checkpatch-series   (only when named) checkpatch.pl --strict on every
+#                         patch of the generated series (SERIES_DIR, see
+#                         scripts/make-series.sh), the cover letter aside
 #   * kernel-doc          kernel-doc -none -Wall on those C/H files, and
 #                         every non-static function of a .c file documented
 #   * sparse              the kernel build's C=2 sparse run, with W=1, on the object of
@@ -31,6 +34,10 @@
 # Environment:
 #   KTREE        patched kernel tree (default build/linux)
 #   KOUT         its configured and built output directory (build/kbuild)
+#   SERIES_DIR   the generated series for checkpatch-series (build/series)
+#   KBUILD_LOCK  lock file held around make in KOUT (build/.kernel.lock), so
+#                that the gate and a concurrent "make kernel" or compile
+#                check take turns
 #   SPARSE       sparse binary (default: build/tools/sparse/bin/sparse,
 #                built by scripts/fetch-sparse.sh when missing)
 #   STYLE_ROOT   check the project files under this directory instead of
@@ -46,18 +53,23 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "${STYLE_ROOT:-$top}" && pwd)
 ktree=${KTREE:-$top/build/linux}
 kout=${KOUT:-$top/build/kbuild}
+series_dir=${SERIES_DIR:-$top/build/series}
+kbuild_lock=${KBUILD_LOCK:-$top/build/.kernel.lock}
 sparse=${SPARSE:-$top/build/tools/sparse/bin/sparse}
 # Relative paths are taken from where the script was started.
 case $ktree in /*) ;; *) ktree=$PWD/$ktree ;; esac
 case $kout in /*) ;; *) kout=$PWD/$kout ;; esac
+case $series_dir in /*) ;; *) series_dir=$PWD/$series_dir ;; esac
 case $sparse in /*) ;; *) sparse=$PWD/$sparse ;; esac
 
 all_gates="checkpatch-files checkpatch-patches kernel-doc sparse shellcheck no-python"
 kernel_gates="checkpatch-files checkpatch-patches kernel-doc sparse"
+# Gates that run only when named.
+extra_gates="checkpatch-series"
 
 usage() {
 	echo "usage: $0 [--kernel-only | --shell-only] [GATE...]" >&2
-	echo "gates: $all_gates" >&2
+	echo "gates: $all_gates (by default); $extra_gates (when named)" >&2
 	exit 2
 }
 
@@ -69,7 +81,7 @@ for arg in "$@"; do
 	-h | --help) usage ;;
 	-*) usage ;;
 	*)
-		case " $all_gates " in
+		case " $all_gates $extra_gates " in
 		*" $arg "*) gates="$gates $arg" ;;
 		*) echo "check-style: unknown gate '$arg'" >&2; usage ;;
 		esac ;;
@@ -103,8 +115,9 @@ done < <(find mm include drivers kernel arch -name '*.[ch]' -type f 2>/dev/null 
 
 # checkpatch.pl findings that stay, each with its reason: lines
 # GLOB|MESSAGE|WHY of patches/checkpatch-justified.txt. GLOB matches a
-# patch's file name (for checkpatch-patches) or a source file's path (for
-# checkpatch-files); MESSAGE is exactly the finding after "FILE:LINE: ".
+# patch's file name (for checkpatch-patches), "series/" and the file name
+# of a generated patch (for checkpatch-series) or a source file's path
+# (for checkpatch-files); MESSAGE is exactly the finding after "FILE:LINE: ".
 justified=patches/checkpatch-justified.txt
 justified_used=""
 tmpfile=$(mktemp)
@@ -131,12 +144,15 @@ justify() {
 }
 
 # stale_justifications GATE KIND: fail GATE for every entry of KIND
-# ("patch": GLOB ends in .patch; "file": it does not) no finding used.
+# ("series": GLOB starts with series/, for the generated series; "patch":
+# another GLOB that ends in .patch, for patches/; "file": any other) no
+# finding used.
 stale_justifications() {
 	local gate=$1 kind=$2 glob msg why
 	while IFS='|' read -r glob msg why; do
 		case $glob in '' | '#'*) continue ;; esac
 		case $glob in
+		series/*) [ "$kind" = series ] || continue ;;
 		*.patch) [ "$kind" = patch ] || continue ;;
 		*) [ "$kind" = file ] || continue ;;
 		esac
@@ -193,6 +209,36 @@ gate_checkpatch_patches() {
 		fail checkpatch-patches
 	fi
 	stale_justifications checkpatch-patches patch
+}
+
+# The generated series (scripts/make-series.sh): every patch but the cover
+# letter, findings shown as series/NAME:LINE.
+gate_checkpatch_series() {
+	need_tree checkpatch-series || return
+	local p name out rc n=0
+	for p in "$series_dir"/*.patch; do
+		[ -f "$p" ] || continue
+		name=${p##*/}
+		case $name in 0000-cover-letter.patch) continue ;; esac
+		n=$((n + 1))
+		rc=0
+		out=$("$ktree/scripts/checkpatch.pl" --strict --no-tree --terse \
+			--no-summary "$p" 2>&1) || rc=$?
+		out=${out//"$series_dir/"/series/}
+		if [ $rc -ne 0 ] && [ -z "$out" ]; then
+			out="series/$name: checkpatch.pl failed"
+		fi
+		justify "series/$name" <<<"$out" >"$tmpfile"
+		if [ -s "$tmpfile" ]; then
+			cat "$tmpfile"
+			fail checkpatch-series
+		fi
+	done
+	if [ $n = 0 ]; then
+		echo "series: no generated patches in $series_dir (run 'make series')"
+		fail checkpatch-series
+	fi
+	stale_justifications checkpatch-series series
 }
 
 # "FILE NAME" for each function defined in a .c file without `static`: a
@@ -304,10 +350,11 @@ gate_sparse() {
 	cc=gcc
 	command -v ccache >/dev/null && cc="ccache gcc"
 	rc=0
+	mkdir -p "$(dirname "$kbuild_lock")"
 	out=$(CCACHE_DIR=${CCACHE_DIR:-$top/build/ccache} CCACHE_BASEDIR=$ktree \
 		KBUILD_BUILD_USER=hvcarve KBUILD_BUILD_HOST=hvcarve \
 		MAKEFLAGS='' MFLAGS='' \
-		make -C "$kout" "${ext[@]}" V=0 C=2 W=1 CHECK="$sparse" CC="$cc" HOSTCC=gcc \
+		flock "$kbuild_lock" make -C "$kout" "${ext[@]}" V=0 C=2 W=1 CHECK="$sparse" CC="$cc" HOSTCC=gcc \
 		"${objs[@]}" 2>&1) || rc=$?
 	make_out=$out
 	# kbuild silently stops checking when it rejects the checker: insist on
@@ -383,6 +430,7 @@ for g in $gates; do
 	case $g in
 	checkpatch-files) gate_checkpatch_files ;;
 	checkpatch-patches) gate_checkpatch_patches ;;
+	checkpatch-series) gate_checkpatch_series ;;
 	kernel-doc) gate_kernel_doc ;;
 	sparse) gate_sparse ;;
 	shellcheck) gate_shellcheck ;;
