@@ -6,6 +6,7 @@
 #   make demo        install, fetch, build, boot, kexec; narrate
 #   make test        the whole test suite (what CI runs)
 #   make bench       what the carveout costs and saves (not part of make test)
+#   make check       the static checks (checkpatch, sparse, kernel-doc, compiles)
 #   make series      the upstream patch series in build/series, bisect-built
 #   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
 
@@ -138,8 +139,10 @@ demo: deps all
 bench: deps all
 	@scripts/bench.sh
 
+# The static checks, one verdict line each (scripts/check.sh); make test runs
+# them too (style.bats, hvbuild.bats, series.bats).
 check: deps kernel
-	@scripts/check-style.sh
+	@scripts/check.sh
 
 # The upstream series in build/series, cover letter first, applied and built
 # patch by patch onto the pristine tree, checkpatch --strict on each.

@@ -6,8 +6,11 @@
 #   build-kernel.sh TREE OUTDIR FRAGMENT... -- TARGET...
 #
 # The .config is tinyconfig plus the fragments; it is regenerated only when a
-# fragment is newer than it (or the tree changed), and every option a fragment
-# asks for is verified to have survived. Compiles go through ccache.
+# fragment is newer than it (or the tree changed), and every option the
+# fragments ask for is verified to have survived (when several fragments set
+# the same option, the last one wins, as in merge_config.sh). Compiles go
+# through ccache. ARCH (environment) selects another architecture, e.g.
+# ARCH=i386 for a 32-bit x86 build.
 set -euo pipefail
 
 die() { echo "build-kernel: $*" >&2; exit 1; }
@@ -30,6 +33,7 @@ export CCACHE_DIR=${CCACHE_DIR:-$(cd "$out/.." && pwd)/ccache}
 export CCACHE_BASEDIR=$tree
 export KBUILD_BUILD_USER=hvcarve KBUILD_BUILD_HOST=hvcarve
 kmake=(make -C "$tree" O="$out" CC="$cc" HOSTCC=gcc -j"$(nproc)")
+[ -z "${ARCH:-}" ] || kmake+=(ARCH="$ARCH")
 
 need_config=0
 [ -f "$out/.config" ] || need_config=1
@@ -37,31 +41,43 @@ for f in "${frags[@]}"; do
 	[ "$f" -nt "$out/.config" ] && need_config=1
 done
 [ "$tree/.hvcarve-patches" -nt "$out/.config" ] && need_config=1
+# Another list of fragments (or another architecture) than last time.
+setup="${ARCH:-} ${frags[*]}"
+[ "$(cat "$out/.hvcarve-config" 2>/dev/null)" = "$setup" ] || need_config=1
 
 if [ $need_config = 1 ]; then
 	echo "build-kernel: configuring $out (tinyconfig + ${frags[*]##*/})"
 	"${kmake[@]}" -s tinyconfig >/dev/null
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >"$out/merge.log"
 	"${kmake[@]}" -s olddefconfig >/dev/null
-	# Every option a fragment sets must be in the final .config.
+	# Every option the fragments set must be in the final .config, as the
+	# last fragment that sets it says.
 	bad=0
+	declare -A want=() from=()
 	for f in "${frags[@]}"; do
 		while IFS= read -r line; do
 			case "$line" in
-			CONFIG_*=n)
-				opt=${line%%=*}
-				if grep -q "^$opt=" "$out/.config"; then
-					echo "build-kernel: $opt should be off" >&2; bad=1
-				fi ;;
-			CONFIG_*=*)
-				if ! grep -qxF "$line" "$out/.config"; then
-					echo "build-kernel: $f asks for $line, .config has: $(grep "^${line%%=*}=" "$out/.config" || echo unset)" >&2
-					bad=1
-				fi ;;
+			CONFIG_*=*) want[${line%%=*}]=$line from[${line%%=*}]=$f ;;
 			esac
 		done <"$f"
 	done
+	for opt in "${!want[@]}"; do
+		line=${want[$opt]} f=${from[$opt]}
+		case "$line" in
+		CONFIG_*=n)
+			if grep -q "^$opt=" "$out/.config"; then
+				echo "build-kernel: $f asks for $opt off, .config has: $(grep "^$opt=" "$out/.config")" >&2
+				bad=1
+			fi ;;
+		*)
+			if ! grep -qxF "$line" "$out/.config"; then
+				echo "build-kernel: $f asks for $line, .config has: $(grep "^$opt=" "$out/.config" || echo unset)" >&2
+				bad=1
+			fi ;;
+		esac
+	done
 	[ $bad = 0 ] || die "configuration incomplete (a dependency is missing)"
+	printf "%s\n" "$setup" >"$out/.hvcarve-config"
 fi
 
 echo "build-kernel: make ${targets[*]} in $out"
