@@ -168,3 +168,13 @@ patch_of() {
 	assert_output --partial "check: compile-i386: FAILED"
 	assert_output --partial "HVCARVE=y asked for on x86_64 survives olddefconfig"
 }
+
+@test "series negative control: a justified checkpatch finding the series no longer has fails the series" {
+	need_pristine
+	copy_root
+	echo 'series/0001-*.patch|CHECK: no such finding|a reason' >>"$ROOT/patches/checkpatch-justified.txt"
+	run env SERIES_ROOT="$ROOT" "$SERIES" --no-build --out "$OUT" "$PRISTINE"
+	echo "$output"
+	assert_failure
+	assert_output --partial "no longer found: series/0001-*.patch|CHECK: no such finding"
+}
