@@ -360,12 +360,12 @@ gate_sparse() {
 	# kbuild silently stops checking when it rejects the checker: insist on
 	# its CHECK line for every object.
 	for o in "${objs[@]}"; do
-		if ! printf '%s\n' "$out" | grep -qxF "  CHECK   ${o%.o}.c"; then
+		if ! printf '%s\n' "$out" | grep -xF "  CHECK   ${o%.o}.c" >/dev/null; then
 			echo "${o%.o}.c: sparse did not run (kbuild printed no CHECK line for it)"
 			fail sparse
 		fi
 	done
-	if printf '%s\n' "$out" | grep -q 'is not available or not up to date'; then
+	if printf '%s\n' "$out" | grep 'is not available or not up to date' >/dev/null; then
 		printf '%s\n' "$out" | grep 'is not available or not up to date'
 		fail sparse
 	fi
