@@ -76,6 +76,15 @@ stats() {
 		}'
 }
 
+# pairwise EXPR "A..." "B...": EXPR (in a and b) for each pair of the two
+# blank-separated lists, one result per line (same repetition, side by side).
+pairwise() {
+	awk -v as="$2" -v bs="$3" "BEGIN {
+		n = split(as, A, \" \"); split(bs, B, \" \")
+		for (i = 1; i <= n; i++) { a = A[i]; b = B[i]; printf \"%.6g\\n\", $1 }
+	}"
+}
+
 # calc EXPR: awk arithmetic, 6 significant digits.
 calc() {
 	awk "BEGIN { printf \"%.6g\n\", $1 }"
@@ -175,12 +184,10 @@ EOF
 			done
 		done
 		for what in deposit withdraw both; do
-			local -a p b r=()
+			local -a p b r
 			read -r -a p <<<"${v[pool.$what]}"
 			read -r -a b <<<"${v[buddy.$what]}"
-			for rep in $(seq 0 $((reps - 1))); do
-				r+=("$(calc "${b[$rep]} / ${p[$rep]}")")
-			done
+			mapfile -t r < <(pairwise "b / a" "${v[pool.$what]}" "${v[buddy.$what]}")
 			row "$what, $t vCPU(s): pool" "${p[@]}"
 			row "$what, $t vCPU(s): alloc_pages_node + split_page" "${b[@]}"
 			row "$what, $t vCPU(s): ratio buddy / pool" "${r[@]}"
@@ -305,12 +312,16 @@ bench_learn() {
 
 	VM_MEM=5G bench_vm learn-kexec "nokaslr $carve" < <(learn_kexec_scenario "nokaslr $carve")
 	line=$(res learn.kexec 1)
-	local kc hc
+	# Probes are jittered (hv_carve_skip_run()), so a real kexec matches the
+	# planted state in kind, not call for call: within the same bound.
+	local kc hc=() m lo hi
 	kc=$(field calls "$line")
-	hc=$(field calls "${got[30000.1.1]}")
-	printf '  %-46s %12s   (hold: %s)\n' "K=30000 R=1 through a real kexec: calls" "$kc" "$hc"
-	verdict "real kexec = planted state (K=30000 R=1)" "$([ "$kc" = "$hc" ] && echo 1 || echo 0)" \
-		"kexec $kc calls, hold $hc"
+	for rep in $(seq 1 "$reps"); do hc+=("$(field calls "${got[30000.1.$rep]}")"); done
+	read -r m lo hi < <(stats "${hc[@]}")
+	bound=$(calc "2 * int(log(30000) / log(2) + 0.999999) + $LEARN_DEPOSIT / 511 + 10")
+	printf '  %-46s %12s   (hold: %s..%s)\n' "K=30000 R=1 through a real kexec: calls" "$kc" "$lo" "$hi"
+	verdict "real kexec like the planted state: K=30000 R=1 calls <= $bound" \
+		"$(awk -v k="$kc" -v b="$bound" 'BEGIN { print (k <= b) }')" "kexec $kc calls, hold $lo..$hi"
 	cases+=("\"K30000_R1_kexec\": {\"calls\": $kc, \"refusals\": $(field refusals "$line")}")
 	LEARN_JSON="{$(IFS=,; echo "${cases[*]}")}"
 }
@@ -367,24 +378,15 @@ bench_boot() {
 		# shellcheck disable=SC2086
 		json_stat "setup_cycles_$s" ${cyc[$s]}
 	done
-	local -a r=() a b
-	read -r -a a <<<"${cyc[4G]}"
-	read -r -a b <<<"${cyc[64M]}"
-	for rep in $(seq 0 $((reps - 1))); do
-		r+=("$(calc "${a[$rep]} / ${b[$rep]}")")
-	done
+	local -a r
+	mapfile -t r < <(pairwise "a / b" "${cyc[4G]}" "${cyc[64M]}")
 	row "ratio 4G / 64M setup" "${r[@]}"
 	json_stat ratio_setup_4G_64M "${r[@]}"
 	read -r m _ < <(stats "${r[@]}")
 	verdict "4 GiB setup <= 2x 64 MiB" "$(awk -v m="$m" 'BEGIN { print (m <= 2) }')" \
 		"median ratio $m: zeroing two bits of page state per page"
 	# The whole boot, for scale: QEMU start to user space.
-	r=()
-	read -r -a a <<<"${userspace[4G]}"
-	read -r -a b <<<"${userspace[64M]}"
-	for rep in $(seq 0 $((reps - 1))); do
-		r+=("$(calc "${a[$rep]} / ${b[$rep]}")")
-	done
+	mapfile -t r < <(pairwise "a / b" "${userspace[4G]}" "${userspace[64M]}")
 	row "ratio 4G / 64M, QEMU start to user space" "${r[@]}"
 	json_stat ratio_boot_4G_64M "${r[@]}"
 
@@ -395,12 +397,8 @@ bench_boot() {
 	json_raw state_bytes_per_gib "$per_gib"
 	verdict "metadata <= 32 KiB per GiB + a constant" \
 		"$([ "$per_gib" -le 32768 ] && echo 1 || echo 0)" "$per_gib bytes per GiB: two bits per page"
-	local -a saved=() h c
-	read -r -a h <<<"${memtotal[1G]}"
-	read -r -a c <<<"${memtotal[crash]}"
-	for rep in $(seq 0 $((reps - 1))); do
-		saved+=("$(calc "(${h[$rep]} - ${c[$rep]}) / 1024")")
-	done
+	local -a saved
+	mapfile -t saved < <(pairwise "(a - b) / 1024" "${memtotal[1G]}" "${memtotal[crash]}")
 	row "MemTotal, hvcarve=1G minus crashkernel=1G (MiB)" "${saved[@]}"
 	json_stat memtotal_saved_mib_per_gib "${saved[@]}"
 	printf '  %-46s %s\n' "Memory: with hvcarve=1G" "${memline[1G]}"

@@ -395,8 +395,8 @@ out:
 static ssize_t hvbench_run_write(struct file *file, const char __user *ubuf,
 				 size_t len, loff_t *ppos)
 {
-	char cmd[HVBENCH_CMD_MAX], *p, *words[3];
-	unsigned int nthreads, n = 0;
+	char cmd[HVBENCH_CMD_MAX], name[HVBENCH_CMD_MAX];
+	unsigned int nthreads;
 	int mode, ret;
 	u32 pages;
 
@@ -407,19 +407,11 @@ static ssize_t hvbench_run_write(struct file *file, const char __user *ubuf,
 	if (copy_from_user(cmd, ubuf, len))
 		return -EFAULT;
 	cmd[len] = '\0';
-	p = strim(cmd);
-	while (p && *p) {
-		if (n == ARRAY_SIZE(words))
-			return -EINVAL;
-		words[n++] = strsep(&p, " \t\n");
-		p = p ? skip_spaces(p) : NULL;
-	}
-	if (n != ARRAY_SIZE(words))
+	/* "MODE THREADS PAGES"; the buffers are as long as the command. */
+	if (sscanf(cmd, "%s %u %u", name, &nthreads, &pages) != 3)
 		return -EINVAL;
-	mode = sysfs_match_string(hvbench_mode_names, words[0]);
-	if (mode < 0 || kstrtouint(words[1], 0, &nthreads) ||
-	    kstrtou32(words[2], 0, &pages) || !nthreads || !pages ||
-	    pages > HVBENCH_MAX_PAGES)
+	mode = sysfs_match_string(hvbench_mode_names, name);
+	if (mode < 0 || !nthreads || !pages || pages > HVBENCH_MAX_PAGES)
 		return -EINVAL;
 	if (nthreads > num_online_cpus())
 		return -ERANGE;

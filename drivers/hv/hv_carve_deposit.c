@@ -22,8 +22,12 @@
  *   another page for the same partition in the same deposit: before it in
  *   the same call, or in an earlier or later call. Until then it is
  *   unconfirmed; if nothing is accepted after HV_CARVE_UNCONFIRMED_MAX such
- *   refusals in a row, the deposit stops with -EACCES and everything it
- *   learnt is undone: a refusal of everything says nothing about any page.
+ *   refusals in a row, the carveout part of the deposit stops. If ordinary
+ *   pages may follow (hv_carve_may_overflow()), they go next, and their
+ *   acceptance confirms the refusals: after a kexec the hypervisor can
+ *   hold the whole carveout. Otherwise, or if an ordinary page is refused
+ *   too, the deposit fails with -EACCES and everything it learnt is undone:
+ *   a refusal of everything says nothing about any page.
  *   One deposit learns at most HV_CARVE_LEARN_MAX pages; the next goes on.
  *   Assumed: a hypervisor that accepted a page for a partition does not
  *   start refusing every page for it within the same deposit; if it did,
@@ -39,11 +43,16 @@
  * them out in runs, next fit. After a refusal the rest of the batch is
  * sent again; if its first page is refused too, the deposit is inside a
  * run, and skips ahead: it tries single pages 1, 2, 4, 8, ... further on
- * until one is accepted, then bisects between the last refused and the
- * accepted one to find where the run ends. A run of L pages costs about
- * 2 * log2(L) backend calls instead of L. The pages passed over inside the
- * run are "skipped": kept out of the fast path, not proven held, and tried
- * again only when the pool has no free pages left.
+ * (each plus a random part of up to half the step, so that the next kernel
+ * does not probe the very pages this one deposited) until one is
+ * accepted, then bisects between the last refused and the accepted one to
+ * find where the run ends. A run of L pages costs about 2 * log2(L)
+ * backend calls instead of L. The pages passed over inside the run are
+ * "skipped": kept out of the fast path, not proven held, and tried again
+ * only when the pool has no free pages left. A skip-ahead that reaches the
+ * end of the region tries one random page of the last stretch it skipped;
+ * if that is accepted the refusals were scattered pages, not a run, and
+ * the skipped pages are free again.
  *
  * Overflow. When the carveout cannot serve a deposit, ordinary pages from
  * the page allocator are deposited instead if hvcarve_may_overflow()
@@ -80,6 +89,7 @@
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/random.h>
 #include <linux/ratelimit.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -336,6 +346,8 @@ struct hv_carve_unconfirmed {
  * @last_refused: page refused by the previous call, or U64_MAX
  * @accepted: the hypervisor accepted a page in this deposit
  * @whole: a contiguous block: a refusal ends it, nothing is skipped
+ * @overflow: ordinary pages follow when the carveout cannot serve the
+ *	deposit; their acceptance confirms what is pending
  * @stats: what it cost
  */
 struct hv_carve_op {
@@ -351,6 +363,7 @@ struct hv_carve_op {
 	u64 last_refused;
 	bool accepted;
 	bool whole;
+	bool overflow;
 	struct hv_carve_op_stats stats;
 };
 
@@ -462,11 +475,13 @@ static bool hv_carve_pending_free(const struct hv_carve_op *op)
 /*
  * @pfn was refused. If the same call accepted pages before it, that is
  * about @pfn; otherwise remember it until a later call accepts a page.
- * Once too many refusals in a row are unconfirmed the deposit stops:
- * with -EACCES if free pages were among them (the hypervisor refuses
- * everything, as far as can be told), with -ENOSPC if only skipped ones
- * were (the carveout is used up, as far as can be told; the next deposit
- * goes on with the skipped pages after these).
+ * Once too many refusals in a row are unconfirmed the carveout part of
+ * the deposit stops: with -ENOSPC if only skipped pages were among them
+ * (the carveout is used up, as far as can be told; the next deposit goes
+ * on with the skipped pages after these) or if ordinary pages follow (if
+ * the hypervisor accepts one, the refusals were about their pages: after a
+ * kexec the whole carveout can be held); else with -EACCES (the hypervisor
+ * refuses everything, as far as can be told).
  */
 static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
 			    bool was_skipped, u32 skipped)
@@ -492,6 +507,11 @@ static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
 		hvcarve_pool_unskip(op->pool, pfn - skipped, skipped);
 	if (!hv_carve_pending_free(op)) {
 		pr_warn_ratelimited("partition %#llx: no free carveout page left, and none of %u skipped pages tried was accepted\n",
+				    op->partition_id, HV_CARVE_UNCONFIRMED_MAX);
+		return -ENOSPC;
+	}
+	if (op->overflow) {
+		pr_warn_ratelimited("partition %#llx: %u deposits in a row were refused at their first page and none was accepted: ordinary pages go next, and decide whether those were pages the hypervisor holds\n",
 				    op->partition_id, HV_CARVE_UNCONFIRMED_MAX);
 		return -ENOSPC;
 	}
@@ -537,25 +557,59 @@ static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
 }
 
 /*
+ * The skip-ahead of hv_carve_skip_run() from @pfn reached the region's last
+ * page, @last, with every probe refused; (@prev, @last) was skipped last.
+ * Either the run really ends there, or the refusals were scattered held
+ * pages. One skipped page of that stretch, at random, tells them apart:
+ * if the hypervisor takes it, everything skipped since @pfn goes back to
+ * the free pages, to be tried one by one.
+ */
+static int hv_carve_check_run_end(struct hv_carve_op *op, u64 pfn, u64 prev,
+				  u64 last)
+{
+	u64 span = last - prev - 1, v;
+	int ret;
+
+	if (!span || !op->left)
+		return 0;
+	v = prev + 1 + get_random_u32_below(min_t(u64, span, U32_MAX));
+	if (hvcarve_pool_page(op->pool, v) != HVCARVE_PAGE_SKIPPED)
+		return 0;
+	ret = hv_carve_probe(op, v, 0);
+	if (ret <= 0)
+		return ret;
+	hvcarve_pool_unskip(op->pool, pfn + 1, last - pfn - 1);
+	return 0;
+}
+
+/*
  * @pfn starts a run of pages the hypervisor holds (it and the page before
  * it were refused). Try single pages further and further on, then bisect,
  * to find where the run ends within @pfn's region. The pages passed over
  * inside the run are left skipped.
+ *
+ * The probes are 1, 2, 4, ... pages on, each plus a random fraction of up
+ * to half its step: a deposit that is accepted leaves the hypervisor
+ * holding the pages it probed, and a next kernel that probed the same
+ * pages would walk from one to the next as if they were one run.
  */
 static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 {
-	u64 lo = pfn, hi = 0, q = pfn, end, step = 1, mid, gap;
+	u64 lo = pfn, prev = pfn, hi = 0, q = pfn, end, step = 1, mid, gap;
 	int ret;
 
 	if (!hvcarve_pool_extent(op->pool, pfn, &end))
 		return 0;
 
-	/* Skip ahead: lo is held, q = lo + step is tried. */
+	/* Skip ahead: lo is held, q = lo + step (+ jitter) is tried. */
 	while (op->left) {
 		cond_resched();
-		q = min(lo + step, end - 1);
-		if (q <= lo)
-			return 0;	/* the run reaches the end of the region */
+		q = lo + step;
+		if (step > 1)
+			q += get_random_u32_below(min_t(u64, step / 2, U32_MAX));
+		q = min(q, end - 1);
+		if (q <= lo)	/* the run reaches the end of the region? */
+			return hv_carve_check_run_end(op, pfn, prev, lo);
 		gap = q - lo - 1;
 		hvcarve_pool_skip(op->pool, lo + 1, gap);
 		ret = hv_carve_probe(op, q, gap);
@@ -567,6 +621,7 @@ static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 			hi = q;
 			break;
 		}
+		prev = lo;
 		lo = q;
 		step <<= 1;
 	}
@@ -864,6 +919,9 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		if (ret) {
 			hv_carve_overflow_free(op->batch + done, n - done);
 			hvcarve_overflow_put(n - done);
+			/* Not about the page: it was never deposited. */
+			if (hv_carve_is_refusal(ret))
+				ret = -EACCES;
 			break;
 		}
 	}
@@ -900,6 +958,7 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 	ret = hv_carve_op_init(&op, be, pool, node, partition_id, num_pages);
 	if (ret)
 		goto out;
+	op.overflow = hv_carve_may_overflow(pool);
 
 	if (pool && !order) {
 		ret = hv_carve_from_pool(&op);
@@ -927,7 +986,7 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 	}
 
 	if (!ret && op.left) {
-		if (hv_carve_may_overflow(pool)) {
+		if (op.overflow) {
 			ret = hv_carve_from_ram(&op, order);
 		} else {
 			if (!order)

@@ -252,6 +252,33 @@ static void learn_pool_low(struct kunit *test)
 	expect_consistent(test);
 }
 
+/*
+ * Stray held pages exactly where a skip-ahead from the start of a run
+ * would probe, as earlier kernels' accepted probes leave them: a run of
+ * 8192, then pages 8192 + 2^i and the region's last page. A skip-ahead
+ * that probes the same pages every time walks from the run onto them to
+ * the end of the region, and the deposit then gave up (-EACCES: 528
+ * skipped held pages tried in a row, none accepted), although half the
+ * region is free (found by distro.bats after 21 kexecs).
+ */
+static void learn_probe_aligned(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	unsigned long i;
+
+	hold(0, 8192);
+	hold(8192, 1);
+	for (i = 1; 8192 + i < T_PAGES; i <<= 1)
+		hold(8192 + i, 1);
+	hold(T_PAGES - 1, 1);
+	KUNIT_ASSERT_EQ(test, deposit(test, 1000, &st), 0);
+	kunit_info(test, "run of 8192, then held pages at 2^i: %llu calls, %llu refusals\n",
+		   st.calls, st.refusals);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 1000ULL);
+	KUNIT_EXPECT_LE(test, st.calls, call_bound(8192, 1, 1000) + 16);
+	expect_consistent(test);
+}
+
 /* A partition-wide refusal ends within the bound, and teaches nothing. */
 static void learn_denied(struct kunit *test)
 {
@@ -342,6 +369,7 @@ static struct kunit_case hv_carve_learn_cases[] = {
 	KUNIT_CASE(learn_three_runs),
 	KUNIT_CASE(learn_fragmented),
 	KUNIT_CASE(learn_pool_low),
+	KUNIT_CASE(learn_probe_aligned),
 	KUNIT_CASE(learn_denied),
 	KUNIT_CASE(learn_access_denied),
 	KUNIT_CASE(learn_in_use),
