@@ -7,6 +7,8 @@
 #   make test        the whole test suite (what CI runs)
 #   make bench       what the carveout costs and saves (not part of make test)
 #   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
+#   make backport-check  the series on Debian's 6.12 LTS (patches/6.12/README;
+#                    not part of make test)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -39,6 +41,7 @@ export BASE_INITRD := $(INITRD)
 export KTREE KOUT
 
 .PHONY: all deps source tree kernel oldkernel initramfs tools test bench demo check clean distclean FORCE
+.PHONY: backport-check
 
 all: kernel initramfs tools
 
@@ -109,6 +112,12 @@ bench: deps all
 
 check: deps kernel
 	@scripts/check-style.sh
+
+# Debian's linux-source-6.12 with patches/6.12/, its test kernel (with and
+# without the /sys/firmware/memmap fix) and initramfs under build/6.12*/,
+# and the tests of tests/backport/6.12.tests on it.
+backport-check: deps tools $(OLD_KERNEL) $(GUEST_PROGS)
+	@scripts/backport-check.sh
 
 clean:
 	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts $(GUEST_EXTRA)
