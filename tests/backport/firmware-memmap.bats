@@ -7,9 +7,9 @@
 # kexec-tools' kexec_load path builds the next kernel's e820 map from
 # /sys/firmware/memmap. From 6.15 on (mainline a2498e5c453b) that is
 # e820_table_kexec, where hvcarve marks the carveout; before, it was
-# e820_table_firmware, which patches/6.12/0003-x86-e820-hand-the-hvcarve-*
-# marks too. Without that patch a 6.12 kernel shows the carveout as
-# System RAM there, and kexec -l hands it to the next kernel as RAM.
+# e820_table_firmware, which hvcarve leaves alone. patches/6.12/0003 is
+# that mainline commit, for 6.12; without it a 6.12 kernel shows the
+# carveout as System RAM there, and kexec -l hands it on as RAM.
 #
 # Proved from outside the guest: the host dumps the carveout (QMP
 # pmemsave) right before kexec -e and after the stock Debian 6.1 kernel,
