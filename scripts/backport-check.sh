@@ -10,7 +10,9 @@
 #    build/src-6.12;
 # 2. applies the 6.12 series (scripts/backport-series.sh 6.12: patches/series
 #    with the rules of patches/6.12/series) to a hard-link copy,
-#    build/6.12/linux, and builds the test kernel in build/6.12/kbuild;
+#    build/6.12/linux, and builds the test kernel (tinyconfig,
+#    configs/hvcarve-test.config and configs/hvcarve-test-6.12.config) in
+#    build/6.12/kbuild;
 #    the same without the /sys/firmware/memmap patch in build/6.12-nofix/
 #    (the negative control of tests/backport/firmware-memmap.bats). The two
 #    trees sit at the same relative paths, so ccache serves the second
@@ -96,7 +98,7 @@ build_variant() {
 	mv "$dir/series.new" "$dir/series"
 	"$top/scripts/prepare-tree.sh" "$pristine" "$dir/linux" "$dir/series"
 	"$top/scripts/build-kernel.sh" "$dir/linux" "$dir/kbuild" \
-		"$top/configs/hvcarve-test.config" -- bzImage
+		"$top/configs/hvcarve-test.config" "$top/configs/hvcarve-test-$ver.config" -- bzImage
 	[ -f "$dir/kbuild/arch/x86/boot/bzImage" ] || die "no bzImage in $dir/kbuild"
 }
 
