@@ -9,6 +9,8 @@
 #   make check       the static checks (checkpatch, sparse, kernel-doc, compiles)
 #   make series      the upstream patch series in build/series, bisect-built
 #   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
+#   make backport-check  the series on Debian's 6.12 LTS (patches/6.12/README;
+#                    not part of make test)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -52,6 +54,7 @@ export KTREE KOUT
 export LOCKDEP_KERNEL
 
 .PHONY: all deps source tree kernel oldkernel kernels initramfs tools test bench demo check series clean distclean FORCE
+.PHONY: backport-check
 
 all: kernel initramfs tools
 
@@ -149,6 +152,12 @@ check: deps kernel
 # AUTHOR="Name <mail>", else git config user.name and user.email.
 series: source
 	@scripts/make-series.sh $(PRISTINE)
+
+# Debian's linux-source-6.12 with patches/6.12/, its test kernel (with and
+# without the /sys/firmware/memmap fix) and initramfs under build/6.12*/,
+# and the tests of tests/backport/6.12.tests on it.
+backport-check: deps tools $(OLD_KERNEL) $(GUEST_PROGS)
+	@scripts/backport-check.sh
 
 clean:
 	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts $(GUEST_EXTRA)

@@ -3,22 +3,26 @@
 #
 # Make the patched kernel tree that kbuild compiles.
 #
-#   prepare-tree.sh PRISTINE PATCHED
+#   prepare-tree.sh PRISTINE PATCHED [SERIES]
 #
 # PRISTINE is an untouched Linux tree (Debian's linux-source-7.3, or KSRC=).
 # PATCHED is recreated as a hard-link copy of PRISTINE with patches/series
 # applied -- but only when the patches (or PRISTINE) changed since the last
-# run.  The project's new files (mm/hvcarve.c, ...) are symlinked into
+# run. SERIES replaces patches/series: a file of the same form, its names
+# relative to patches/ (scripts/backport-series.sh writes one for a
+# backport).  The project's new files (mm/hvcarve.c, ...) are symlinked into
 # PATCHED on every run, so editing them and re-running make rebuilds only
 # what kbuild says is stale.
 set -euo pipefail
 
 die() { echo "prepare-tree: $*" >&2; exit 1; }
 
-[ $# -eq 2 ] || die "usage: $0 PRISTINE PATCHED"
+[ $# -eq 2 ] || [ $# -eq 3 ] || die "usage: $0 PRISTINE PATCHED [SERIES]"
 top=$(cd "$(dirname "$0")/.." && pwd)
 pristine=$(cd "$1" && pwd)
 patched=$2
+series=${3:-$top/patches/series}
+[ -f "$series" ] || die "$series: no such series file"
 if [ ! -f "$pristine/Makefile" ] || [ ! -d "$pristine/mm" ]; then
 	die "$pristine is not a kernel tree"
 fi
@@ -29,11 +33,11 @@ kdirs=(mm include drivers kernel arch Documentation)
 stamp_of() {
 	{
 		echo "$pristine"
-		cat "$top/patches/series"
+		cat "$series"
 		while read -r p; do
 			case "$p" in ''|'#'*) continue ;; esac
 			cat "$top/patches/$p"
-		done <"$top/patches/series"
+		done <"$series"
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -54,7 +58,7 @@ if [ "$want" != "$have" ]; then
 		patch -d "$patched.tmp" -p1 --no-backup-if-mismatch -s -F0 \
 			<"$top/patches/$p" || die "patches/$p does not apply to $pristine"
 		touched+=$(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$top/patches/$p")$'\n'
-	done <"$top/patches/series"
+	done <"$series"
 	# shellcheck disable=SC2086 # file lists, one path per word
 	for f in $old_touched $touched; do
 		[ -f "$patched.tmp/$f" ] || continue

@@ -415,9 +415,15 @@ done >/tmp/map"
 }
 
 # Item 3 after a kexec: a reservation inside the region that is not shaped
-# like a carveout is a firmware one, whatever the rest looks like.
+# like a carveout is a firmware one, whatever the rest looks like. The
+# map has RAM inside the region, where kexec-tools may put kexec_load
+# segments (it does, on 6.12: the smaller next kernel sits higher and the
+# initrd goes into the region), and the running kernel would refuse the
+# load; --mem-max keeps them below the region, so what is tested is the
+# next kernel's check.
 @test "a reservation inside the region that is not a carveout is refused after kexec" {
 	fake_chain "
+HVT_KEXEC_OPTS=--mem-max=$(printf %#x $((CARVE_BASE - 1)))
 hvt_memmap_dump | while read -r s e t; do
 	if [ \"\$((s))\" = $((CARVE_BASE)) ]; then
 		printf '0x%x 0x%x System RAM\n' $CARVE_BASE 0x3affffff

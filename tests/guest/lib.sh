@@ -185,8 +185,10 @@ hvt_rebuild_initramfs() {
 # hvt_kexec_load MODE KERNEL [APPEND...]
 #   MODE -l (kexec_load: kexec -c -l) or -s (kexec_file_load: kexec -s -l;
 #   no fallback to kexec_load). Loads KERNEL with a repacked initramfs and
-#   "console=ttyS0 APPEND". Reports "RESULT kexec_load rc=N" (and
-#   "kexec_load_err TEXT" on failure) and returns N.
+#   "console=ttyS0 APPEND". HVT_KEXEC_OPTS, if set, are more kexec options
+#   (words), e.g. --mem-max=ADDR to keep kexec_load segments below ADDR.
+#   Reports "RESULT kexec_load rc=N" (and "kexec_load_err TEXT" on
+#   failure) and returns N.
 hvt_kexec_load() {
 	hvt__mode=$1
 	hvt__kernel=$2
@@ -198,9 +200,10 @@ hvt_kexec_load() {
 	esac
 	hvt__initrd=/tmp/hvt-next.cpio
 	hvt_rebuild_initramfs "$hvt__initrd" || hvt_fail "hvt_rebuild_initramfs failed"
-	echo "hvt: kexec $hvt__mode $hvt__kernel --append=console=ttyS0 $*"
+	echo "hvt: kexec $hvt__mode ${HVT_KEXEC_OPTS:+$HVT_KEXEC_OPTS }$hvt__kernel --append=console=ttyS0 $*"
 	hvt__krc=0
-	hvt__kout=$(kexec "$hvt__sys" -l "$hvt__kernel" --initrd="$hvt__initrd" \
+	# shellcheck disable=SC2086 # options are a list of words
+	hvt__kout=$(kexec "$hvt__sys" ${HVT_KEXEC_OPTS:-} -l "$hvt__kernel" --initrd="$hvt__initrd" \
 		--append="console=ttyS0 $*" 2>&1) || hvt__krc=$?
 	rm -f "$hvt__initrd"
 	[ -n "$hvt__kout" ] && printf '%s\n' "$hvt__kout"
