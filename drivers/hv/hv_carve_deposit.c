@@ -26,12 +26,19 @@
  *   pages may follow (hv_carve_may_overflow()), they go next, and their
  *   acceptance confirms the refusals: after a kexec the hypervisor can
  *   hold the whole carveout. Otherwise, or if an ordinary page is refused
- *   too, the deposit fails with -EACCES and everything it learnt is undone:
- *   a refusal of everything says nothing about any page.
- *   One deposit learns at most HV_CARVE_LEARN_MAX pages; the next goes on.
+ *   before any was accepted, the deposit fails with -EACCES and everything
+ *   it learnt is undone: a refusal of everything says nothing about any
+ *   page. One deposit learns at most HV_CARVE_LEARN_MAX pages; the next
+ *   goes on.
  *   Assumed: a hypervisor that accepted a page for a partition does not
  *   start refusing every page for it within the same deposit; if it did,
- *   the pages refused would only be kept out of the pool.
+ *   the pages refused would only be kept out of the pool. Assumed too: an
+ *   accepted ordinary page shows that the carveout pages refused before it
+ *   were refused for themselves. It does not exclude a refusal of the
+ *   carveout as a whole (for example, were it not accessible to the
+ *   caller): such pages would be learnt as inherited, at most
+ *   HV_CARVE_UNCONFIRMED_MAX per deposit, and the deposits would go on in
+ *   ordinary memory, which blocks kexec until it is withdrawn.
  * - For a carveout page every page-specific cause means the same: the page
  *   cannot be deposited now. It is kept out of the pool, counted as
  *   inherited, until the hypervisor gives it back.
@@ -43,7 +50,7 @@
  * them out in runs, next fit. After a refusal the rest of the batch is
  * sent again; if its first page is refused too, the deposit is inside a
  * run, and skips ahead: it tries single pages 1, 2, 4, 8, ... further on
- * (each plus a random part of up to half the step, so that the next kernel
+ * (each plus a random part of less than half the step, so that the next kernel
  * does not probe the very pages this one deposited) until one is
  * accepted, then bisects between the last refused and the accepted one to
  * find where the run ends. A run of L pages costs about 2 * log2(L)
@@ -567,11 +574,13 @@ static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
 static int hv_carve_check_run_end(struct hv_carve_op *op, u64 pfn, u64 prev,
 				  u64 last)
 {
-	u64 span = last - prev - 1, v;
+	u64 span, v;
 	int ret;
 
-	if (!span || !op->left)
+	/* Nothing was skipped (the run may start on the region's last page). */
+	if (last <= prev + 1 || !op->left)
 		return 0;
+	span = last - prev - 1;
 	v = prev + 1 + get_random_u32_below(min_t(u64, span, U32_MAX));
 	if (hvcarve_pool_page(op->pool, v) != HVCARVE_PAGE_SKIPPED)
 		return 0;
@@ -588,8 +597,8 @@ static int hv_carve_check_run_end(struct hv_carve_op *op, u64 pfn, u64 prev,
  * to find where the run ends within @pfn's region. The pages passed over
  * inside the run are left skipped.
  *
- * The probes are 1, 2, 4, ... pages on, each plus a random fraction of up
- * to half its step: a deposit that is accepted leaves the hypervisor
+ * The probes are 1, 2, 4, ... pages on, each plus a random part of less
+ * than half its step: a deposit that is accepted leaves the hypervisor
  * holding the pages it probed, and a next kernel that probed the same
  * pages would walk from one to the next as if they were one run.
  */

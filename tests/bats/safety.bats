@@ -98,7 +98,7 @@ EOF
 # the short gap before the next deposit lets one through: the test counts
 # the refusals instead of hoping to see one.
 @test "overflow deposits racing kexec -e from a second vCPU never slip past" {
-	local n=${HVT_RACE_GENERATIONS:-3} g refused=0 seen
+	local n=${HVT_RACE_GENERATIONS:-3} g refused=0 seen busy
 	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 90)) <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
@@ -127,11 +127,15 @@ if [ "\$g" -lt $n ]; then
 	hvt_result racing_overflow "\$(cat \$HVT_HVC/overflow_pages)"
 	hvt_ckpt "pre-kexec-gen\$g" $CARVE_BASE 0x400000
 	hvt__taint
-	n=0
+	n=0 busy=0
 	while [ \$n -lt 5000 ]; do
 		n=\$((n + 1))
 		hvt_result tries "\$n"
-		kexec -e 2>/dev/null
+		case \$(kexec -e 2>&1) in
+		*"Device or resource busy"*)
+			busy=\$((busy + 1))
+			hvt_result busy "\$busy" ;;
+		esac
 	done
 	hvt_fail "kexec -e refused \$n times"
 fi
@@ -140,8 +144,9 @@ EOF
 	assert_equal "$(last_gen)" "$n"
 	for ((g = 1; g <= n; g++)); do
 		seen=$(r tries $((g - 1)))
-		echo "race $g: kexec -e went through at try $seen"
-		refused=$((refused + seen - 1))
+		busy=$(r busy $((g - 1)) 2>/dev/null || echo 0)
+		echo "race $g: kexec -e went through at try $seen, after $busy refusals with EBUSY"
+		refused=$((refused + busy))
 		# The racer was running: ordinary pages were deposited.
 		[ "$(r racing_overflow $((g - 1)))" -gt 0 ] || fail "race $g: no ordinary page deposited before kexec -e"
 		# No ordinary page the hypervisor holds is in the next kernel's RAM...
@@ -151,8 +156,8 @@ EOF
 		assert_equal "$(r boot.sim_held "$g")" 1024
 	done
 	# The racer really raced: kexec -e was refused for ordinary pages.
-	echo "kexec -e refused $refused times in $n races"
-	[ "$refused" -gt 0 ] || fail "kexec -e was never refused: the race was not run"
+	echo "kexec -e refused with EBUSY $refused times in $n races"
+	[ "$refused" -gt 0 ] || fail "kexec -e was never refused with EBUSY: the race was not run"
 	run console_grep 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
 	assert_success
 }
@@ -206,7 +211,9 @@ EOF
 	# kernel.
 	assert_equal "$(r overflow 1)" 300
 	assert_equal "$(r deposited 1)" 0
-	[ "$(r inherited 1)" -gt 0 ] || fail "nothing learnt: $(r inherited 1)"
+	# At most HV_CARVE_UNCONFIRMED_MAX (528) confirmed by the first one.
+	[ "$(r inherited 1)" -gt 0 ] && [ "$(r inherited 1)" -le 528 ] ||
+		fail "learnt by the first deposit: $(r inherited 1), not 1..528"
 	assert_equal "$(r overflow2 1)" 600
 	assert_equal "$(r inherited2 1)" 1024
 	assert_equal "$(r overflow_after 1)" 0
