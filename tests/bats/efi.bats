@@ -14,7 +14,7 @@
 # syscalls, add_efi_memmap, and a negative control, all with host dumps
 # (tools/hvcarve/hvcarve-dump) as integrity.bats does on BIOS.
 #
-#   KASLR_BOOTS          boots of the patched kernel's placement test (3)
+#   KASLR_BOOTS          boots of the patched kernel's placement test (5)
 #   KASLR_STOCK_BOOTS    boots of its negative control, the stock kernel (3)
 #   HVT_EFI_GENERATIONS  kexecs of the chain (2; 4 would enter both kernels
 #                        with both syscalls, but today its 4th kexec, stock
@@ -34,7 +34,7 @@ EFI_ARGS=(--qemu-arg "-bios $OVMF")
 CARVE_START=$((0x4000000))
 CARVE_SIZE=$((0x30000000))
 CARVE="hvcarve=768M@0x4000000"
-BOOTS=${KASLR_BOOTS:-3}
+BOOTS=${KASLR_BOOTS:-5}
 STOCK_BOOTS=${KASLR_STOCK_BOOTS:-3}
 
 setup_file() {
