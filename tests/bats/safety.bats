@@ -93,7 +93,7 @@ EOF
 # loop while the first retries kexec -e. Whenever kexec -e gets through, no
 # ordinary page may be deposited, and none may be deposited after it. Each
 # of HVT_RACE_GENERATIONS (default 3) kexecs is one such race. The racer
-# holds its 300 ordinary pages for most of each round (it reads sysfs 40
+# holds its 300 ordinary pages for most of each round (it reads sysfs 20
 # times before it withdraws them), so most tries must be refused and only
 # the short gap before the next deposit lets one through: the test counts
 # the refusals instead of hoping to see one.
@@ -116,7 +116,7 @@ if [ "\$g" -lt $n ]; then
 		while :; do
 			echo "300 9" >\$HVT_SIM/deposit 2>/dev/null
 			i=0
-			while [ \$i -lt 40 ]; do
+			while [ \$i -lt 20 ]; do
 				read -r x <\$HVT_HVC/overflow_pages
 				i=\$((i + 1))
 			done
