@@ -144,6 +144,20 @@ kept() {
 			"$(dump_file pre-kexec-gen0)" "$(dump_file post-boot-gen1)"
 }
 
+# assert_lost_at_kexec_l: generation 0's /sys/firmware/memmap called the
+# carveout System RAM, so kexec -l gave it to the stock kernel as RAM, which
+# used it, and the host's checks say so.
+assert_lost_at_kexec_l() {
+	run fwmap_check 0
+	assert_failure
+	assert_output --partial "System RAM"
+	assert_gen1_stock
+	e820_range_overlaps 1 "$CARVE_BASE" "$CARVE_SIZE" usable BIOS-e820
+	run kept
+	assert_failure
+	assert_output --partial DIFFERENT
+}
+
 @test "the carveout is Reserved in /sys/firmware/memmap, as in the kexec e820" {
 	vm_run - "nokaslr $CARVE" <<EOF
 $REPORT_FWMAP
@@ -199,17 +213,9 @@ awk -v b=$(printf %#x $((CARVE_BASE))) -v e=$(printf %#x $((CARVE_BASE + CARVE_S
 hvt_fake_memmap /tmp/fwmap.ram || hvt_fail 'fake memmap'
 $REPORT_FWMAP
 "
-	# The overlay was in place (the last fwmap of generation 0 wins)...
-	run fwmap_check 0
-	assert_failure
-	assert_output --partial "System RAM"
-	assert_gen1_stock
-	# ...the stock kernel got the carveout as RAM, used it, and the host
-	# checks say so.
-	e820_range_overlaps 1 "$CARVE_BASE" "$CARVE_SIZE" usable BIOS-e820
-	run kept
-	assert_failure
-	assert_output --partial DIFFERENT
+	# The overlay was in place (the last fwmap of generation 0 wins), and
+	# the stock kernel got the carveout as RAM.
+	assert_lost_at_kexec_l
 }
 
 @test "negative control: the same kernel without the memmap patch loses the carveout at kexec -l" {
@@ -226,16 +232,9 @@ $REPORT_FWMAP
 	# It reserved the carveout as well as the fixed kernel does...
 	assert_equal "$(result state 0)" active
 	e820_range_is 0 "$CARVE_BASE" "$CARVE_SIZE" hvcarve modified
-	# ...but /sys/firmware/memmap still calls it System RAM,
-	run fwmap_check 0
-	assert_failure
-	assert_output --partial "System RAM"
-	assert_gen1_stock
-	# so kexec -l gave it to the stock kernel as RAM, which used it.
-	e820_range_overlaps 1 "$CARVE_BASE" "$CARVE_SIZE" usable BIOS-e820
-	run kept
-	assert_failure
-	assert_output --partial DIFFERENT
+	# ...but /sys/firmware/memmap still calls it System RAM, so kexec -l
+	# gave it to the stock kernel as RAM.
+	assert_lost_at_kexec_l
 }
 
 # Where kexec-tools puts the segments in the carveout (HIGH_BASE, below the
