@@ -27,8 +27,11 @@ gen=$(hvt_gen)
 export HVT_DUMP_RANGES="$BASE $SIZE"
 HVC=/sys/kernel/mm/hvcarve
 
-# The type of the boot e820 entry holding BASE: "usable" or "reserved", and
-# "(part only)" if that entry does not cover the whole carveout.
+# The type of the boot e820 entry holding BASE, as this kernel names it:
+# "usable", "reserved", "hvcarve", or "type 4026531838" from a kernel that
+# does not know E820_TYPE_HVCARVE (0xeffffffe); and "(part only)" if that
+# entry does not cover the whole carveout. Kernels from 6.15 on spell RAM
+# "System RAM" and reserved "device reserved": both are normalised.
 e820_carveout() {
 	dmesg | sed -n 's/.*BIOS-e820: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] *\(.*\)$/\1 \2 \3/p' |
 		while read -r s e t; do
@@ -43,7 +46,9 @@ e820_carveout() {
 }
 
 # The type of the /sys/firmware/memmap entry holding BASE: the e820 map
-# that kexec hands to the next kernel ("usable" or "reserved", as above).
+# that kexec -l hands to the next kernel ("usable", "reserved" for
+# "Reserved", or what the kernel calls a type it does not know: "Unknown
+# E820 type", which kexec-tools reads as reserved).
 memmap_carveout() {
 	for d in /sys/firmware/memmap/*; do
 		[ -r "$d/start" ] || continue
@@ -55,6 +60,17 @@ memmap_carveout() {
 			fi
 		fi
 	done | sed 's/^System RAM/usable/; s/^Reserved/reserved/'
+}
+
+# e820_said: the type of e820_carveout, explained for the narration.
+e820_said() {
+	demo_t=$(e820_carveout)
+	case $demo_t in
+	"type 4026531838")
+		echo "$demo_t: 0xeffffffe, E820_TYPE_HVCARVE, a type this kernel does" \
+			"not know -- so not RAM: only RAM entries go to memblock" ;;
+	*) echo "$demo_t" ;;
+	esac
 }
 
 # The /proc/iomem lines at BASE ("A > B" for a nested entry).
@@ -96,8 +112,8 @@ counters() {
 		"$(sim_partitions)], refusals $(hvt_sim_ledger refusals)," \
 		"corrupted $(hvt_sim_ledger corrupted)"
 	demo_c=
-	for demo_f in free deposited inherited peak_deposited deposit_success \
-		deposit_fail withdrawn; do
+	for demo_f in free deposited inherited skipped peak_deposited \
+		deposit_success deposit_fail withdrawn; do
 		demo_c="$demo_c $demo_f $(cat "$HVC/region0/${demo_f}_pages"),"
 	done
 	say "  hvcarve region0 (pages):$demo_c overflow $(cat $HVC/overflow_pages)"
@@ -130,16 +146,16 @@ hvt_result memmap_carveout "$(memmap_carveout)"
 say "---- generation $gen: Linux $(uname -r)"
 say "command line: $(cat /proc/cmdline)"
 if [ "$gen" = 0 ]; then
-	say "boot e820 map (the firmware's): $BASE is $(e820_carveout)"
+	say "boot e820 map (the firmware's): $BASE is $(e820_said)"
 else
-	say "boot e820 map (handed over by kexec): $BASE is $(e820_carveout)"
+	say "boot e820 map (handed over by kexec): $BASE is $(e820_said)"
 fi
 
 if [ -d $HVC ]; then
 	# shellcheck disable=SC1091 # in the base initramfs (tests/guest/sim.sh)
 	. /hvt/sim.sh
 	hvt_result hvcarve_state "$(cat $HVC/state)"
-	hvt_result hvcarve_region "$(klog 'hvcarve: region 0:')"
+	hvt_result hvcarve_region "$(klog 'hvcarve: region 0: \[mem')"
 	klog 'hvcarve: region' | while read -r l; do say "dmesg: $l"; done
 	say "/proc/iomem: $(iomem_carveout)"
 	say "sysfs: state $(cat $HVC/state); region0: base $(cat $HVC/region0/base)," \
@@ -152,10 +168,14 @@ else
 	say "no /sys/kernel/mm/hvcarve: this kernel has never heard of hvcarve"
 	say "/proc/iomem: $(iomem_carveout)"
 	say "/sys/firmware/memmap (the e820 map kexec hands on): $BASE is $(memmap_carveout)"
+	[ "$(memmap_carveout)" != "Unknown E820 type" ] ||
+		say "  (kexec-tools reads \"Unknown E820 type\" as reserved: kexec -l hands it on so)"
 fi
 
 case $gen in
 0)
+	hvt_ckpt "post-boot-gen$gen" "$BASE" "$SIZE"
+	say "the host dumped the carveout as the first boot (KASLR on) left it"
 	say "deposits through the simulated hypervisor (they come from the carveout):"
 	deposit 3000 1
 	deposit 2000 2
@@ -187,8 +207,10 @@ case $gen in
 	deposit 1500 3
 	echo 1 >"$HVT_SIM/scan"
 	counters end
-	say "  (the hypervisor refused $(hvt_sim_ledger refusals) pages that it still holds;" \
-		"hvcarve learnt each one as inherited and went on with the next page)"
+	say "  (the hypervisor refused $(hvt_sim_ledger refusals) of the pages it still holds: hvcarve" \
+		"learnt those as inherited, and skipped $(cat $HVC/region0/skipped_pages) more inside the" \
+		"held runs it found -- trying pages 1, 2, 4, ... further on, then bisecting --" \
+		"without a call for each)"
 	pressure
 	hvt_ckpt "end-gen$gen" "$BASE" "$SIZE"
 	say "the host dumped the carveout"
