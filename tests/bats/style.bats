@@ -125,9 +125,9 @@ next_line() {
 # without a reason.
 @test "style: checkpatch findings are dropped only with a reason, and no reason goes stale" {
 	need_tree
-	copy patches/checkpatch-justified.txt patches/0006-kexec-*.patch
+	copy patches/checkpatch-justified.txt patches/0007-kexec-*.patch
 	local p
-	p=$(cd "$ROOT" && echo patches/0006-kexec-*.patch)
+	p=$(cd "$ROOT" && echo patches/0007-kexec-*.patch)
 	# Tracked and committed by git, as in the repository (see the test
 	# above; checkpatch.pl asks git about the branch).
 	git -C "$ROOT" init -q
@@ -142,10 +142,10 @@ next_line() {
 	assert_output --regexp "(^|$NL)$p:[0-9]+: CHECK: Avoid CamelCase: <Unlock>"
 	# An entry for a finding that is not there fails the gate.
 	copy patches/checkpatch-justified.txt
-	echo '0006-kexec-*.patch|CHECK: no such finding|a reason' >>"$ROOT/patches/checkpatch-justified.txt"
+	echo '0007-kexec-*.patch|CHECK: no such finding|a reason' >>"$ROOT/patches/checkpatch-justified.txt"
 	STYLE_ROOT=$ROOT run "$STYLE" checkpatch-patches
 	assert_failure
-	assert_output --partial "no longer found: 0006-kexec-*.patch|CHECK: no such finding"
+	assert_output --partial "no longer found: 0007-kexec-*.patch|CHECK: no such finding"
 }
 
 @test "style: kernel-doc -Wall is clean and every non-static function is documented" {
