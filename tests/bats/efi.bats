@@ -16,12 +16,10 @@
 #
 #   KASLR_BOOTS          boots of the patched kernel's placement test (5)
 #   KASLR_STOCK_BOOTS    boots of its negative control, the stock kernel (3)
-#   HVT_EFI_GENERATIONS  kexecs of the chain (2; 4 would enter both kernels
-#                        with both syscalls, but today its 4th kexec, stock
-#                        6.1 -s> patched, fails: the patched kernel's
-#                        decompressor halts with "uncompression error",
-#                        also without memhog or deposits; a chain with that
-#                        kexec second, patched -l> stock -s> patched, works)
+#   HVT_EFI_GENERATIONS  kexecs of the chain (4: both kernels entered with
+#                        both syscalls; its 4th kexec, stock 6.1 -s>
+#                        patched, used to halt with "uncompression error":
+#                        see "the EFI stub's initrd table" below)
 
 load helpers
 load '/usr/lib/bats/bats-support/load'
@@ -202,7 +200,9 @@ UBASE=0x20000000
 USIZE=0x4000000
 UCARVE="hvcarve=64M@$UBASE"
 UMEMMAP="memmap=64M\$$UBASE"
-DIAG="efi=debug earlyprintk=serial,ttyS0,115200"
+# retain_initrd: each kexec'd kernel keeps its initrd for the host to
+# compare with what the kernel before loaded (initrd_intact).
+DIAG="efi=debug earlyprintk=serial,ttyS0,115200 retain_initrd"
 DUMP=$HVT_ROOT/tools/hvcarve/hvcarve-dump
 
 # Guest code of every generation: memory pressure, the post-boot dump,
@@ -212,6 +212,9 @@ DUMP=$HVT_ROOT/tools/hvcarve/hvcarve-dump
 UGUEST='
 . /hvt/sim.sh
 g=$(hvt_gen)
+HVT_CHECK_FILES=1
+hvt_files_report
+[ "$g" = 0 ] || hvt_initrd_ckpt
 export HVT_DUMP_RANGES="$UBASE $USIZE"
 hvt_result efi "$([ -d /sys/firmware/efi ] && echo yes || echo no)"
 hvt_result kernel_code "$(awk -F"[- :]+" "/ Kernel code\$/ { print \"0x\" \$2 \" 0x\" \$3 }" /proc/iomem)"
@@ -390,6 +393,13 @@ uefi_chain_checks() {
 		why=$(ukept "$g") || fail "$why"
 		why=$(efi_map_ok "$g") || fail "$why"
 		echo "$why"
+		# What the kernel before handed on arrived intact: the initrd
+		# it loaded, every file in it, the kernel images as the host
+		# built and fetched them.
+		why=$(initrd_intact "$g") || fail "$why"
+		why=$(files_intact $((g - 1)) "$g") || fail "$why"
+		why=$(file_matches "$g" boot/vmlinuz-new "$NEW_KERNEL") || fail "$why"
+		why=$(file_matches "$g" boot/vmlinuz-old "$OLD_KERNEL") || fail "$why"
 	done
 	# The next kernel's decompressor takes KASLR slots from the EFI map
 	# alone, which has no conventional memory: it leaves the kernel where
@@ -409,8 +419,8 @@ uefi_chain_checks() {
 	done
 }
 
-@test "UEFI chain: patched -s> stock 6.1 -l> patched (HVT_EFI_GENERATIONS=${HVT_EFI_GENERATIONS:-2} kexecs), deposits, memory pressure; the carveout byte-identical across every kexec" {
-	local n=${HVT_EFI_GENERATIONS:-2}
+@test "UEFI chain: patched and stock 6.1 by turns, both syscalls (${HVT_EFI_GENERATIONS:-4} kexecs), deposits, pressure; carveout byte-identical, images intact" {
+	local n=${HVT_EFI_GENERATIONS:-4}
 	uefi_chain "$n"
 	uefi_chain_checks "$n"
 }
@@ -565,4 +575,100 @@ EOS
 	assert_failure 1
 	assert_output --partial VIOLATED
 	refute_output --partial "WRONG COUNT"
+}
+
+# --- the EFI stub's initrd table and kexec -----------------------------------
+#
+# The EFI stub installs a LINUX_EFI_INITRD_MEDIA configuration table, a
+# 16-byte struct linux_efi_initrd (base, size), and every kernel with EFI
+# clears it when it reads it at boot (efi_config_parse_tables()). Mainline's
+# stub puts it in EFI_LOADER_DATA, which the first kernel frees as RAM,
+# while the firmware's configuration table, which kexec hands to every
+# later kernel, keeps pointing there: every kexec'd kernel then writes 16
+# zero bytes into memory that has been reused since. That was the "fourth
+# UEFI kexec halts" of this suite's chain: the 16 bytes fell into the
+# initrd of the kernel doing the writing, in its copy of the patched
+# bzImage, which the next kexec_file_load hashed as it was. The series'
+# first patch allocates the table as EFI_ACPI_RECLAIM_MEMORY instead.
+#
+# The test: the first kernel, booted by OVMF through its stub, reads the
+# table's address T from its "efi: ... INITRD=" line and kexec -l's the
+# patched kernel with retain_initrd, its initramfs ending in a 4 MiB
+# ballast file of a known pattern. With the stock kernel first, T is RAM:
+# --mem-max puts the next kernel's image just above T, so that its
+# initramfs, which kexec-tools puts right below the image, ends over T, in
+# the ballast. The host dumps the initrd the next kernel kept
+# (retain_initrd) and compares it with what the first one loaded; the next
+# kernel reports every file it unpacked and how many bytes of the ballast
+# differ from the pattern.
+
+# shellcheck disable=SC2016 # expanded in the guest
+INITRD_TABLE='
+HVT_CHECK_FILES=1
+t=$(dmesg | sed -n "s/.*efi: .*INITRD=\(0x[0-9a-f]*\).*/\1/p" | head -n 1)
+hvt_result initrd_table "$t"
+hvt_result ramdisk "$(dmesg | sed -n "s/.*RAMDISK: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\].*/\1 \2/p" | head -n 1)"
+hvt_files_report
+ballast() { yes hvcarve-ballast-0123456789abcdef | head -c 4194304; }
+if [ "$(hvt_gen)" = 0 ]; then
+	mkdir -p /tmp/b/ballast
+	ballast >/tmp/b/ballast/pattern
+	(cd /tmp/b && find ballast | cpio -o -H newc) >/tmp/ballast.cpio 2>/dev/null
+	export HVT_INITRD_APPEND=/tmp/ballast.cpio
+	if [ "${FORCE:-0}" = 1 ]; then
+		init=$(od -An -tu4 -j 608 -N 4 /boot/vmlinuz-new | tr -d " ")
+		a=$(((t + 0x200000) & ~0x1fffff))
+		export HVT_KEXEC_OPTS="--mem-max=$(printf 0x%x $((a + (init + 4095) / 4096 * 4096 + 0x100000)))"
+	fi
+	hvt_kexec -l /boot/vmlinuz-new "retain_initrd efi=debug"
+fi
+hvt_initrd_ckpt
+hvt_result ballast_diff "$(ballast | cmp -l - /ballast/pattern 2>/dev/null | wc -l)"
+hvt_done
+'
+
+# initrd_table_run KERNEL FORCE: the run described above, KERNEL booted
+# first; T (the result initrd_table) must be an address.
+initrd_table_run() {
+	VM_KERNEL=$1 vm_run - "" "${EFI_ARGS[@]}" <<<"FORCE=$2
+$INITRD_TABLE"
+	assert_equal "$(last_gen)" 1
+	T=$(result initrd_table 0) || fail "gen 0 reported no initrd_table"
+	[[ $T =~ ^0x[0-9a-f]+$ ]] || fail "gen 0: no INITRD= address on its efi: line ('$T')"
+	# Gen 1 is the patched kernel, booted with the initrd gen 0 loaded.
+	run result uname_r 1
+	assert_output --regexp -- '-hvcarve$'
+	assert_equal "$(result kexec_load 0)" rc=0
+}
+
+@test "UEFI, stock kernels first (mainline's bug, the negative control): Debian's 7.3 stub leaves its initrd table in RAM, and the next kernel clears 16 bytes of its own initrd there" {
+	initrd_table_run "$HVT_ROOT/build/kernels/7.3-stock/vmlinuz" 1
+	run result uname_r 0
+	refute_output --regexp -- '-hvcarve$'
+	# T is RAM in the first kernel's map: the stub's EFI_LOADER_DATA.
+	e820_range_is 0 "$T" 16 usable BIOS-e820 || fail "the table at $T is not RAM in gen 0's e820"
+	# The run did what it set out to: gen 1's initrd covers T.
+	read -r rs re <<<"$(result ramdisk 1)"
+	[ $((rs)) -le $((T)) ] && [ $((T + 15)) -le $((re)) ] || fail "gen 1's initrd [$rs-$re] does not cover the table at $T"
+	# The initrd gen 1 kept is not the one gen 0 loaded, and exactly the
+	# 16 bytes of the table differ in the ballast it unpacked.
+	run initrd_intact 1
+	assert_failure
+	assert_output --partial "gen 1 booted with an initrd of sha256"
+	assert_equal "$(result ballast_diff 1)" 16
+	# What gen 0 handed on otherwise arrived intact.
+	why=$(files_intact 0 1) || fail "$why"
+}
+
+@test "UEFI: the patched kernel's stub puts its initrd table where no later kernel takes memory, and the initrd the next kernel boots with is the one loaded" {
+	initrd_table_run "$NEW_KERNEL" 0
+	# T is ACPI data (EFI_ACPI_RECLAIM_MEMORY) in the first kernel's map and
+	# in the map kexec handed to the next.
+	e820_range_is 0 "$T" 16 "ACPI data" BIOS-e820 || fail "the table at $T is not ACPI data in gen 0's e820"
+	e820_range_is 1 "$T" 16 "ACPI data" BIOS-e820 || fail "the table at $T is not ACPI data in gen 1's e820"
+	why=$(initrd_intact 1) || fail "$why"
+	assert_equal "$(result ballast_diff 1)" 0
+	why=$(files_intact 0 1) || fail "$why"
+	why=$(file_matches 1 boot/vmlinuz-new "$NEW_KERNEL") || fail "$why"
+	why=$(file_matches 1 boot/vmlinuz-old "$OLD_KERNEL") || fail "$why"
 }

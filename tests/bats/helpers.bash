@@ -203,6 +203,49 @@ dumps_equal() {
 	cmp -- "$(dump_file "$1")" "$(dump_file "$2")"
 }
 
+# --- what a kernel hands to the next (hvt_files_report) --------------------
+
+# files_of GEN: "PATH SHA256" of every file generation GEN reported, sorted.
+files_of() {
+	awk -v g="$1" '$1 == g && $2 ~ /^file:/ { print substr($2, 6), $3 }' \
+		"$(vm_artifacts)/results.txt" | LC_ALL=C sort
+}
+
+# files_intact A B: every file generations A and B both reported has the
+# same hash in both, and they reported at least one in common. Explicit
+# returns (it also runs under `run`); prints what changed.
+files_intact() {
+	local common changed
+	common=$(LC_ALL=C join <(files_of "$1") <(files_of "$2"))
+	[ -n "$common" ] || { echo "gen $1 and gen $2 reported no file in common"; return 1; }
+	changed=$(awk '$2 != $3 { printf " %s", $1 }' <<<"$common")
+	[ -z "$changed" ] || { echo "changed from gen $1 to gen $2:$changed"; return 1; }
+}
+
+# file_matches GEN PATH FILE: generation GEN reported PATH with the hash of
+# the host's FILE. Explicit returns.
+file_matches() {
+	local want have
+	want=$(sha256sum <"$3" | cut -d' ' -f1)
+	have=$(result "file:$2" "$1") || { echo "gen $1 reported no $2"; return 1; }
+	[ "$have" = "$want" ] || { echo "gen $1: $2 has sha256 $have, the host's $3 $want"; return 1; }
+}
+
+# initrd_intact GEN: the initramfs generation GEN-1 loaded (its result
+# next_initrd: sha256 and size) is what the host found where generation GEN
+# booted with it (the dump initrd-genG of hvt_initrd_ckpt). Explicit
+# returns.
+initrd_intact() {
+	local sent sha size got f
+	sent=$(result next_initrd $(($1 - 1))) || { echo "gen $(($1 - 1)) reported no next_initrd"; return 1; }
+	read -r sha size <<<"$sent"
+	f=$(dump_file "initrd-gen$1")
+	[ -s "$f" ] || { echo "gen $1: no dump of its initrd (hvt_initrd_ckpt)"; return 1; }
+	[ "$(stat -c %s "$f")" -ge "$size" ] || { echo "gen $1: its initrd is shorter than the $size bytes gen $(($1 - 1)) loaded"; return 1; }
+	got=$(head -c "$size" "$f" | sha256sum | cut -d' ' -f1)
+	[ "$got" = "$sha" ] || { echo "gen $1 booted with an initrd of sha256 $got; gen $(($1 - 1)) loaded $sha ($size bytes)"; return 1; }
+}
+
 # --- e820 ------------------------------------------------------------------
 
 # e820_table GEN [TABLE]: the e820 map that kernel GEN printed, one
@@ -218,8 +261,8 @@ e820_table() {
 	console_gen "$1" | sed -n -E \
 		"s/.*${2:-BIOS-e820}: \[mem 0x([0-9a-fA-F]+)-0x([0-9a-fA-F]+)\] +(.*)\$/0x\1 0x\2 \3/p" |
 		sed -E -e 's/ System RAM$/ usable/' -e 's/ device reserved$/ reserved/' \
-			-e 's/ type 4026531838$/ hvcarve/' |
-		tr 'A-F' 'a-f'
+			-e 's/ type 4026531838$/ hvcarve/' \
+			-e 's/^(0x[0-9a-fA-F]+ 0x[0-9a-fA-F]+)/\L\1/'
 }
 
 # The last table kernel GEN printed: "user" if it has one, else BIOS-e820.

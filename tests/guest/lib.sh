@@ -179,7 +179,37 @@ hvt_rebuild_initramfs() {
 		cat /tmp/.hvt-cpio.err
 		return 1
 	}
+	# A test's own tail (for a file that must lie at the initramfs's end).
+	if [ -n "${HVT_INITRD_APPEND:-}" ]; then
+		cat "$HVT_INITRD_APPEND" >>"$hvt__out" || return 1
+	fi
 	rm -rf "$hvt__stage"
+}
+
+# hvt_files_report: report "RESULT file:PATH SHA256" for every regular file
+# of the root file system that the next initramfs carries (all but
+# /hvt/state/, which changes by design), for the host to compare with its
+# own hashes of the images it packed and with the generation before
+# (helpers.bash: files_intact, file_matches).
+hvt_files_report() {
+	(cd / && find . -xdev -type f ! -path './hvt/state/*' | LC_ALL=C sort |
+		xargs sha256sum) | while read -r hvt__sha hvt__path; do
+		hvt_result "file:${hvt__path#./}" "$hvt__sha"
+	done
+}
+
+# hvt_initrd_ckpt: the checkpoint initrd-genG, where the host dumps the
+# initrd this kernel booted with, as its "RAMDISK: [mem START-END]" line
+# has it (every x86 kernel prints it), to compare with what the kernel
+# before loaded (helpers.bash: initrd_intact). The kernel must have been
+# told retain_initrd, which keeps that memory from being freed. With
+# HVT_CHECK_FILES set, hvt_kexec_load reports the initramfs it loads as
+# "RESULT next_initrd SHA256 BYTES".
+hvt_initrd_ckpt() {
+	grep -qw retain_initrd /proc/cmdline || hvt_fail "hvt_initrd_ckpt: no retain_initrd"
+	hvt__rd=$(dmesg | sed -n 's/.*RAMDISK: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\].*/\1 \2/p' | head -n 1)
+	[ -n "$hvt__rd" ] || hvt_fail "hvt_initrd_ckpt: no RAMDISK line"
+	hvt_ckpt "initrd-gen$(hvt_gen)" "${hvt__rd% *}" $((${hvt__rd#* } - ${hvt__rd% *} + 1))
 }
 
 # hvt_kexec_load MODE KERNEL [APPEND...]
@@ -200,6 +230,10 @@ hvt_kexec_load() {
 	esac
 	hvt__initrd=/tmp/hvt-next.cpio
 	hvt_rebuild_initramfs "$hvt__initrd" || hvt_fail "hvt_rebuild_initramfs failed"
+	if [ -n "${HVT_CHECK_FILES:-}" ]; then
+		hvt_result next_initrd "$(sha256sum <"$hvt__initrd" | cut -d' ' -f1)" \
+			"$(wc -c <"$hvt__initrd")"
+	fi
 	echo "hvt: kexec $hvt__mode ${HVT_KEXEC_OPTS:+$HVT_KEXEC_OPTS }$hvt__kernel --append=console=ttyS0 $*"
 	hvt__krc=0
 	# shellcheck disable=SC2086 # options are a list of words
