@@ -7,6 +7,9 @@
 #   make test        the whole test suite (what CI runs)
 #   make bench       what the carveout costs and saves (not part of make test)
 #   make check       the static checks (checkpatch, sparse, kernel-doc, compiles)
+#   make deb         the patched kernel as a Debian package, for a real host
+#                    (build/deb; deb-sim: with the simulator, for the tests)
+#   make host-image  the Debian 13 host the host tests boot (build/host)
 #   make series      the upstream patch series in build/series, bisect-built
 #   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
 #   make backport-check  the series on Debian's 6.12 LTS (patches/6.12/README;
@@ -38,7 +41,7 @@ DISTRO_INITRD := $(BUILD)/initramfs/distro.cpio
 GUEST_EXTRA := $(BUILD)/guest-extra
 GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps $(GUEST_EXTRA)/usr/bin/vmcore-phdrs \
 	$(GUEST_EXTRA)/usr/bin/memhog
-HOST_TOOLS := tools/hvcarve/hvcarve-dump tools/hvcarve/memhog
+HOST_TOOLS := tools/hvcarve/hvcarve-dump tools/hvcarve/hvcarve-parse tools/hvcarve/memhog
 CONFIG_FRAGMENT := $(TOP)/configs/hvcarve-test.config
 
 KERNEL_FILES := $(shell find mm include drivers kernel arch Documentation -type f 2>/dev/null)
@@ -98,6 +101,31 @@ $(LOCKDEP_KERNEL): $(BZIMAGE) FORCE
 
 lockdep-kernel: $(LOCKDEP_KERNEL)
 
+# The patched kernel as a Debian package (scripts/build-deb.sh, the tree's
+# bindeb-pkg) with configs/hvcarve-host.config: a kernel for a real Debian
+# host, without the simulator. deb-sim: the same with the simulated
+# hypervisor (configs/hvcarve-host-sim.config), for tests/bats/host.bats.
+DEB_DIR := $(BUILD)/deb
+DEB_SIM_DIR := $(BUILD)/deb-sim
+HOST_CONFIG := $(TOP)/configs/hvcarve-host.config
+.PHONY: deb deb-sim
+deb: deps source
+	@mkdir -p $(BUILD)
+	@flock $(BUILD)/.kernel.lock sh -c 'scripts/prepare-tree.sh $(PRISTINE) $(KTREE) && \
+		scripts/build-deb.sh $(KTREE) $(DEB_DIR) $(HOST_CONFIG)'
+
+deb-sim: deps source
+	@mkdir -p $(BUILD)
+	@flock $(BUILD)/.kernel.lock sh -c 'scripts/prepare-tree.sh $(PRISTINE) $(KTREE) && \
+		scripts/build-deb.sh $(KTREE) $(DEB_SIM_DIR) $(HOST_CONFIG) $(TOP)/configs/hvcarve-host-sim.config'
+
+# The Debian 13 host of tests/bats/host.bats (scripts/build-host-image.sh),
+# built from Debian's packages and cached in build/host; rebuilt when
+# configs/host-packages or tests/host/image/ change.
+.PHONY: host-image
+host-image: deps
+	@scripts/build-host-image.sh $(BUILD)/host
+
 $(OLD_KERNEL):
 	scripts/fetch-old-kernel.sh $(BUILD)/old
 
@@ -132,7 +160,7 @@ $(DISTRO_INITRD): $(DISTRO_KERNELS) scripts/mkinitramfs.sh
 
 initramfs: $(INITRD) $(DISTRO_INITRD)
 
-test: deps all lockdep-kernel
+test: deps all lockdep-kernel deb deb-sim host-image
 	@scripts/run-tests.sh $(TESTS)
 
 demo: deps all

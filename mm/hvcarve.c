@@ -29,14 +29,14 @@
  *   take one region lock at a time, once per run of consecutive pages.
  *   sysfs takes the same lock to read the counters.
  * - hvcarve_gate_lock protects the overflow page count and the kexec
- *   gate (hvcarve_gate_closed); see hvcarve_overflow_get().
+ *   gate (hvcarve_gate_closed, hvcarve_image_loaded); see
+ *   hvcarve_overflow_get().
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
 
 #include <linux/bitmap.h>
 #include <linux/crash_reserve.h>
-#include <linux/ctype.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
 #include <linux/ioport.h>
@@ -56,13 +56,6 @@
 #include <kunit/visibility.h>
 
 #include "hvcarve.h"
-
-/* Longest number we accept: "0x" and 16 hex digits, or 20 decimal digits. */
-#define HVCARVE_NUM_MAX_LEN	20
-
-/* Binary suffixes memparse() knows, in order: each is 2^10 times the last. */
-static const char hvcarve_suffixes[] = "KMGTPE";
-#define HVCARVE_SUFFIX_SHIFT	10
 
 /*
  * Granularity of the check that a region lies on one NUMA node: the node
@@ -87,6 +80,7 @@ static bool hvcarve_overflow;
 static DEFINE_SPINLOCK(hvcarve_gate_lock);
 static u64 hvcarve_overflow_count;	/* ordinary pages deposited now */
 static bool hvcarve_gate_closed;	/* a kexec is under way */
+static bool hvcarve_image_loaded;	/* a kexec reboot image is loaded */
 
 static int hvcarve_overflow_set(const char *val, const struct kernel_param *kp)
 {
@@ -123,51 +117,6 @@ static unsigned int hvcarve_nr_pending __initdata;
 static bool hvcarve_seen __initdata;
 static bool hvcarve_rejected __initdata;
 
-/*
- * Parse one memparse()-style number ("64M", "0x3a000000", "1G") at @s, and
- * leave *@end after it. Unlike memparse(), overflow is an error.
- */
-static int hvcarve_parse_u64(const char *s, const char **end, u64 *val)
-{
-	char buf[HVCARVE_NUM_MAX_LEN + 1];
-	const char *p = s;
-	const char *suffix;
-	size_t len;
-	int ret;
-
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-		p += 2;
-		while (isxdigit(*p))
-			p++;
-	} else {
-		while (isdigit(*p))
-			p++;
-	}
-	len = p - s;
-	if (!len)
-		return -EINVAL;
-	if (len > HVCARVE_NUM_MAX_LEN)
-		return -ERANGE;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	ret = kstrtoull(buf, 0, val);
-	if (ret)
-		return ret;
-
-	suffix = *p ? strchr(hvcarve_suffixes, toupper(*p)) : NULL;
-	if (suffix) {
-		unsigned int shift = (suffix - hvcarve_suffixes + 1) *
-				     HVCARVE_SUFFIX_SHIFT;
-
-		if (*val > (U64_MAX >> shift))
-			return -ERANGE;
-		*val <<= shift;
-		p++;
-	}
-	*end = p;
-	return 0;
-}
-
 /**
  * hvcarve_parse() - parse the value of one hvcarve= parameter
  * @str: the text after "hvcarve=", e.g. "64M@0x3a000000,32M@2G"
@@ -176,11 +125,9 @@ static int hvcarve_parse_u64(const char *s, const char **end, u64 *val)
  *	failure it is the index of the element that was rejected.
  * @reason: set to a static description of the problem on failure
  *
- * Each element is size@address in memparse() notation (decimal or 0x hex,
- * optional K/M/G/T/P/E suffix). Sizes and addresses must be page aligned,
- * non-zero in size, inside the physical address space, and the new ranges
- * may overlap neither each other nor the ones already in @ranges. Nothing
- * is appended unless the whole string is valid.
+ * hvcarve_parse_value() (<linux/hvcarve_parse.h>, the rules the
+ * administrator's tool shares) with this kernel's page size and physical
+ * address space.
  *
  * Context: any; does not sleep and touches no global state.
  * Return: 0 on success, -EINVAL for a malformed or unsafe element, -E2BIG
@@ -189,94 +136,8 @@ static int hvcarve_parse_u64(const char *s, const char **end, u64 *val)
 int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
 		  unsigned int *nr, const char **reason)
 {
-	const u64 phys_limit = BIT_ULL(MAX_PHYSMEM_BITS);
-	unsigned int n = *nr, i;
-	const char *p = str;
-	u64 end;
-	int ret;
-
-	if (!str || !*str) {
-		*reason = "empty parameter, expected size@address[,size@address...]";
-		return -EINVAL;
-	}
-
-	for (;;) {
-		struct hvcarve_range r;
-
-		if (n >= HVCARVE_MAX_REGIONS) {
-			*nr = n;
-			*reason = "more than " __stringify(HVCARVE_MAX_REGIONS) " regions";
-			return -E2BIG;
-		}
-		*nr = n;
-		if (*p == ',' || !*p) {
-			*reason = "empty region, expected size@address";
-			return -EINVAL;
-		}
-		if (*p == '@') {
-			*reason = "missing size before '@'";
-			return -EINVAL;
-		}
-		ret = hvcarve_parse_u64(p, &p, &r.size);
-		if (ret) {
-			*reason = ret == -ERANGE ? "size does not fit in 64 bits" :
-				  "size is not a number";
-			return -EINVAL;
-		}
-		if (*p != '@') {
-			*reason = *p && *p != ',' ? "garbage after the size" :
-				  "missing '@address' after the size";
-			return -EINVAL;
-		}
-		p++;
-		if (!*p || *p == ',') {
-			*reason = "missing address after '@'";
-			return -EINVAL;
-		}
-		ret = hvcarve_parse_u64(p, &p, &r.base);
-		if (ret) {
-			*reason = ret == -ERANGE ? "address does not fit in 64 bits" :
-				  "address is not a number";
-			return -EINVAL;
-		}
-		if (*p && *p != ',') {
-			*reason = "garbage after the address";
-			return -EINVAL;
-		}
-		if (!r.size) {
-			*reason = "size is zero";
-			return -EINVAL;
-		}
-		if (!PAGE_ALIGNED(r.size)) {
-			*reason = "size is not a multiple of the page size";
-			return -EINVAL;
-		}
-		if (!PAGE_ALIGNED(r.base)) {
-			*reason = "address is not page aligned";
-			return -EINVAL;
-		}
-		if (check_add_overflow(r.base, r.size, &end)) {
-			*reason = "size + address overflows";
-			return -EINVAL;
-		}
-		if (end > phys_limit) {
-			*reason = "region ends beyond the physical address space";
-			return -EINVAL;
-		}
-		for (i = 0; i < n; i++) {
-			if (hvcarve_overlap(r.base, r.size, ranges[i].base,
-					    ranges[i].size)) {
-				*reason = "region overlaps another hvcarve region";
-				return -EINVAL;
-			}
-		}
-		ranges[n++] = r;
-		if (!*p)
-			break;
-		p++;
-	}
-	*nr = n;
-	return 0;
+	return hvcarve_parse_value(str, ranges, nr, PAGE_SIZE,
+				   BIT_ULL(MAX_PHYSMEM_BITS), reason);
 }
 EXPORT_SYMBOL_IF_KUNIT(hvcarve_parse);
 
@@ -1387,19 +1248,22 @@ bool hvcarve_overflow_allowed(void)
  *
  * Ordinary pages the hypervisor holds would be free RAM to the next kernel,
  * so kexec is refused while any is deposited. The count is raised before the
- * pages are sent, under hvcarve_gate_lock, and hvcarve_kexec_prepare()
- * closes the gate under the same lock once it has seen the count at zero:
- * either the kexec sees these pages, or this call fails.
+ * pages are sent, under hvcarve_gate_lock. Loading a kexec reboot image
+ * (hvcarve_kexec_check()) and kexec itself (hvcarve_kexec_prepare()) close
+ * the gate under the same lock once they have seen the count at zero:
+ * either they see these pages, or this call fails. The gate stays closed
+ * while the image is loaded (hvcarve_kexec_loaded()).
  *
  * Context: any; takes hvcarve_gate_lock.
- * Return: 0; -EBUSY if a kexec is under way.
+ * Return: 0; -EBUSY if a kexec reboot image is loaded or a kexec is under
+ * way.
  */
 int hvcarve_overflow_get(unsigned long nr)
 {
 	int ret = 0;
 
 	spin_lock(&hvcarve_gate_lock);
-	if (hvcarve_gate_closed)
+	if (hvcarve_gate_closed || hvcarve_image_loaded)
 		ret = -EBUSY;
 	else
 		hvcarve_overflow_count += nr;
@@ -1482,6 +1346,26 @@ void hvcarve_kexec_abort(void)
 }
 
 /**
+ * hvcarve_kexec_loaded() - a kexec load or unload has ended
+ * @loaded: a kexec reboot image is loaded now
+ *
+ * Called by kexec_load() and kexec_file_load() when they are done, whether
+ * they loaded, unloaded or failed. While a reboot image is loaded no
+ * ordinary page is deposited (hvcarve_overflow_get() fails), so the load,
+ * which hvcarve_kexec_check() refuses while any is deposited, decides the
+ * kexec: kexec -e cannot then be refused for ordinary pages during the
+ * shutdown, which systemd would turn into a cold reboot.
+ *
+ * Context: process context, kexec_lock held.
+ */
+void hvcarve_kexec_loaded(bool loaded)
+{
+	spin_lock(&hvcarve_gate_lock);
+	hvcarve_image_loaded = loaded;
+	spin_unlock(&hvcarve_gate_lock);
+}
+
+/**
  * hvcarve_kexec_check() - refuse a kexec image that would land in the carveout
  * @image: the image being loaded, by either kexec syscall
  *
@@ -1491,9 +1375,11 @@ void hvcarve_kexec_abort(void)
  * into place at kexec time.
  *
  * An image for a kexec reboot is also refused while ordinary (overflow)
- * pages are deposited, to say early what hvcarve_kexec_prepare() enforces.
- * A crash kernel is never refused for that: it runs in its own reserved
- * memory, which the page allocator never had.
+ * pages are deposited; once one is accepted, no ordinary page is deposited
+ * until it is unloaded (hvcarve_kexec_loaded()), so that a kexec is decided
+ * here and hvcarve_kexec_prepare() has nothing left to refuse. A crash
+ * kernel is never refused for that: it runs in its own reserved memory,
+ * which the page allocator never had.
  *
  * Context: process context, kexec_lock held by the caller.
  * Return: 0; -EBUSY while overflow pages are deposited; -EADDRNOTAVAIL if a
@@ -1506,7 +1392,15 @@ int hvcarve_kexec_check(struct kimage *image)
 	u64 overflow;
 
 	if (image->type != KEXEC_TYPE_CRASH) {
-		overflow = hvcarve_overflow_pages();
+		/*
+		 * From here on no ordinary page is deposited, until
+		 * hvcarve_kexec_loaded() says whether this load left an image.
+		 */
+		spin_lock(&hvcarve_gate_lock);
+		overflow = hvcarve_overflow_count;
+		if (!overflow)
+			hvcarve_image_loaded = true;
+		spin_unlock(&hvcarve_gate_lock);
 		if (overflow) {
 			pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
 			       overflow);

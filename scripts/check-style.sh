@@ -19,8 +19,9 @@
 #   * sparse              the kernel build's C=2 sparse run, with W=1, on the object of
 #                         every project .c file built in the configuration;
 #                         any warning or error in a project file fails
-#   * shellcheck          scripts/*.sh, .ci/run, tests/guest/*, tests/lib/*.sh
-#                         and tests/bats/*.bash (.bats files are not shell)
+#   * shellcheck          scripts/*.sh, .ci/run, tests/guest/*, tests/lib/*.sh,
+#                         tests/bats/*.bash and tests/host/ (agent, scenario,
+#                         image/) (.bats files are not shell)
 #   * no-python           no project file is Python or runs it (outside
 #                         patches/ and the documentation): no *.py file, no
 #                         python #! line, no command word python, python3 ...
@@ -389,7 +390,9 @@ gate_sparse() {
 
 gate_shellcheck() {
 	local files=() f
-	for f in scripts/*.sh .ci/run tests/guest/* tests/lib/*.sh tests/bats/*.bash; do
+	for f in scripts/*.sh .ci/run tests/guest/* tests/lib/*.sh tests/bats/*.bash \
+		tests/host/agent tests/host/scenario tests/host/image/hvt-boot \
+		tests/host/image/hvt-provision; do
 		[ -f "$f" ] && files+=("$f")
 	done
 	[ ${#files[@]} -gt 0 ] || return 0

@@ -8,6 +8,7 @@
 # entry (deb822 or one-line format); no host name is written in this repo.
 #
 # Usage: debian-fetch.sh [--source] STATE_DIR SUITE OUT_DIR PACKAGE...
+#        debian-fetch.sh --uri
 #   --source   fetch the source packages (.dsc and its files) instead of
 #              .debs; unpack them with dpkg-source -x
 #   STATE_DIR  private apt state/cache/lists directory (created)
@@ -16,18 +17,6 @@
 set -euo pipefail
 
 die() { echo "debian-fetch: $*" >&2; exit 1; }
-
-source_mode=0
-if [ "${1:-}" = "--source" ]; then
-	source_mode=1
-	shift
-fi
-
-[ $# -ge 4 ] || die "usage: $0 [--source] STATE_DIR SUITE OUT_DIR PACKAGE..."
-state=$1 suite=$2 out=$3
-shift 3
-mkdir -p "$state" "$out"
-state=$(cd "$state" && pwd) out=$(cd "$out" && pwd)
 
 # The first Debian main-archive URI the machine uses (not -security).
 debian_uri() {
@@ -47,6 +36,25 @@ debian_uri() {
 	[ -n "$uri" ] || die "no Debian archive URI found in /etc/apt/sources.list{,.d}"
 	echo "${uri%/}"
 }
+
+# --uri: print the archive URI the machine uses, and nothing else (for
+# scripts that hand it to another tool, such as mmdebstrap).
+if [ "${1:-}" = "--uri" ]; then
+	debian_uri
+	exit 0
+fi
+
+source_mode=0
+if [ "${1:-}" = "--source" ]; then
+	source_mode=1
+	shift
+fi
+
+[ $# -ge 4 ] || die "usage: $0 [--source] STATE_DIR SUITE OUT_DIR PACKAGE..."
+state=$1 suite=$2 out=$3
+shift 3
+mkdir -p "$state" "$out"
+state=$(cd "$state" && pwd) out=$(cd "$out" && pwd)
 
 uri=$(debian_uri)
 mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/etc/none"

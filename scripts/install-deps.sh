@@ -26,6 +26,12 @@ pkgs=(
 	bats bats-assert bats-support
 	# make test runs the suites side by side (scripts/run-tests.sh)
 	parallel
+	# make deb: the kernel tree's bindeb-pkg (dpkg-buildpackage)
+	dpkg-dev
+	# the Debian host of host.bats: a Debian 13 tree built from packages,
+	# a GPT disk (sfdisk) with an ext4 root made from it (mke2fs -d) and an
+	# EFI system partition (mtools), qcow2 overlays (qemu-utils)
+	mmdebstrap fdisk e2fsprogs
 	# checks
 	shellcheck sparse git
 )

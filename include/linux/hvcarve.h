@@ -22,27 +22,11 @@
 #include <linux/sizes.h>
 #include <linux/types.h>
 
-/* Regions one carveout may have, over all hvcarve= parameters. */
-#define HVCARVE_MAX_REGIONS	8
+/* struct hvcarve_range, HVCARVE_MAX_REGIONS, the parser */
+#include <linux/hvcarve_parse.h>
 
 struct kimage;
 struct hvcarve_pool;
-
-/**
- * struct hvcarve_range - one physical range named by hvcarve=
- * @base: physical start address, page aligned
- * @size: length in bytes, a multiple of the page size
- */
-struct hvcarve_range {
-	u64 base;
-	u64 size;
-};
-
-/* Do [@base1, @base1 + @size1) and [@base2, @base2 + @size2) overlap? */
-static inline bool hvcarve_overlap(u64 base1, u64 size1, u64 base2, u64 size2)
-{
-	return base1 < base2 + size2 && base2 < base1 + size1;
-}
 
 /*
  * Deposits and withdrawals are made of 4 KiB hypervisor pages; hvcarve
@@ -168,6 +152,7 @@ int hvcarve_region_get(unsigned int i, struct hvcarve_range *range);
 int hvcarve_kexec_check(struct kimage *image);
 int hvcarve_kexec_prepare(void);
 void hvcarve_kexec_abort(void);
+void hvcarve_kexec_loaded(bool loaded);
 
 /* Ordinary pages deposited when the carveout cannot serve a deposit. */
 bool hvcarve_overflow_allowed(void);
@@ -250,6 +235,10 @@ static inline int hvcarve_kexec_prepare(void)
 }
 
 static inline void hvcarve_kexec_abort(void)
+{
+}
+
+static inline void hvcarve_kexec_loaded(bool loaded)
 {
 }
 

@@ -45,6 +45,9 @@
 # from the disks given with --qemu-arg (a boot loader image, which loads
 # the kernel, its command line and the initramfs; grub.bats).
 #
+# --reboot: a reboot of the guest reboots it (QEMU runs without -no-reboot):
+# for a whole system whose cold reboots are part of the test (host.bats).
+#
 # Artifacts (--artifacts DIR):
 #   console.log   serial 0 (kernel console), written by QEMU itself
 #   control.log   every control line, with host time since start, "<" from
@@ -104,7 +107,7 @@ usage: vmrun.sh --kernel FILE --initrd CPIO [CPIO...] --artifacts DIR
                 [--qemu-arg ARGS]... [--timeout SECONDS] [--machine M]
                 [--cpu CPU] [--accel auto|tcg|kvm] [--qemu BINARY]
                 [--allow REGEX]... [--allow-taint LETTERS] [--narrate]
-                [--interactive]
+                [--interactive] [--reboot]
        vmrun.sh --no-kernel --artifacts DIR [the options above, but --kernel,
                 --initrd and --append]
        vmrun.sh --check-console FILE [--allow REGEX]...
@@ -125,7 +128,7 @@ cpu=${HVT_CPU:-max}
 accel=${HVT_ACCEL:-auto}
 qemu=${QEMU:-qemu-system-x86_64}
 initrds=() numas=() qemu_args=() allows=() allow_taint=''
-narrate=0 interactive=0 check_console=''
+narrate=0 interactive=0 reboot=0 check_console=''
 have_kernel=0 have_art=0 no_kernel=0 kernel_args=()
 
 while [ $# -gt 0 ]; do
@@ -144,12 +147,13 @@ while [ $# -gt 0 ]; do
 		usage
 		exit 0
 		;;
-	--narrate | --interactive | --no-kernel)
+	--narrate | --interactive | --no-kernel | --reboot)
 		[ "$has_val" = 0 ] || usage_error "argument $opt: ignored explicit argument '$val'"
 		case $opt in
 		--narrate) narrate=1 ;;
 		--interactive) interactive=1 ;;
 		--no-kernel) no_kernel=1 ;;
+		--reboot) reboot=1 ;;
 		esac
 		;;
 	--initrd)
@@ -428,11 +432,14 @@ start_qemu() {
 	cmd=("$qemu"
 		-machine "$machine" -cpu "$cpu" -accel "$accel"
 		-m "$mem" -smp "$smp"
-		-nodefaults -nographic -no-reboot
+		-nodefaults -nographic
 		"${boot[@]}"
 		-chardev "$con_dev" -serial chardev:con0
 		-chardev "pipe,id=ctl0,path=$run/ctl" -serial chardev:ctl0
 		-chardev "pipe,id=qmp0,path=$run/qmp" -mon chardev=qmp0,mode=control)
+	# A reboot of the guest ends QEMU, unless the guest is a whole system
+	# that reboots as part of the test (--reboot).
+	[ "$reboot" = 1 ] || cmd+=(-no-reboot)
 	for f in "${numas[@]}"; do
 		cmd+=(-numa "$f")
 	done
