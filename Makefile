@@ -55,6 +55,9 @@ export BASE_INITRD := $(INITRD)
 export DISTRO_INITRD
 export KTREE KOUT
 export LOCKDEP_KERNEL
+# One compiler cache for every kernel built here (the test kernels and the
+# packages share most objects).
+export CCACHE_DIR := $(BUILD)/ccache
 
 .PHONY: all deps source tree kernel oldkernel kernels initramfs tools test bench demo check series clean distclean FORCE
 .PHONY: backport-check

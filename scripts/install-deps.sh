@@ -26,8 +26,11 @@ pkgs=(
 	bats bats-assert bats-support
 	# make test runs the suites side by side (scripts/run-tests.sh)
 	parallel
-	# make deb: the kernel tree's bindeb-pkg (dpkg-buildpackage)
-	dpkg-dev
+	# make deb: the kernel tree's bindeb-pkg (dpkg-buildpackage, debhelper; its
+	# generated control file also asks for libdw-dev and rsync)
+	dpkg-dev debhelper libdw-dev rsync
+	# the tool's --json output, checked in cmdline.bats
+	jq
 	# the Debian host of host.bats: a Debian 13 tree built from packages,
 	# a GPT disk (sfdisk) with an ext4 root made from it (mke2fs -d) and an
 	# EFI system partition (mtools), qcow2 overlays (qemu-utils)

@@ -110,10 +110,15 @@
 
 #include "hv_carve_deposit.h"
 
-/* Internals the KUnit test and the benchmark call; else static. */
+/*
+ * Internals the KUnit test and the benchmark call; else static, and what
+ * only they call is not built at all.
+ */
 #if IS_ENABLED(CONFIG_KUNIT) || IS_ENABLED(CONFIG_HVCARVE_BENCH)
+#define HV_CARVE_TESTED	1
 #define HV_CARVE_VISIBLE
 #else
+#define HV_CARVE_TESTED	0
 #define HV_CARVE_VISIBLE static
 #endif
 
@@ -765,6 +770,7 @@ static void hv_carve_op_end(struct hv_carve_op *op)
 	kfree(op->batch);
 }
 
+#if HV_CARVE_TESTED
 /**
  * hv_carve_pool_deposit() - deposit pages of a pool through a backend
  * @be: the backend
@@ -783,10 +789,9 @@ static void hv_carve_op_end(struct hv_carve_op *op)
  * pages to try; -EACCES when the hypervisor refused every page; -ENOMEM;
  * or the backend's error.
  */
-HV_CARVE_VISIBLE int hv_carve_pool_deposit(const struct hv_carve_backend *be,
-					   struct hvcarve_pool *pool, int node,
-					   u64 partition_id, u32 num_pages,
-					   struct hv_carve_op_stats *stats)
+int hv_carve_pool_deposit(const struct hv_carve_backend *be,
+			  struct hvcarve_pool *pool, int node, u64 partition_id,
+			  u32 num_pages, struct hv_carve_op_stats *stats)
 {
 	struct hv_carve_op op;
 	int ret;
@@ -802,6 +807,7 @@ HV_CARVE_VISIBLE int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 	return ret;
 }
 EXPORT_SYMBOL_IF_KUNIT(hv_carve_pool_deposit);
+#endif /* HV_CARVE_TESTED */
 
 /*
  * May this deposit use ordinary memory? Always when the carveout is not
