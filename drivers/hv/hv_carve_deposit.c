@@ -912,8 +912,13 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		}
 		ret = hvcarve_overflow_get(n);
 		if (ret) {
-			/* A kexec is under way: nothing more goes in. */
+			/*
+			 * A kexec image is loaded, or a kexec is under way:
+			 * nothing more goes in.
+			 */
 			hv_carve_overflow_free(op->batch, n);
+			pr_warn_ratelimited("partition %#llx: %u ordinary pages not deposited: a kexec image is loaded (kexec -u unloads it) or a kexec is under way\n",
+					    op->partition_id, op->left);
 			break;
 		}
 		ret = op->be->deposit(op->partition_id, op->batch, n, &done);
@@ -1038,8 +1043,8 @@ out:
  * Return: 0 when all @num_pages were deposited; -ENODEV without a backend
  * or without hvcarve=; -ENOMEM when the carveout is exhausted and overflow
  * is not allowed, or memory ran out; -EACCES when the hypervisor refused
- * every page; -EBUSY when a kexec is under way and ordinary pages would
- * have been needed; the backend's error otherwise.
+ * every page; -EBUSY when a kexec image is loaded (or a kexec is under way)
+ * and ordinary pages would have been needed; the backend's error otherwise.
  */
 int hv_carve_deposit_pages(int node, u64 partition_id, u32 num_pages)
 {

@@ -157,19 +157,39 @@ EOF
 	assert_success
 }
 
-@test "allow policy: overflow is counted, kexec refused with EBUSY until it is withdrawn" {
-	vm_run - "nokaslr hvcarve=4M@$CARVE_BASE hvcarve.overflow=allow" <<'EOF'
+# hvcarve.overflow=allow: past the carveout, ordinary pages are deposited
+# and counted, and a kexec load (-s and -l) is refused with EBUSY while any
+# is deposited. Once they are withdrawn the load is accepted, and from then
+# on no ordinary page is deposited: a deposit past the carveout gets the
+# carveout's pages and fails with EBUSY. So kexec -e goes through, and the
+# next kernel finds the carveout's pages held, the host the same in its
+# dumps.
+@test "allow policy: overflow is counted, kexec refused with EBUSY until it is withdrawn; once loaded, no ordinary page is deposited" {
+	vm_run - "nokaslr hvcarve=4M@$CARVE_BASE hvcarve.overflow=allow" <<EOF
 . /hvt/sim.sh
-if [ "$(hvt_gen)" = 0 ]; then
-	hvt_result policy "$(cat $HVT_HVC/overflow_policy)"
-	hvt_sim_deposit 1100 1 || hvt_fail "deposit: $hvt_sim_err"
+export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
+if [ "\$(hvt_gen)" = 0 ]; then
+	hvt_result policy "\$(cat \$HVT_HVC/overflow_policy)"
+	hvt_sim_deposit 1100 1 || hvt_fail "deposit: \$hvt_sim_err"
 	hvt_sim_report over
 	hvt_kexec -s /boot/vmlinuz-new && hvt_fail "kexec -s loaded with overflow pages deposited"
 	hvt_kexec -l /boot/vmlinuz-new && hvt_fail "kexec -l loaded with overflow pages deposited"
-	hvt_sim_withdraw 1100 1 || hvt_fail "withdraw: $hvt_sim_err"
+	hvt_sim_withdraw 1100 1 || hvt_fail "withdraw: \$hvt_sim_err"
 	hvt_sim_report back
-	hvt_kexec -s /boot/vmlinuz-new
+	hvt_kexec_load -s /boot/vmlinuz-new "hvcarve=4M@$CARVE_BASE" ||
+		hvt_fail "kexec -s refused after the withdrawal"
+	if hvt_sim_deposit 1100 1; then
+		hvt_result loaded_deposit ok
+	else
+		hvt_result loaded_deposit "\$hvt_sim_err"
+	fi
+	hvt_result loaded_last "\$(grep ^last_deposit \$HVT_SIM/ledger)"
+	hvt_sim_report loaded
+	hvt_kexec_exec
+	hvt_fail "kexec -e refused after an accepted load: \$hvt__kout"
 else
+	hvt_ckpt post-boot $CARVE_BASE 0x400000
+	hvt_sim_report next
 	hvt_done
 fi
 EOF
@@ -180,13 +200,29 @@ EOF
 	run console_grep 'hvcarve: kexec refused: 76 ordinary pages are deposited'
 	assert_success
 	run awk '$2 == "kexec_load_err" { print }' "$(vm_artifacts)/results.txt"
+	assert_equal "${#lines[@]}" 2
 	assert_line --index 0 --partial "Device or resource busy"
 	assert_line --index 1 --partial "Device or resource busy"
 	assert_equal "$(r back.overflow_pages)" 0
 	assert_equal "$(r back.sim_held)" 0
 	assert_equal "$(r back.free_pages)" 1024
-	# After the withdrawal the kexec went through.
+	# Loaded: the carveout's 1024 pages went in, the 76 ordinary ones
+	# were refused with EBUSY, and the simulator holds none of them.
+	run r loaded_deposit
+	assert_output --partial "Device or resource busy"
+	run r loaded_last
+	assert_output --regexp '^last_deposit requested=1100 deposited=1024 overflow=0 rc=-16 '
+	assert_equal "$(r loaded.deposited_pages)" 1024
+	assert_equal "$(r loaded.overflow_pages)" 0
+	assert_equal "$(r loaded.sim_held)" 1024
+	# kexec -e went through; the next kernel's simulator finds the
+	# carveout's 1024 pages held, and so does the host, byte for byte.
 	assert_equal "$(last_gen)" 1
+	assert_equal "$(r next.sim_held 1)" 1024
+	assert_equal "$(r next.sim_corrupted 1)" 0
+	dumps_equal pre-kexec-gen0 post-boot
+	assert_equal "$(host_held post-boot)" 1024
+	assert_equal "$(host_parts post-boot)" "1:1024"
 }
 
 # kexec-tools places segments wherever /sys/firmware/memmap says RAM. Lie to

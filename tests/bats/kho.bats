@@ -15,9 +15,9 @@
 #   holding it; stage 2 (-s 2), after the kexec, restores and verifies it
 #   and prints "--- SIMPLE KEXEC TEST PASSED ---". A failure is
 #   "Bail out!" (kselftest) and a non-zero exit.
-# Between the stages hvcarve refuses a kexec -e while ordinary pages are
-# deposited (before LUO serializes anything); the next one, after they are
-# withdrawn, still carries the sessions.
+# Between the stages hvcarve refuses the kexec load (-EBUSY) while ordinary
+# pages are deposited, before anything is frozen or handed over; the load
+# after they are withdrawn, and its kexec -e, still carry the sessions.
 #
 # The host dumps the carveout before the kexec, after the next kernel
 # booted and after memory pressure: byte-identical. KHO's scratch areas
@@ -118,8 +118,8 @@ scratch_overlaps() {
 # kho_scenario MODE APPEND: the guest side. Generation 0 reports its KHO
 # state, runs stage 1 of the LUO test and kexecs (-s, with APPEND) with KHO;
 # generation 1 reports what it was handed and runs stage 2. With MODE
-# "deposits", generation 0 deposits first and has a kexec -e refused for
-# ordinary pages before the one that goes through, and generation 1 goes
+# "deposits", generation 0 deposits first and has a kexec load refused for
+# ordinary pages before the one that is accepted, and generation 1 goes
 # under memory pressure and deposits again.
 kho_scenario() {
 	cat <<EOF
@@ -145,22 +145,23 @@ if [ "\$(hvt_gen)" = 0 ]; then
 		hvt_sim_report dep
 	fi
 	luo_run 1
-	hvt_kexec_load -s /boot/vmlinuz-new "$2" || hvt_fail "kexec -s load failed"
 	if [ "$1" = deposits ]; then
-		# hvcarve refuses kexec -e while ordinary pages are deposited
-		# (hvcarve.overflow=allow: the carveout full, and 100 more):
-		# before LUO freezes anything, so the next kexec -e, once they
-		# are withdrawn, still carries the sessions.
+		# With LUO's sessions open, ordinary pages (hvcarve.overflow=
+		# allow: the carveout full, and 100 more): hvcarve refuses the
+		# load with EBUSY, before anything is frozen or handed over, so
+		# the load once they are withdrawn still carries the sessions.
 		hvt_sim_deposit \$((\$(cat \$HVT_HVC/region0/free_pages) + 100)) 7 ||
 			hvt_fail "deposit P7: \$hvt_sim_err"
 		hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
-		rc=0
-		out=\$(kexec -e 2>&1) || rc=\$?
-		hvt_result refused "rc=\$rc \$out"
+		hvt_kexec_load -s /boot/vmlinuz-new "$2" &&
+			hvt_fail "kexec -s loaded with ordinary pages deposited"
+		hvt_result refused "rc=\$hvt__krc \$hvt__kout"
+		hvt_result loaded_refused "\$(cat /sys/kernel/kexec_loaded)"
 		hvt_sim_withdraw 1000000 7 || hvt_fail "withdraw P7: \$hvt_sim_err"
 		hvt_result overflow_after "\$(cat \$HVT_HVC/overflow_pages)"
 		hvt_result held_after "\$(hvt_sim_ledger held)"
 	fi
+	hvt_kexec_load -s /boot/vmlinuz-new "$2" || hvt_fail "kexec -s load failed"
 	hvt_kexec_exec
 	hvt_fail "kexec -e returned \$hvt__krc"
 fi
@@ -221,11 +222,18 @@ EOF
 	assert_output --partial "[STAGE 2] Test data verified successfully."
 	assert_output --partial "--- SIMPLE KEXEC TEST PASSED ---"
 	refute_output --partial "Bail out!"
-	# Between the stages, hvcarve refused a kexec -e for 100 ordinary
-	# pages, with LUO's sessions open, and the next one carried them.
+	# Between the stages, hvcarve refused the kexec load for 100 ordinary
+	# pages, with LUO's sessions open, and left nothing loaded; the load
+	# after they were withdrawn carried the sessions.
 	assert_equal "$(r overflow)" 100
 	run r refused
 	assert_output --regexp '^rc=[1-9][0-9]* .*Device or resource busy'
+	assert_equal "$(r loaded_refused)" 0
+	run awk '$2 == "kexec_load" { print $3 }' "$(vm_artifacts)/results.txt"
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 --regexp '^rc=[1-9]'
+	assert_line --index 1 rc=0
 	run console_grep -g 0 'hvcarve: kexec refused: 100 ordinary pages are deposited'
 	assert_success
 	assert_equal "$(r overflow_after)" 0

@@ -228,7 +228,7 @@ EOF
 	lockdep_suite deposit.bats "$filter" "${#DEPOSIT_CASES[@]}"
 }
 
-@test "smp.bats (4-vCPU stress, kexec -e racing it) passes under the lockdep kernel" {
+@test "smp.bats (4-vCPU stress, a kexec load racing it) passes under the lockdep kernel" {
 	lockdep_suite smp.bats '.' 2 HVT_STRESS_SECONDS="${HVT_LOCKDEP_STRESS_SECONDS:-5}"
 }
 

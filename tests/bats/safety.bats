@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The safety of a root partition across kexec: no ordinary (overflow) page
-# stays deposited across kexec -e, not even racing it; a crash kernel still
-# loads; a carveout next to a reserved range is recognised after every kexec
-# and through the stock kernel, while a reservation that is not a carveout
-# is refused; a root partition never panics for hvcarve; learning stops on
-# a refusal of everything; the kexec e820 limit. The simulated hypervisor
-# plays the hypervisor; the host checks memory with QEMU dumps.
+# stays deposited across kexec -e: a reboot image loads only while none is
+# deposited, and none is deposited while it is loaded, not even racing the
+# load; a crash kernel still loads; a carveout next to a reserved range is
+# recognised after every kexec and through the stock kernel, while a
+# reservation that is not a carveout is refused; a root partition never
+# panics for hvcarve; learning stops on a refusal of everything; the kexec
+# e820 limit. The simulated hypervisor plays the hypervisor; the host checks
+# memory with QEMU dumps.
 
 load helpers
 load '/usr/lib/bats/bats-support/load'
@@ -50,58 +52,114 @@ ram_ckpt() {
 }
 '
 
-# Item 1. The image is loaded while no ordinary page is deposited; then
-# ordinary pages are deposited. kexec -e must refuse, and the next kernel
-# must not boot, until they are withdrawn.
-@test "kexec -e is refused while ordinary pages are deposited, even when loaded before them" {
+# Item 1. Once a kexec reboot image is loaded, no ordinary page is
+# deposited until it is unloaded: a deposit past the carveout gets the
+# carveout's pages and then fails with EBUSY, so the load decided the
+# kexec and kexec -e goes through. The converse: kexec -u reopens the gate,
+# ordinary pages go in again, and a load is then refused with EBUSY until
+# they are withdrawn. The host scans RAM for pages the hypervisor holds
+# while the image is loaded, while the ordinary pages are deposited (the
+# control: it must find them) and in the next kernel.
+@test "after a kexec load no ordinary page is deposited until kexec -u; kexec -e goes through and the next kernel's RAM holds none" {
 	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
+export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
 if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" || hvt_fail "kexec load failed"
-	hvt_sim_deposit 2000 1 || hvt_fail "deposit: \$hvt_sim_err"
-	hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
-	hvt_result loaded "\$(cat /sys/kernel/kexec_loaded)"
+	# Asks for the carveout's 1024 pages and 976 ordinary ones.
+	if hvt_sim_deposit 2000 1; then
+		hvt_result past ok
+	else
+		hvt_result past "\$hvt_sim_err"
+	fi
+	hvt_result past.last "\$(grep ^last_deposit \$HVT_SIM/ledger)"
+	hvt_sim_report past
+	hvt_result past.loaded "\$(cat /sys/kernel/kexec_loaded)"
+	ram_ckpt loaded
+	# Unloaded, ordinary pages go in again (partition 2: the carveout
+	# is full), and a load is refused until they are withdrawn.
+	kexec -u || hvt_fail "kexec -u failed"
+	hvt_result unloaded "\$(cat /sys/kernel/kexec_loaded)"
+	hvt_sim_deposit 976 2 || hvt_fail "deposit after kexec -u: \$hvt_sim_err"
+	hvt_result reopened.overflow "\$(cat \$HVT_HVC/overflow_pages)"
 	ram_ckpt with-overflow
-	hvt_kexec_exec && hvt_fail "kexec -e returned 0"
-	hvt_result still_gen "\$(hvt_gen)"
-	hvt_sim_withdraw 2000 1 || hvt_fail "withdraw: \$hvt_sim_err"
-	hvt_result overflow_after "\$(cat \$HVT_HVC/overflow_pages)"
+	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" && hvt_fail "kexec loaded with ordinary pages deposited"
+	hvt_result refused.loaded "\$(cat /sys/kernel/kexec_loaded)"
+	hvt_sim_withdraw 1000000 2 || hvt_fail "withdraw: \$hvt_sim_err"
+	hvt_result withdrawn.overflow "\$(cat \$HVT_HVC/overflow_pages)"
+	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" || hvt_fail "kexec load failed after the withdrawal"
 	hvt_kexec_exec
-	hvt_fail "kexec -e failed after the withdrawal"
+	hvt_fail "kexec -e refused after an accepted load: \$hvt__kout"
 fi
 ram_ckpt next-kernel
+hvt_ckpt post-boot $CARVE_BASE 0x400000
+hvt_sim_report boot
 hvt_done
 EOF
-	assert_equal "$(r overflow)" 976
-	assert_equal "$(r loaded)" 1
-	run r kexec_exec_err
+	assert_equal "$(last_gen)" 1
+	# Loaded: the deposit got the carveout's 1024 pages, then failed with
+	# EBUSY instead of depositing ordinary ones; the image stayed loaded.
+	run r past
+	assert_output --partial "Device or resource busy"
+	run r past.last
+	assert_output --regexp '^last_deposit requested=2000 deposited=1024 overflow=0 rc=-16 '
+	assert_equal "$(r past.deposited_pages)" 1024
+	assert_equal "$(r past.deposit_fail_pages)" 976
+	assert_equal "$(r past.overflow_pages)" 0
+	assert_equal "$(r past.sim_held)" 1024
+	assert_equal "$(r past.loaded)" 1
+	run console_grep -g 0 'hvcarve: deposit for partition 0x1 failed after 1024 of 2000 pages: -16$'
+	assert_success
+	run console_grep -g 0 'hvcarve: deposited [0-9]+ ordinary pages for partition 0x1 '
+	assert_failure
+	# The host finds no ordinary page the hypervisor holds...
+	assert_equal "$(ram_held loaded-low loaded-high)" 0
+	# ...while after kexec -u it finds the 976 that go in again: the
+	# scan sees them when they are there.
+	assert_equal "$(r unloaded)" 0
+	assert_equal "$(r reopened.overflow)" 976
+	assert_equal "$(ram_held with-overflow-low with-overflow-high)" 976
+	# With them deposited the load is refused, and nothing is loaded.
+	run awk '$2 == "kexec_load" { print $3 }' "$(vm_artifacts)/results.txt"
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	assert_line --index 0 rc=0
+	assert_line --index 1 --regexp '^rc=[1-9]'
+	assert_line --index 2 rc=0
+	run r kexec_load_err
 	assert_output --partial "Device or resource busy"
 	run console_grep -g 0 'hvcarve: kexec refused: 976 ordinary pages are deposited in the hypervisor'
 	assert_success
-	assert_equal "$(r still_gen)" 0
-	assert_equal "$(r overflow_after)" 0
-	# Control: after the withdrawal the next kernel booted.
-	assert_equal "$(last_gen)" 1
-	# The host sees the 976 ordinary pages while they were deposited...
-	assert_equal "$(ram_held with-overflow-low with-overflow-high)" 976
-	# ...and none in the next kernel's RAM.
+	assert_equal "$(r refused.loaded)" 0
+	assert_equal "$(r withdrawn.overflow)" 0
+	# kexec -e went through at once; no ordinary page the hypervisor
+	# holds is in the next kernel's RAM, and the carveout crossed whole.
 	assert_equal "$(ram_held next-kernel-low next-kernel-high)" 0
+	dumps_equal pre-kexec-gen0 post-boot
+	assert_equal "$(decode_value "$(dump_file post-boot)" "$CARVE_BASE" held)" 1024
+	assert_equal "$(r boot.sim_held 1)" 1024
+	assert_equal "$(r boot.sim_corrupted 1)" 0
 }
 
 # Item 1, racing. A second vCPU deposits and withdraws ordinary pages in a
-# loop while the first retries kexec -e. Whenever kexec -e gets through, no
-# ordinary page may be deposited, and none may be deposited after it. Each
-# of HVT_RACE_GENERATIONS (default 3) kexecs is one such race. The racer
-# holds its 300 ordinary pages for most of each round (it reads sysfs 20
-# times before it withdraws them), so most tries must be refused and only
-# the short gap before the next deposit lets one through: the test counts
-# the refusals instead of hoping to see one.
-@test "overflow deposits racing kexec -e from a second vCPU never slip past" {
-	local n=${HVT_RACE_GENERATIONS:-3} g refused=0 seen busy
-	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 90)) <<EOF
+# loop, and keeps going, while the first retries the kexec load until it is
+# accepted: a load is accepted only when no ordinary page is deposited,
+# and from then on none may be, so the racer's deposits fail with EBUSY
+# (it counts its failures, and their errors, in a file) and kexec -e goes
+# through at its first try. Each of HVT_RACE_GENERATIONS (default 3)
+# kexecs is one such race. The racer holds its 300 ordinary pages for most
+# of each round (it reads sysfs 20 times before it withdraws them), so most
+# loads must be refused and only the short gap before the next deposit
+# lets one through: the test counts the refusals instead of hoping to see
+# one. The host scans the next kernel's RAM for pages the hypervisor
+# holds, and compares the carveout before kexec -e and after the boot.
+@test "a kexec load racing overflow deposits from a second vCPU: refused while any is deposited, none slips in after it, kexec -e goes through" {
+	local n=${HVT_RACE_GENERATIONS:-3} g refused=0 tries busy
+	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 150)) <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
+export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
 g=\$(hvt_gen)
 if [ "\$g" -gt 0 ]; then
 	ram_ckpt "next-kernel-gen\$g"
@@ -111,10 +169,16 @@ fi
 if [ "\$g" -lt $n ]; then
 	# The carveout is full: every further page is an ordinary one.
 	[ "\$g" = 0 ] && { hvt_sim_deposit 1024 1 || hvt_fail "deposit: \$hvt_sim_err"; }
-	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL hvcarve.overflow=allow" || hvt_fail "load failed"
+	# The next kernel's initramfs, packed once for all the loads below.
+	hvt_rebuild_initramfs /tmp/next.cpio || hvt_fail "hvt_rebuild_initramfs failed"
+	# The racer: one line in /tmp/racer.fail per failed deposit, its
+	# error (the simulator's last_deposit rc).
+	: >/tmp/racer.fail
 	(
 		while :; do
-			echo "300 9" >\$HVT_SIM/deposit 2>/dev/null
+			echo "300 9" >\$HVT_SIM/deposit 2>/dev/null ||
+				awk '\$1 == "last_deposit" { sub(/.* rc=/, ""); print \$1 }' \
+					\$HVT_SIM/ledger >>/tmp/racer.fail
 			i=0
 			while [ \$i -lt 20 ]; do
 				read -r x <\$HVT_HVC/overflow_pages
@@ -123,42 +187,89 @@ if [ "\$g" -lt $n ]; then
 			echo "300 9" >\$HVT_SIM/withdraw 2>/dev/null
 		done
 	) &
-	sleep 1
-	hvt_result racing_overflow "\$(cat \$HVT_HVC/overflow_pages)"
-	hvt_ckpt "pre-kexec-gen\$g" $CARVE_BASE 0x400000
-	hvt__taint
+	# Wait (up to 20 s) until the racer holds ordinary pages: a single
+	# sample could fall into the short gap between its rounds.
+	i=0 seen=0
+	while [ \$i -lt 200 ] && [ "\$seen" = 0 ]; do
+		seen=\$(cat \$HVT_HVC/overflow_pages)
+		i=\$((i + 1))
+		[ "\$seen" != 0 ] || sleep 0.1
+	done
+	hvt_result racing_overflow "\$seen"
+	# The load, until it is accepted; only EBUSY may refuse it.
 	n=0 busy=0
-	while [ \$n -lt 5000 ]; do
+	while :; do
 		n=\$((n + 1))
-		hvt_result tries "\$n"
-		case \$(kexec -e 2>&1) in
-		*"Device or resource busy"*)
-			busy=\$((busy + 1))
-			hvt_result busy "\$busy" ;;
+		[ \$n -le 500 ] || hvt_fail "kexec load refused \$busy times"
+		rc=0
+		out=\$(kexec -s -l /boot/vmlinuz-new --initrd=/tmp/next.cpio \
+			--append="console=ttyS0 $SMALL hvcarve.overflow=allow" 2>&1) || rc=\$?
+		[ \$rc = 0 ] && break
+		case \$out in
+		*"Device or resource busy"*) busy=\$((busy + 1)) ;;
+		*) hvt_fail "kexec load failed: rc=\$rc \$out" ;;
 		esac
 	done
-	hvt_fail "kexec -e refused \$n times"
+	hvt_result load_tries "\$n"
+	hvt_result load_busy "\$busy"
+	hvt_result loaded "\$(cat /sys/kernel/kexec_loaded)"
+	# Loaded: the racer goes on, and its deposits fail. Sample the
+	# count of ordinary pages and the pages partition 9 holds in the
+	# simulator's ledger (both must stay 0: the load was accepted with
+	# none deposited) until it has failed 3 more times, at least 5
+	# samples, at most 10 s.
+	f0=\$(wc -l </tmp/racer.fail)
+	i=0 ov= p9=
+	while :; do
+		i=\$((i + 1))
+		ov="\${ov:+\$ov }\$(cat \$HVT_HVC/overflow_pages)"
+		p9="\${p9:+\$p9 }\$(hvt_sim_partition 9)"
+		f=\$((\$(wc -l </tmp/racer.fail) - f0))
+		[ \$i -ge 5 ] && [ \$f -ge 3 ] && break
+		[ \$i -lt 100 ] || break
+		sleep 0.1
+	done
+	hvt_result after_load.overflow "\$ov"
+	hvt_result after_load.p9 "\$p9"
+	hvt_result after_load.fails "\$f"
+	hvt_result racer_errors "\$(sort /tmp/racer.fail | uniq -c | tr -s ' \n' '  ')"
+	hvt_kexec_exec
+	hvt_fail "kexec -e refused after an accepted load: \$hvt__kout"
 fi
 hvt_done
 EOF
 	assert_equal "$(last_gen)" "$n"
 	for ((g = 1; g <= n; g++)); do
-		seen=$(r tries $((g - 1)))
-		busy=$(r busy $((g - 1)) 2>/dev/null || echo 0)
-		echo "race $g: kexec -e went through at try $seen, after $busy refusals with EBUSY"
+		tries=$(r load_tries $((g - 1)))
+		busy=$(r load_busy $((g - 1)))
+		echo "race $g: the load was accepted at try $tries, after $busy refusals with EBUSY;" \
+			"the racer failed $(r after_load.fails $((g - 1))) times after it (errors: $(r racer_errors $((g - 1))))"
 		refused=$((refused + busy))
 		# The racer was running: ordinary pages were deposited.
-		[ "$(r racing_overflow $((g - 1)))" -gt 0 ] || fail "race $g: no ordinary page deposited before kexec -e"
-		# No ordinary page the hypervisor holds is in the next kernel's RAM...
+		[ "$(r racing_overflow $((g - 1)))" -gt 0 ] || fail "race $g: no ordinary page deposited before the load"
+		assert_equal "$(r loaded $((g - 1)))" 1
+		# After the load, no ordinary page: the count and the ledger
+		# stayed 0, and the racer's deposits failed, with EBUSY only.
+		run r after_load.overflow $((g - 1))
+		assert_output --regexp '^0( 0){4,}$'
+		run r after_load.p9 $((g - 1))
+		assert_output --regexp '^0( 0){4,}$'
+		[ "$(r after_load.fails $((g - 1)))" -ge 3 ] || fail "race $g: the racer's deposits did not fail after the load"
+		run r racer_errors $((g - 1))
+		assert_output --regexp '^ *[0-9]+ -16 *$'
+		# No ordinary page the hypervisor holds is in the next kernel's
+		# RAM...
 		assert_equal "$(ram_held "next-kernel-gen$g-low" "next-kernel-gen$g-high")" 0
 		# ...and the carveout crossed the kexec whole.
 		dumps_equal "pre-kexec-gen$((g - 1))" "post-boot-gen$g"
 		assert_equal "$(r boot.sim_held "$g")" 1024
 	done
-	# The racer really raced: kexec -e was refused for ordinary pages.
-	echo "kexec -e refused with EBUSY $refused times in $n races"
-	[ "$refused" -gt 0 ] || fail "kexec -e was never refused with EBUSY: the race was not run"
+	# The racer really raced: loads were refused for ordinary pages.
+	echo "kexec load refused with EBUSY $refused times in $n races"
+	[ "$refused" -gt 0 ] || fail "the load was never refused with EBUSY: the race was not run"
 	run console_grep 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
+	assert_success
+	run console_grep 'hvcarve: deposit for partition 0x9 failed after 0 of 300 pages: -16$'
 	assert_success
 }
 
@@ -232,7 +343,8 @@ EOF
 }
 
 # Item 11: a crash kernel runs in its own reserved memory; overflow pages
-# do not keep it from loading, while a reboot kernel is refused.
+# do not keep it from loading, nor does it, loaded, keep ordinary pages
+# from being deposited, while a reboot kernel is refused.
 @test "a crash kernel loads while ordinary pages are deposited; a reboot kernel does not" {
 	vm_run - "nokaslr $SMALL hvcarve.overflow=allow crashkernel=96M" <<'EOF'
 . /hvt/sim.sh
@@ -247,6 +359,10 @@ kexec -p -u
 rc=0
 out=$(kexec -c -p /boot/vmlinuz-new --initrd=/tmp/rd --append="console=ttyS0 nr_cpus=1" 2>&1) || rc=$?
 hvt_result crash_l "rc=$rc $out"
+hvt_result crash_loaded_l "$(cat /sys/kernel/kexec_crash_loaded)"
+# A loaded crash kernel does not stop ordinary deposits.
+hvt_sim_deposit 10 2 || hvt_fail "deposit with a crash kernel loaded: $hvt_sim_err"
+hvt_result overflow2 "$(cat $HVT_HVC/overflow_pages)"
 rc=0
 out=$(kexec -s -l /boot/vmlinuz-new --initrd=/tmp/rd --append="console=ttyS0" 2>&1) || rc=$?
 hvt_result reboot_s "rc=$rc $out"
@@ -258,8 +374,12 @@ EOF
 	# (kexec-tools also warns that it cannot read /proc/kallsyms.)
 	run r crash_l
 	assert_output --regexp '^rc=0( |$)'
+	assert_equal "$(r crash_loaded_l)" 1
+	assert_equal "$(r overflow2)" 86
 	run r reboot_s
 	assert_output --partial "Device or resource busy"
+	run console_grep -g 0 'hvcarve: kexec refused: 86 ordinary pages are deposited in the hypervisor'
+	assert_success
 }
 
 # Items 2 and 3. A carveout right above the firmware's reservation
@@ -508,7 +628,8 @@ EOF
 # Item 5. A rejected carveout: deposits made while the kernel boots (the
 # simulator does them at its init, as a root partition does in
 # smp_prepare_cpus()) use ordinary memory, loudly; the machine is up; kexec
-# is refused until they are withdrawn.
+# is refused until they are withdrawn, and once it is loaded no deposit
+# (all of them ordinary pages) goes in.
 @test "a rejected carveout keeps a root partition up: boot deposits use ordinary memory, kexec waits for them" {
 	vm_run - "nokaslr hvcarve=64M@zz hvcarve_sim.boot_deposit=300,1" <<'EOF'
 . /hvt/sim.sh
@@ -523,6 +644,10 @@ hvt_sim_withdraw 300 1 || hvt_fail "withdraw: $hvt_sim_err"
 hvt_sim_withdraw 20 2 || hvt_fail "withdraw: $hvt_sim_err"
 hvt_result overflow3 "$(cat $HVT_HVC/overflow_pages)"
 hvt_kexec_load -s /boot/vmlinuz-new || hvt_fail "kexec refused after the withdrawal"
+# Loaded: the next deposit, all ordinary pages, fails.
+if hvt_sim_deposit 20 2; then hvt_result loaded_deposit ok; else hvt_result loaded_deposit "$hvt_sim_err"; fi
+hvt_result overflow4 "$(cat $HVT_HVC/overflow_pages)"
+hvt_result held4 "$(hvt_sim_ledger held)"
 hvt_done
 EOF
 	assert_equal "$(r state)" invalid
@@ -540,6 +665,11 @@ EOF
 	assert_output --partial "Device or resource busy"
 	assert_equal "$(r overflow2)" 320
 	assert_equal "$(r overflow3)" 0
+	# Once loaded, no ordinary page goes in.
+	run r loaded_deposit
+	assert_output --partial "Device or resource busy"
+	assert_equal "$(r overflow4)" 0
+	assert_equal "$(r held4)" 0
 }
 
 @test "a carveout exhausted during boot: the rest comes from ordinary memory; at runtime deny still fails" {
