@@ -8,7 +8,7 @@
 #   make bench       what the carveout costs and saves (not part of make test)
 #   make check       the static checks (checkpatch, sparse, kernel-doc, compiles)
 #   make deb         the patched kernel as a Debian package, for a real host
-#                    (build/deb; deb-sim: with the simulator, for the tests)
+#                    (build/deb; the test kernel without its test code)
 #   make host-image  the Debian 13 host the host tests boot (build/host)
 #   make series      the upstream patch series in build/series, bisect-built
 #   make KSRC=/path  use your own mainline tree instead of Debian's 7.3
@@ -105,22 +105,16 @@ $(LOCKDEP_KERNEL): $(BZIMAGE) FORCE
 lockdep-kernel: $(LOCKDEP_KERNEL)
 
 # The patched kernel as a Debian package (scripts/build-deb.sh, the tree's
-# bindeb-pkg) with configs/hvcarve-host.config: a kernel for a real Debian
-# host, without the simulator. deb-sim: the same with the simulated
-# hypervisor (configs/hvcarve-host-sim.config), for tests/bats/host.bats.
+# bindeb-pkg), for a real Debian host: the test kernel's configuration
+# without the test code (configs/hvcarve-host.config: no simulator, no
+# benchmark, no KUnit), so that it shares the test kernel's objects.
 DEB_DIR := $(BUILD)/deb
-DEB_SIM_DIR := $(BUILD)/deb-sim
 HOST_CONFIG := $(TOP)/configs/hvcarve-host.config
-.PHONY: deb deb-sim
+.PHONY: deb
 deb: deps source
 	@mkdir -p $(BUILD)
 	@flock $(BUILD)/.kernel.lock sh -c 'scripts/prepare-tree.sh $(PRISTINE) $(KTREE) && \
-		scripts/build-deb.sh $(KTREE) $(DEB_DIR) $(HOST_CONFIG)'
-
-deb-sim: deps source
-	@mkdir -p $(BUILD)
-	@flock $(BUILD)/.kernel.lock sh -c 'scripts/prepare-tree.sh $(PRISTINE) $(KTREE) && \
-		scripts/build-deb.sh $(KTREE) $(DEB_SIM_DIR) $(HOST_CONFIG) $(TOP)/configs/hvcarve-host-sim.config'
+		scripts/build-deb.sh $(KTREE) $(BUILD)/kbuild-deb $(DEB_DIR) $(CONFIG_FRAGMENT) $(HOST_CONFIG)'
 
 # The Debian 13 host of tests/bats/host.bats (scripts/build-host-image.sh),
 # built from Debian's packages and cached in build/host; rebuilt when
@@ -163,7 +157,7 @@ $(DISTRO_INITRD): $(DISTRO_KERNELS) scripts/mkinitramfs.sh
 
 initramfs: $(INITRD) $(DISTRO_INITRD)
 
-test: deps all lockdep-kernel deb deb-sim host-image
+test: deps all lockdep-kernel deb host-image
 	@scripts/run-tests.sh $(TESTS)
 
 demo: deps all
@@ -192,7 +186,7 @@ backport-check: deps tools $(OLD_KERNEL) $(GUEST_PROGS)
 
 clean:
 	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts $(GUEST_EXTRA)
-	rm -rf $(LOCKDEP_KOUT) $(BUILD)/luo
+	rm -rf $(LOCKDEP_KOUT) $(BUILD)/luo $(BUILD)/kbuild-deb $(DEB_DIR)
 	$(MAKE) -C tools/hvcarve clean
 
 distclean:

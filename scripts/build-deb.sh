@@ -4,37 +4,44 @@
 # Build the patched kernel as a Debian package (the kernel tree's own
 # "make bindeb-pkg"), for a host that installs kernels with dpkg.
 #
-#   build-deb.sh TREE OUTDIR FRAGMENT...
+#   build-deb.sh TREE KBUILD OUTDIR FRAGMENT...
 #
 # TREE is the patched tree (scripts/prepare-tree.sh); the kernel is built in
-# OUTDIR/kbuild with tinyconfig plus the FRAGMENTs (scripts/build-kernel.sh),
-# and the packages land in OUTDIR. OUTDIR/image.deb is a link to the
-# linux-image package just built (the linux-libc-dev package bindeb-pkg
-# also makes is left as it is). Rebuilds only what changed;
-# a package is made again only when the kernel image changed.
+# KBUILD with tinyconfig plus the FRAGMENTs (scripts/build-kernel.sh), and
+# the packages end up in OUTDIR, with OUTDIR/image.deb a link to the
+# linux-image package (the linux-libc-dev package bindeb-pkg also makes is
+# left next to it). Put KBUILD next to the test kernel's output directory:
+# ccache then finds the objects the two kernels share, as their paths
+# relative to TREE are the same. Rebuilds only what changed; a package is
+# made again only when the kernel image changed.
 set -euo pipefail
 
 die() { echo "build-deb: $*" >&2; exit 1; }
 
-[ $# -ge 3 ] || die "usage: $0 TREE OUTDIR FRAGMENT..."
-tree=$1 out=$2
-shift 2
+[ $# -ge 4 ] || die "usage: $0 TREE KBUILD OUTDIR FRAGMENT..."
+tree=$1 kbuild=$2 out=$3
+shift 3
 command -v dpkg-buildpackage >/dev/null || die "dpkg-buildpackage missing (install dpkg-dev)"
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
+mkdir -p "$out" "$kbuild"
+out=$(cd "$out" && pwd) kbuild=$(cd "$kbuild" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 
-"$here/build-kernel.sh" "$tree" "$out/kbuild" "$@" -- bzImage
-release=$(cat "$out/kbuild/include/config/kernel.release")
-deb=$(find "$out" -maxdepth 1 -name "linux-image-${release}_*.deb" -newer "$out/kbuild/arch/x86/boot/bzImage" | head -n 1)
+"$here/build-kernel.sh" "$tree" "$kbuild" "$@" -- bzImage
+release=$(cat "$kbuild/include/config/kernel.release")
+deb=$(find "$out" -maxdepth 1 -name "linux-image-${release}_*.deb" -newer "$kbuild/arch/x86/boot/bzImage" | head -n 1)
 if [ -z "$deb" ]; then
-	rm -f "$out"/linux-image-"${release}"_*.deb "$out"/linux-headers-"${release}"_*.deb
+	rm -f "$out"/linux-image-"${release}"_*.deb
 	# bindeb-pkg writes the packages next to its output directory. No
 	# linux-headers package: nothing here builds modules against it.
 	DPKG_FLAGS=-Ppkg.linux-upstream.nokernelheaders \
-		"$here/build-kernel.sh" "$tree" "$out/kbuild" "$@" -- bindeb-pkg
+		"$here/build-kernel.sh" "$tree" "$kbuild" "$@" -- bindeb-pkg
+	parent=$(dirname "$kbuild")
+	for f in "$parent"/linux-image-"${release}"_*.deb "$parent"/linux-libc-dev_*.deb \
+		"$parent"/linux-upstream_*.buildinfo "$parent"/linux-upstream_*.changes; do
+		[ -e "$f" ] && mv -f "$f" "$out/"
+	done
 	deb=$(find "$out" -maxdepth 1 -name "linux-image-${release}_*.deb" | head -n 1)
-	[ -n "$deb" ] || die "bindeb-pkg made no linux-image-${release} package in $out"
+	[ -n "$deb" ] || die "bindeb-pkg made no linux-image-${release} package"
 fi
 ln -sfn "$(basename "$deb")" "$out/image.deb"
 echo "build-deb: $deb"
