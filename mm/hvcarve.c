@@ -1254,7 +1254,8 @@ bool hvcarve_overflow_allowed(void)
  * either they see these pages, or this call fails. The gate stays closed
  * while the image is loaded (hvcarve_kexec_loaded()).
  *
- * Context: any; takes hvcarve_gate_lock.
+ * Context: process context; takes hvcarve_gate_lock (not with interrupts
+ * disabled: no caller runs in interrupt context).
  * Return: 0; -EBUSY if a kexec reboot image is loaded or a kexec is under
  * way.
  */
@@ -1276,7 +1277,8 @@ EXPORT_SYMBOL_GPL(hvcarve_overflow_get);
  * hvcarve_overflow_put() - uncount ordinary pages
  * @nr: pages withdrawn, or counted by hvcarve_overflow_get() and not sent
  *
- * Context: any; takes hvcarve_gate_lock.
+ * Context: process context; takes hvcarve_gate_lock (not with interrupts
+ * disabled: no caller runs in interrupt context).
  */
 void hvcarve_overflow_put(unsigned long nr)
 {
@@ -1291,7 +1293,8 @@ EXPORT_SYMBOL_GPL(hvcarve_overflow_put);
 /**
  * hvcarve_overflow_pages() - ordinary pages deposited now
  *
- * Context: any; takes hvcarve_gate_lock.
+ * Context: process context; takes hvcarve_gate_lock (not with interrupts
+ * disabled: no caller runs in interrupt context).
  * Return: the number of ordinary pages the hypervisor holds.
  */
 u64 hvcarve_overflow_pages(void)
@@ -1349,8 +1352,10 @@ void hvcarve_kexec_abort(void)
  * hvcarve_kexec_loaded() - a kexec load or unload has ended
  * @loaded: a kexec reboot image is loaded now
  *
- * Called by kexec_load() and kexec_file_load() when they are done, whether
- * they loaded, unloaded or failed. While a reboot image is loaded no
+ * Called by kexec_load() and kexec_file_load() on every path out of their
+ * kexec_lock section: a load, an unload, a failure. It ends what
+ * hvcarve_kexec_check() began: the gate that check closed stays closed only
+ * if a reboot image is loaded now. While a reboot image is loaded no
  * ordinary page is deposited (hvcarve_overflow_get() fails), so the load,
  * which hvcarve_kexec_check() refuses while any is deposited, decides the
  * kexec: kexec -e cannot then be refused for ordinary pages during the
@@ -1375,9 +1380,11 @@ void hvcarve_kexec_loaded(bool loaded)
  * into place at kexec time.
  *
  * An image for a kexec reboot is also refused while ordinary (overflow)
- * pages are deposited; once one is accepted, no ordinary page is deposited
- * until it is unloaded (hvcarve_kexec_loaded()), so that a kexec is decided
- * here and hvcarve_kexec_prepare() has nothing left to refuse. A crash
+ * pages are deposited; once one passes this check, no ordinary page is
+ * deposited until the load returns, and after that for as long as a reboot
+ * image stays loaded (hvcarve_kexec_loaded(), which the caller must call
+ * when the load is over), so that a kexec is decided here and
+ * hvcarve_kexec_prepare() has nothing left to refuse. A crash
  * kernel is never refused for that: it runs in its own reserved memory,
  * which the page allocator never had.
  *

@@ -102,25 +102,12 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/xarray.h>
-#include <kunit/visibility.h>
 
 #if IS_ENABLED(CONFIG_MSHV_ROOT)
 #include <asm/mshyperv.h>
 #endif
 
 #include "hv_carve_deposit.h"
-
-/*
- * Internals the KUnit test and the benchmark call; else static, and what
- * only they call is not built at all.
- */
-#if IS_ENABLED(CONFIG_KUNIT) || IS_ENABLED(CONFIG_HVCARVE_BENCH)
-#define HV_CARVE_TESTED	1
-#define HV_CARVE_VISIBLE
-#else
-#define HV_CARVE_TESTED	0
-#define HV_CARVE_VISIBLE static
-#endif
 
 static_assert(PAGE_SIZE == HV_CARVE_PAGE_SIZE);
 
@@ -806,7 +793,6 @@ int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 		*stats = op.stats;
 	return ret;
 }
-EXPORT_SYMBOL_IF_KUNIT(hv_carve_pool_deposit);
 #endif /* HV_CARVE_TESTED */
 
 /*
@@ -1017,7 +1003,8 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 	}
 	if (op.left && pool)
 		hvcarve_pool_failed(pool, node, op.left);
-	if (ret && ret != -ENOMEM)
+	/* -ENOMEM and -EBUSY (a kexec image is loaded) said why already. */
+	if (ret && ret != -ENOMEM && ret != -EBUSY)
 		pr_err_ratelimited("deposit for partition %#llx failed after %u of %u pages: %d\n",
 				   partition_id, num_pages - op.left, num_pages,
 				   ret);

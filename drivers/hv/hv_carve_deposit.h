@@ -23,7 +23,14 @@ struct hv_carve_op_stats {
 	u64 unlearnt;
 };
 
-#if IS_ENABLED(CONFIG_KUNIT) || IS_ENABLED(CONFIG_HVCARVE_BENCH)
+/*
+ * What only the KUnit test and the benchmark call is built only for them:
+ * both are built in (bool options).
+ */
+#define HV_CARVE_TESTED	(IS_ENABLED(CONFIG_HVCARVE_KUNIT_TEST) || \
+			 IS_ENABLED(CONFIG_HVCARVE_BENCH))
+
+#if HV_CARVE_TESTED
 int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 			  struct hvcarve_pool *pool, int node,
 			  u64 partition_id, u32 num_pages,

@@ -8,8 +8,10 @@
  * Three users include this header:
  * - the architecture, which checks the hvcarve= regions against its memory
  *   map and reserves them (x86: arch/x86/kernel/hvcarve.c);
- * - kexec, which refuses images that would land in the carveout and a
- *   kexec while ordinary pages are deposited (kernel/kexec_core.c);
+ * - kexec, which refuses images that would land in the carveout, and a
+ *   load or a kexec while ordinary pages are deposited, and tells hvcarve
+ *   whether a reboot image is loaded (kernel/kexec_core.c, kernel/kexec.c,
+ *   kernel/kexec_file.c);
  * - the deposit glue in drivers/hv, which takes pages from the carveout's
  *   page pool and hands them to a hypervisor backend.
  *

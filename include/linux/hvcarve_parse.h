@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The hvcarve= parser: one set of rules for every reader of the parameter.
- * The kernel (mm/hvcarve.c) and the administrator's tool
- * (tools/hvcarve/hvcarve-parse.c, which scripts/hvcarve-cmdline.sh calls)
- * compile this very file, the way the x86 boot code includes the kernel's
- * own helpers, so that they cannot disagree about what is accepted.
+ * The hvcarve= parser. The kernel (mm/hvcarve.c) and the administrator's
+ * tool (tools/hvcarve/hvcarve-parse.c, which scripts/hvcarve-cmdline.sh
+ * calls) compile this very file, the way the x86 boot code includes the
+ * kernel's own helpers, so that they cannot disagree about what is
+ * accepted. (The x86 decompressor and the EFI stub still read the
+ * parameter their own way: see arch/x86/boot/compressed/kaslr.c and
+ * drivers/firmware/efi/libstub/x86-stub.c.)
  *
  * It is static code that needs nothing but u64, bool, NULL and the errno
  * values EINVAL, ERANGE and E2BIG; the includer provides them (the kernel
@@ -17,13 +19,17 @@
 /* Regions one carveout may have, over all hvcarve= parameters. */
 #define HVCARVE_MAX_REGIONS	8
 
-/* Longest number accepted: "0x" and 16 hex digits, or 20 decimal digits. */
+/*
+ * Longest number accepted, prefix included: "0x" and 16 hex digits, or 20
+ * decimal or octal digits (more is taken as too large).
+ */
 #define HVCARVE_NUM_MAX_LEN	20
 
 /* memparse()'s binary suffixes, in order: each is 2^10 times the last. */
 #define HVCARVE_SUFFIXES	"KMGTPE"
 #define HVCARVE_SUFFIX_SHIFT	10
 
+/* U64_MAX, which the tool's C library does not have. */
 #define HVCARVE_U64_MAX		((u64)~(u64)0)
 
 /**
@@ -82,7 +88,7 @@ static inline int hvcarve_parse_num(const char *s, const char **end, u64 *val)
 		base = 8;
 	}
 	digits = p;
-	/* The characters of the number: every hex digit, in any base. */
+	/* The characters of the number: hex digits after "0x", else 0-9. */
 	while (hvcarve_digit(*p, 16) >= 0 && (base == 16 || (*p >= '0' && *p <= '9')))
 		p++;
 	if (p == digits)
@@ -121,6 +127,7 @@ static inline int hvcarve_parse_num(const char *s, const char **end, u64 *val)
  * @nr: number of entries already in @ranges; updated on success. On
  *	failure it is the index of the element that was rejected.
  * @page_size: the page size every size and address must be a multiple of
+ *	(a power of two)
  * @phys_limit: the end of the physical address space; no region may go
  *	beyond it
  * @reason: set to a static description of the problem on failure
@@ -154,6 +161,7 @@ static inline int hvcarve_parse_value(const char *str,
 
 		if (n >= HVCARVE_MAX_REGIONS) {
 			*nr = n;
+			/* HVCARVE_MAX_REGIONS */
 			*reason = "more than 8 regions";
 			return -E2BIG;
 		}
@@ -196,11 +204,11 @@ static inline int hvcarve_parse_value(const char *str,
 			*reason = "size is zero";
 			return -EINVAL;
 		}
-		if (r.size % page_size) {
+		if (r.size & (page_size - 1)) {
 			*reason = "size is not a multiple of the page size";
 			return -EINVAL;
 		}
-		if (r.base % page_size) {
+		if (r.base & (page_size - 1)) {
 			*reason = "address is not page aligned";
 			return -EINVAL;
 		}

@@ -109,7 +109,7 @@ EOF
 	assert_equal "$(r past.overflow_pages)" 0
 	assert_equal "$(r past.sim_held)" 1024
 	assert_equal "$(r past.loaded)" 1
-	run console_grep -g 0 'hvcarve: deposit for partition 0x1 failed after 1024 of 2000 pages: -16$'
+	run console_grep -g 0 'hvcarve: partition 0x1: 976 ordinary pages not deposited: a kexec image is loaded'
 	assert_success
 	run console_grep -g 0 'hvcarve: deposited [0-9]+ ordinary pages for partition 0x1 '
 	assert_failure
@@ -269,7 +269,7 @@ EOF
 	[ "$refused" -gt 0 ] || fail "the load was never refused with EBUSY: the race was not run"
 	run console_grep 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
 	assert_success
-	run console_grep 'hvcarve: deposit for partition 0x9 failed after 0 of 300 pages: -16$'
+	run console_grep 'hvcarve: partition 0x9: 300 ordinary pages not deposited: a kexec image is loaded'
 	assert_success
 }
 

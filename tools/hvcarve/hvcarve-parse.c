@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * hvcarve-parse - read hvcarve= from a kernel command line exactly as the
+ * hvcarve-parse - read hvcarve= from a kernel command line as the x86
  * kernel does: the kernel's own parser (include/linux/hvcarve_parse.h,
  * compiled here as it is), the kernel's splitting of the command line into
  * parameters (next_arg() of lib/cmdline.c and parse_args() of
@@ -14,6 +14,10 @@
  * "region I BASE SIZE" (hex), or, when the kernel would refuse the
  * parameter, the kernel's message "rejecting ...", and nothing else. A
  * command line without hvcarve= prints nothing.
+ *
+ * Not modelled: a built-in command line (CONFIG_CMDLINE), and other
+ * architectures' COMMAND_LINE_SIZE. A CMDLINE that begins with "--" is
+ * taken for an option: put a space in front of it.
  *
  * Only the parameter is checked here; whether each region is RAM, clear of
  * the kernel and so on is the memory map's business (the kernel's
@@ -55,10 +59,13 @@ static void __attribute__((noreturn)) usage(const char *why)
 	exit(EXIT_USAGE);
 }
 
+/* lib/ctype.c's isspace(): the C ones and Latin-1's no-break space (0xa0). */
 static bool is_space(char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
-	       c == '\r';
+	unsigned char u = (unsigned char)c;
+
+	return u == ' ' || u == '\t' || u == '\n' || u == '\v' || u == '\f' ||
+	       u == '\r' || u == 0xa0;
 }
 
 static char *skip_spaces(char *s)
