@@ -91,7 +91,7 @@ sed -i -e 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=0/' \
 	"$tree/etc/default/grub"
 grep -q '^GRUB_TIMEOUT=0$' "$tree/etc/default/grub" || die "no GRUB_TIMEOUT in /etc/default/grub"
 # Periodic jobs that would only compete with the tests for the CPU.
-for t in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer \
+for t in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
 	fstrim.timer dpkg-db-backup.timer; do
 	ln -sfn /dev/null "$tree/etc/systemd/system/$t"
 done
