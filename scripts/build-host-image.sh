@@ -149,4 +149,4 @@ grep -q '^hvt-provision: done' "$out/provision.log" ||
 mv "$work/disk.img" "$out/disk.img"
 echo "$kver" >"$out/stock-kernel"
 echo "$key" >"$out/key"
-say "$out/disk.img ($(du -h "$out/disk.img" | cut -f1) used), Debian's kernel $kver"
+say "$out/disk.img ($(du -h "$out/disk.img" | cut -f1) used), Debian's kernel $kver, built in $SECONDS s"

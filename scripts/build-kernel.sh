@@ -80,6 +80,7 @@ if [ $need_config = 1 ]; then
 	printf "%s\n" "$setup" >"$out/.hvcarve-config"
 fi
 
+start=$SECONDS
 echo "build-kernel: make ${targets[*]} in $out"
 # kbuild's one line per step, condensed to a progress count (a cold build
 # compiles a few thousand files); warnings and errors pass through.
@@ -88,3 +89,4 @@ echo "build-kernel: make ${targets[*]} in $out"
 	/^  [A-Z]/ { n++; if (n % 250 == 0) { printf "build-kernel: %d build steps done\n", n; fflush() } next }
 	{ print; fflush() }
 	END { if (n) printf "build-kernel: %d build steps\n", n }'
+echo "build-kernel: ${targets[*]} in $out took $((SECONDS - start)) s"

@@ -63,7 +63,10 @@ patch_of() {
 	assert_success
 	first=$(find "$OUT" -name '*.patch' | LC_ALL=C sort | head -n 1)
 	[ "${first##*/}" = 0000-cover-letter.patch ]
-	grep -q '^Subject: \[PATCH 00/13\] hvcarve: ' "$first"
+	# The cover letter counts the patches of patches/series.
+	n=$(grep -c '^[0-9]' "$REPO/patches/series")
+	grep -q "^Subject: \[PATCH 00/$n\] hvcarve: " "$first" ||
+		fail "the cover letter's subject does not count the $n patches of patches/series"
 	# No placeholder left, and the author signs every patch.
 	run grep -l 'hvcarve@localhost' "$OUT"/*.patch
 	assert_failure

@@ -16,9 +16,13 @@ setup_file() {
 	# A private build from scratch of a copy of the sources: the log below
 	# shows every compiler message, and the tools that other suites (maybe
 	# running in parallel) use are not rebuilt under them.
-	local src=$BATS_FILE_TMPDIR/hvcarve
-	mkdir -p "$src"
+	# hvcarve-parse includes the kernel's parser by its path in the tree:
+	# the copy keeps that layout.
+	local src=$BATS_FILE_TMPDIR/tree/tools/hvcarve
+	mkdir -p "$src" "$BATS_FILE_TMPDIR/tree/include/linux"
 	cp "$REPO"/tools/hvcarve/Makefile "$REPO"/tools/hvcarve/*.[ch] "$src"/
+	cp "$REPO"/include/linux/hvcarve_parse.h "$BATS_FILE_TMPDIR/tree/include/linux/"
+	ln -s tree/tools/hvcarve "$BATS_FILE_TMPDIR/hvcarve"
 	make -C "$src" >"$BATS_FILE_TMPDIR/build.log" 2>&1 || {
 		cat "$BATS_FILE_TMPDIR/build.log" >&3
 		return 1
