@@ -181,6 +181,46 @@ hvt_done"
 	assert_equal "$(result state 0)" invalid
 }
 
+# Valid values that cover nearly all of the 1 GiB guest's low memory: the
+# stub cannot place the kernel outside them. Before the stub let its
+# regions go, each of these stopped in the stub with "Failed to decompress
+# kernel" and went back to the firmware: the machine did not boot.
+NOROOM="960M@0x1000000 1000M@0x900000"
+
+@test "UEFI: an hvcarve= that leaves the kernel no room still boots: the stub lets the regions go and the kernel refuses them" {
+	local v n=0
+	for v in $NOROOM; do
+		n=$((n + 1))
+		VM_TAG=noroom$n vm_run - "efi=debug hvcarve=$v" "${EFI_ARGS[@]}" <<<"$SCENARIO
+hvt_done" || fail "hvcarve=$v: the boot did not reach user space"
+		[ -n "$(VM_TAG=noroom$n result efi 0)" ] || fail "hvcarve=$v: not an EFI boot"
+		# The stub kept the regions first, then let them go to place
+		# the kernel.
+		VM_TAG=noroom$n console_grep 'EFI stub: hvcarve: kept 0x[0-9a-f]+ of \[mem ' >/dev/null ||
+			fail "hvcarve=$v: the stub kept nothing free"
+		VM_TAG=noroom$n console_grep 'EFI stub: ERROR: hvcarve: no room for the kernel outside the hvcarve= regions' >/dev/null ||
+			fail "hvcarve=$v: the stub did not say it let the regions go"
+		# The kernel refuses the region it lies in: no carveout.
+		VM_TAG=noroom$n console_grep -g 0 "hvcarve: rejecting hvcarve region \"$v\" .*: overlaps " >/dev/null ||
+			fail "hvcarve=$v: the kernel did not refuse the region"
+		assert_equal "$(VM_TAG=noroom$n result state 0)" invalid
+	done
+}
+
+@test "UEFI: an hvcarve= the kernel rejects keeps nothing free in the stub, and the boot goes on" {
+	# Overlapping regions: parsed by the kernel's parser in the stub too.
+	# efi=debug: the stub prints its info lines ("kept ...") too.
+	vm_run - "efi=debug hvcarve=64M@0x20000000,64M@0x20000000" "${EFI_ARGS[@]}" <<<"$SCENARIO
+hvt_done"
+	run console_grep 'EFI stub: ERROR: hvcarve: "hvcarve=64M@0x20000000,64M@0x20000000": region overlaps another hvcarve region: no region kept free'
+	assert_success
+	run console_grep 'EFI stub: hvcarve: kept '
+	assert_failure
+	run console_grep -g 0 'hvcarve: rejecting "hvcarve=64M@0x20000000,64M@0x20000000": "64M@0x20000000": region overlaps another hvcarve region'
+	assert_success
+	assert_equal "$(result state 0)" invalid
+}
+
 # --- kexec chains under UEFI -------------------------------------------------
 #
 # The first boot's map comes from the firmware: the carveout lies in EFI
