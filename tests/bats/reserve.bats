@@ -62,6 +62,10 @@ EOF
 	assert_success
 	# The map this kernel uses has the range as hvcarve's own type...
 	e820_range_is 0 "$CARVE_BASE" "$CARVE_SIZE" hvcarve modified
+	# ...by its name, as e820_print_type() prints it (a kernel without
+	# hvcarve prints "type 4026531838": the 6.1 test below).
+	run console_grep -g 0 'modified: \[mem 0x000000003a000000-0x000000003dffffff\] +hvcarve$'
+	assert_success
 	run e820_range_overlaps 0 "$CARVE_BASE" "$CARVE_SIZE" usable modified
 	assert_failure
 	# ...while the firmware's map, as booted, had it as RAM.
