@@ -45,12 +45,14 @@
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
+#include <linux/notifier.h>
 #include <linux/numa.h>
 #include <linux/overflow.h>
 #include <linux/pfn.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/suspend.h>
 #include <linux/sysfs.h>
 #include <linux/timex.h>
 #include <kunit/visibility.h>
@@ -1435,10 +1437,46 @@ int hvcarve_kexec_check(struct kimage *image)
 	return 0;
 }
 
+/*
+ * Hibernation cannot keep what hvcarve promises. The hypervisor holds the
+ * deposited pages, and it is not in the image. The page pool's state would
+ * come back from the image whatever the resuming boot reserved, and the
+ * check that the resuming boot has the same memory map (the CRC of
+ * e820_table_firmware, arch/x86/power/hibernate.c) does not see the
+ * carveout, which is reserved in e820_table only. Mainline reports
+ * hibernation as unsupported on a root partition
+ * (hv_is_hibernation_supported()) but does not stop it: refuse it here
+ * whenever hvcarve= was given, valid or not. Both ways in, hibernate() and
+ * /dev/snapshot, call the PM_HIBERNATION_PREPARE notifiers first. Refuse
+ * to resume an image too (PM_RESTORE_PREPARE): this boot may have
+ * deposited carveout pages already, which the image's kernel would take
+ * for its own memory.
+ */
+static int hvcarve_pm_notify(struct notifier_block *nb, unsigned long action,
+			     void *data)
+{
+	if (action != PM_HIBERNATION_PREPARE && action != PM_RESTORE_PREPARE)
+		return NOTIFY_DONE;
+	pr_err("%s refused: hvcarve= was given (state %s): the hypervisor may hold carveout pages, which a hibernation image cannot carry\n",
+	       action == PM_RESTORE_PREPARE ? "resume from hibernation" :
+	       "hibernation", hvcarve_state_name(hvcarve_state));
+	return notifier_from_errno(-EBUSY);
+}
+
+static struct notifier_block hvcarve_pm_nb = {
+	.notifier_call = hvcarve_pm_notify,
+};
+
 static int __init hvcarve_late_init(void)
 {
 	unsigned int i;
 	int ret;
+
+	if (IS_ENABLED(CONFIG_HIBERNATION) && hvcarve_requested()) {
+		ret = register_pm_notifier(&hvcarve_pm_nb);
+		if (ret)
+			pr_err("cannot refuse hibernation: %d\n", ret);
+	}
 
 	for (i = 0; i < hvcarve_live.nr_regions; i++) {
 		struct hvcarve_region *reg = &hvcarve_live.regions[i];
