@@ -1439,27 +1439,30 @@ int hvcarve_kexec_check(struct kimage *image)
 
 /*
  * Hibernation cannot keep what hvcarve promises. The hypervisor holds the
- * deposited pages, and it is not in the image. The page pool's state would
- * come back from the image whatever the resuming boot reserved, and the
- * check that the resuming boot has the same memory map (the CRC of
- * e820_table_firmware, arch/x86/power/hibernate.c) does not see the
- * carveout, which is reserved in e820_table only. Mainline reports
- * hibernation as unsupported on a root partition
- * (hv_is_hibernation_supported()) but does not stop it: refuse it here
- * whenever hvcarve= was given, valid or not. Both ways in, hibernate() and
- * /dev/snapshot, call the PM_HIBERNATION_PREPARE notifiers first. Refuse
- * to resume an image too (PM_RESTORE_PREPARE): this boot may have
- * deposited carveout pages already, which the image's kernel would take
- * for its own memory.
+ * deposited pages, and they are not in the image. The page pool's state
+ * would come back from the image whatever the resuming boot reserved. And
+ * the resuming kernel's check that it has the same memory map, the CRC of
+ * e820_table_firmware (arch/x86/power/hibernate.c), does not see the
+ * carveout on a firmware boot, where that table is the firmware's map.
+ * Mainline's hv_is_hibernation_supported() is false on a root partition,
+ * but nothing in kernel/power consults it. So refuse to hibernate whenever
+ * hvcarve= was given, valid or not: hibernate() and /dev/snapshot call the
+ * PM_HIBERNATION_PREPARE notifiers before anything is frozen. So does
+ * hibernate_quiet_exec() (NVDIMM firmware activation), which is refused
+ * too; no notifier can tell the callers apart.
+ *
+ * A resume (PM_RESTORE_PREPARE) is not refused: software_resume() has
+ * invalidated the image's signature by then, so a refusal would throw the
+ * image away, and it leaves the resume device claimed. No image comes from
+ * a kernel that was given hvcarve=, which refuses to hibernate.
  */
 static int hvcarve_pm_notify(struct notifier_block *nb, unsigned long action,
 			     void *data)
 {
-	if (action != PM_HIBERNATION_PREPARE && action != PM_RESTORE_PREPARE)
+	if (action != PM_HIBERNATION_PREPARE)
 		return NOTIFY_DONE;
-	pr_err("%s refused: hvcarve= was given (state %s): the hypervisor may hold carveout pages, which a hibernation image cannot carry\n",
-	       action == PM_RESTORE_PREPARE ? "resume from hibernation" :
-	       "hibernation", hvcarve_state_name(hvcarve_state));
+	pr_err("hibernation refused: hvcarve= was given (state %s): the hypervisor may hold carveout pages, which a hibernation image cannot carry\n",
+	       hvcarve_state_name(hvcarve_state));
 	return notifier_from_errno(-EBUSY);
 }
 

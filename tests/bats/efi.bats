@@ -207,6 +207,24 @@ hvt_done" || fail "hvcarve=$v: the boot did not reach user space"
 	done
 }
 
+@test "UEFI: an hvcarve= that leaves the kernel room but not the initrd still boots: the stub lets the regions go for the initrd" {
+	# nokaslr: the stub places the kernel at 16 MiB, below the region;
+	# the region takes the rest of low RAM but OVMF's own pages at the
+	# top, where the initrd (about 19 MiB) does not fit.
+	local v=944M@0x3000000
+	VM_TAG=noinitrd vm_run - "efi=debug nokaslr hvcarve=$v" "${EFI_ARGS[@]}" <<<"$SCENARIO
+hvt_done" || fail "hvcarve=$v: the boot did not reach user space"
+	VM_TAG=noinitrd console_grep 'EFI stub: hvcarve: kept 0x[0-9a-f]+ of \[mem ' >/dev/null ||
+		fail "the stub kept nothing free"
+	VM_TAG=noinitrd console_grep 'EFI stub: ERROR: hvcarve: no room for the kernel ' >/dev/null &&
+		fail "the kernel, not the initrd, found no room"
+	VM_TAG=noinitrd console_grep 'EFI stub: ERROR: hvcarve: no room for the initrd outside the hvcarve= regions' >/dev/null ||
+		fail "the stub did not say it let the regions go for the initrd"
+	VM_TAG=noinitrd console_grep -g 0 "hvcarve: rejecting hvcarve region \"$v\" .*: overlaps " >/dev/null ||
+		fail "the kernel did not refuse the region"
+	assert_equal "$(VM_TAG=noinitrd result state 0)" invalid
+}
+
 @test "UEFI: an hvcarve= the kernel rejects keeps nothing free in the stub, and the boot goes on" {
 	# Overlapping regions: parsed by the kernel's parser in the stub too.
 	# efi=debug: the stub prints its info lines ("kept ...") too.

@@ -162,7 +162,8 @@ EOS2
 	# though /proc/iomem has it twice with IORES_DESC_RESERVED: "hvcarve"
 	# and, nested in it, the e820 entry's "Reserved". (The crash e820 of
 	# arch/x86/kernel/crash.c takes one: walk_iomem_res_desc() goes on
-	# after the end of each match. A maintainer's reading expected two.)
+	# after the end of each match.) raw_e820 reads the zero page's 128
+	# entries only, not SETUP_E820_EXT: a longer map fails this check.
 	local raw a s t over=()
 	raw=$(raw_e820 "$(result boot_params 1)") || fail "the crash kernel's zero page: $raw"
 	echo "crash kernel's e820, as handed over:"$'\n'"$raw"

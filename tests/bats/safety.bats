@@ -749,23 +749,30 @@ EOF
 
 # Hibernation (issue 16.9): the hypervisor holds deposited carveout pages,
 # which no image carries, and the pool's state would come back from the
-# image; the check of the resuming boot's map does not see the carveout.
+# image; the check of the resuming boot's map does not see the carveout
+# on a firmware boot.
 # hvcarve refuses hibernation whenever hvcarve= is given. The control runs
 # hibernation without hvcarve= up to the freezer and back (pm_test, no swap
 # device needed): the same write then succeeds, after freezing every task.
 HIBERNATE='
 echo freezer >/sys/power/pm_test || hvt_fail "no /sys/power/pm_test"
-hvt_result disk "$(cat /sys/power/disk)"
 if echo disk >/sys/power/state 2>/tmp/err; then
 	hvt_result hibernate ok
 else
 	hvt_result hibernate "failed: $(cat /tmp/err)"
 fi
+# The other way in: the /dev/snapshot of uswsusp, opened for reading (to
+# hibernate), in a subshell, which closes it again.
+if (exec 3</dev/snapshot) 2>/tmp/err; then
+	hvt_result snapshot ok
+else
+	hvt_result snapshot "failed: $(cat /tmp/err)"
+fi
 hvt_result state "$(cat /sys/kernel/mm/hvcarve/state 2>/dev/null || echo absent)"
 hvt_done
 '
 
-@test "hibernation is refused while hvcarve= is given, active or rejected, before any task is frozen" {
+@test "hibernation is refused while hvcarve= is given, active or rejected, by /sys/power/state and /dev/snapshot, before any task is frozen" {
 	local v n=0
 	for v in "$CARVE" "hvcarve=64M@zz"; do
 		n=$((n + 1))
@@ -774,6 +781,8 @@ hvt_done
 			fail "$v: no refusal in the console"
 		[[ "$(VM_TAG=hib$n r hibernate)" == "failed: "*"Device or resource busy" ]] ||
 			fail "$v: the write to /sys/power/state: $(VM_TAG=hib$n r hibernate)"
+		[[ "$(VM_TAG=hib$n r snapshot)" == "failed: "*"Device or resource busy" ]] ||
+			fail "$v: the open of /dev/snapshot: $(VM_TAG=hib$n r snapshot)"
 		VM_TAG=hib$n console_grep -g 0 'Freezing user space processes' >/dev/null &&
 			fail "$v: tasks were frozen before the refusal"
 	done
@@ -785,6 +794,7 @@ hvt_done
 	vm_run - "nokaslr" <<<"$HIBERNATE"
 	assert_equal "$(r state)" disabled
 	assert_equal "$(r hibernate)" ok
+	assert_equal "$(r snapshot)" ok
 	run console_grep -g 0 'Freezing user space processes'
 	assert_success
 	run console_grep -g 0 'hibernation refused'
