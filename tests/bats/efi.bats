@@ -181,6 +181,27 @@ hvt_done"
 	assert_equal "$(result state 0)" invalid
 }
 
+# no_room_boot TAG APPEND VALUE WHAT: boot with APPEND under OVMF (VM_TAG
+# TAG), and check that the stub kept the regions of hvcarve=VALUE first,
+# then let them go for WHAT ("kernel" or "initrd") and for nothing else,
+# and that the kernel refused the region: no carveout, and the boot went on.
+no_room_boot() {
+	local tag=$1 append=$2 v=$3 what=$4 other=kernel
+	[ "$what" = kernel ] && other=initrd
+	VM_TAG=$tag vm_run - "$append" "${EFI_ARGS[@]}" <<<"$SCENARIO
+hvt_done" || fail "hvcarve=$v: the boot did not reach user space"
+	[ -n "$(VM_TAG=$tag result efi 0)" ] || fail "hvcarve=$v: not an EFI boot"
+	VM_TAG=$tag console_grep 'EFI stub: hvcarve: kept 0x[0-9a-f]+ of \[mem ' >/dev/null ||
+		fail "hvcarve=$v: the stub kept nothing free"
+	VM_TAG=$tag console_grep "EFI stub: ERROR: hvcarve: no room for the $what outside the hvcarve= regions" >/dev/null ||
+		fail "hvcarve=$v: the stub did not say it let the regions go for the $what"
+	VM_TAG=$tag console_grep "EFI stub: ERROR: hvcarve: no room for the $other " >/dev/null &&
+		fail "hvcarve=$v: the $other, not the $what, found no room"
+	VM_TAG=$tag console_grep -g 0 "hvcarve: rejecting hvcarve region \"$v\" .*: overlaps " >/dev/null ||
+		fail "hvcarve=$v: the kernel did not refuse the region"
+	assert_equal "$(VM_TAG=$tag result state 0)" invalid
+}
+
 # Valid values that cover nearly all of the 1 GiB guest's low memory: the
 # stub cannot place the kernel outside them. Before the stub let its
 # regions go, each of these stopped in the stub with "Failed to decompress
@@ -191,19 +212,7 @@ NOROOM="960M@0x1000000 1000M@0x900000"
 	local v n=0
 	for v in $NOROOM; do
 		n=$((n + 1))
-		VM_TAG=noroom$n vm_run - "efi=debug hvcarve=$v" "${EFI_ARGS[@]}" <<<"$SCENARIO
-hvt_done" || fail "hvcarve=$v: the boot did not reach user space"
-		[ -n "$(VM_TAG=noroom$n result efi 0)" ] || fail "hvcarve=$v: not an EFI boot"
-		# The stub kept the regions first, then let them go to place
-		# the kernel.
-		VM_TAG=noroom$n console_grep 'EFI stub: hvcarve: kept 0x[0-9a-f]+ of \[mem ' >/dev/null ||
-			fail "hvcarve=$v: the stub kept nothing free"
-		VM_TAG=noroom$n console_grep 'EFI stub: ERROR: hvcarve: no room for the kernel outside the hvcarve= regions' >/dev/null ||
-			fail "hvcarve=$v: the stub did not say it let the regions go"
-		# The kernel refuses the region it lies in: no carveout.
-		VM_TAG=noroom$n console_grep -g 0 "hvcarve: rejecting hvcarve region \"$v\" .*: overlaps " >/dev/null ||
-			fail "hvcarve=$v: the kernel did not refuse the region"
-		assert_equal "$(VM_TAG=noroom$n result state 0)" invalid
+		no_room_boot "noroom$n" "efi=debug hvcarve=$v" "$v" kernel
 	done
 }
 
@@ -211,18 +220,7 @@ hvt_done" || fail "hvcarve=$v: the boot did not reach user space"
 	# nokaslr: the stub places the kernel at 16 MiB, below the region;
 	# the region takes the rest of low RAM but OVMF's own pages at the
 	# top, where the initrd (about 19 MiB) does not fit.
-	local v=944M@0x3000000
-	VM_TAG=noinitrd vm_run - "efi=debug nokaslr hvcarve=$v" "${EFI_ARGS[@]}" <<<"$SCENARIO
-hvt_done" || fail "hvcarve=$v: the boot did not reach user space"
-	VM_TAG=noinitrd console_grep 'EFI stub: hvcarve: kept 0x[0-9a-f]+ of \[mem ' >/dev/null ||
-		fail "the stub kept nothing free"
-	VM_TAG=noinitrd console_grep 'EFI stub: ERROR: hvcarve: no room for the kernel ' >/dev/null &&
-		fail "the kernel, not the initrd, found no room"
-	VM_TAG=noinitrd console_grep 'EFI stub: ERROR: hvcarve: no room for the initrd outside the hvcarve= regions' >/dev/null ||
-		fail "the stub did not say it let the regions go for the initrd"
-	VM_TAG=noinitrd console_grep -g 0 "hvcarve: rejecting hvcarve region \"$v\" .*: overlaps " >/dev/null ||
-		fail "the kernel did not refuse the region"
-	assert_equal "$(VM_TAG=noinitrd result state 0)" invalid
+	no_room_boot noinitrd "efi=debug nokaslr hvcarve=944M@0x3000000" 944M@0x3000000 initrd
 }
 
 @test "UEFI: an hvcarve= the kernel rejects keeps nothing free in the stub, and the boot goes on" {
