@@ -1331,7 +1331,7 @@ int hvcarve_kexec_prepare(void)
 		hvcarve_gate_closed = true;
 	spin_unlock(&hvcarve_gate_lock);
 	if (overflow) {
-		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
+		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
 				   overflow);
 		return -EBUSY;
 	}
@@ -1411,7 +1411,7 @@ int hvcarve_kexec_check(struct kimage *image)
 			hvcarve_image_loaded = true;
 		spin_unlock(&hvcarve_gate_lock);
 		if (overflow) {
-			pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor (overflow); withdraw them first\n",
+			pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
 			       overflow);
 			return -EBUSY;
 		}

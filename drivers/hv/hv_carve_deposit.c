@@ -67,10 +67,21 @@
  * sent, so that kexec is refused while any may be in the hypervisor, and
  * remembered in hv_carve_overflow, so that its withdrawal uncounts it.
  *
+ * Without hvcarve=. Every deposit still comes here when a backend exists
+ * (hv_carve_enabled(); drivers/hv/hv_proc.c asks): it deposits ordinary
+ * pages, as mainline does, and counts each one the same way. So the kexec
+ * gate holds whether or not hvcarve= was given, or forgotten on one
+ * command line: the crash a kexec with ordinary pages in the hypervisor
+ * causes needs no carveout to happen. A withdrawn page is then one xarray
+ * lookup; a page this kernel did not deposit is never freed.
+ *
  * The Hyper-V backend deposits with HvCallDepositMemory and withdraws with
  * HvCallWithdrawMemory, as drivers/hv/hv_proc.c and
  * drivers/hv/mshv_root_hv_call.c do. It is used when Linux runs as the root
- * partition.
+ * partition or as an L1VH partition (hv_parent_partition(): mshv serves
+ * both, and both deposit with the same hypercall). Assumed for L1VH, as for
+ * the root: pages deposited stay the hypervisor's across a kexec of the
+ * partition that deposited them.
  *
  * Locking:
  * - hv_carve_backend is set once, under hv_carve_backend_lock, by
@@ -90,7 +101,6 @@
 #include <linux/gfp.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
-#include <linux/ioport.h>
 #include <linux/kernel.h>
 #include <linux/log2.h>
 #include <linux/minmax.h>
@@ -249,7 +259,7 @@ static const struct hv_carve_backend hv_carve_hyperv = {
 
 static int __init hv_carve_hyperv_init(void)
 {
-	if (!hv_root_partition())
+	if (!hv_parent_partition())
 		return 0;
 	return hv_carve_register_backend(&hv_carve_hyperv);
 }
@@ -264,8 +274,11 @@ static const struct hv_carve_backend *hv_carve_get_backend(void)
 	/* Pairs with hv_carve_register_backend(): see a complete backend. */
 	backend = smp_load_acquire(&hv_carve_backend);
 #if IS_ENABLED(CONFIG_MSHV_ROOT)
-	/* The root partition deposits before initcalls (hv_smp_prepare_cpus). */
-	if (!backend && hv_root_partition())
+	/*
+	 * The root partition deposits before initcalls (hv_smp_prepare_cpus);
+	 * an L1VH partition deposits for its children as the root does.
+	 */
+	if (!backend && hv_parent_partition())
 		backend = &hv_carve_hyperv;
 #endif
 	return backend;
@@ -315,6 +328,24 @@ const char *hv_carve_backend_name(void)
 
 	return backend ? backend->name : NULL;
 }
+
+/**
+ * hv_carve_enabled() - do deposits go through this glue?
+ *
+ * True once a backend is registered, and on a root or L1VH partition from
+ * the start (the Hyper-V backend). Then every deposit, with hvcarve= or
+ * without, goes through hv_carve_deposit_pages() or
+ * hv_carve_deposit_contiguous(), so that every ordinary page deposited is
+ * counted for the kexec gate (hvcarve_overflow_get()).
+ *
+ * Context: any.
+ * Return: true if hv_carve_deposit_pages() has a backend.
+ */
+bool hv_carve_enabled(void)
+{
+	return hv_carve_get_backend();
+}
+EXPORT_SYMBOL_GPL(hv_carve_enabled);
 
 /**
  * struct hv_carve_unconfirmed - what learning did since the last acceptance
@@ -931,7 +962,8 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 			break;
 		}
 	}
-	if (deposited)
+	/* Without hvcarve= ordinary pages are all there is: nothing to say. */
+	if (deposited && hvcarve_requested())
 		pr_warn_ratelimited("deposited %u ordinary pages for partition %#llx (overflow: %s); kexec is refused until they are withdrawn\n",
 				    deposited, op->partition_id,
 				    !op->pool ? "the carveout is not usable" :
@@ -959,7 +991,7 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 	might_sleep();
 	if (!num_pages)
 		return 0;
-	if (!be || !hvcarve_requested())
+	if (!be)
 		return -ENODEV;
 	ret = hv_carve_op_init(&op, be, pool, node, partition_id, num_pages);
 	if (ret)
@@ -987,7 +1019,7 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 		if (!ret && op.left && !hv_carve_may_overflow(pool))
 			pr_warn_ratelimited("no naturally aligned block of %u free carveout pages could be deposited for partition %#llx\n",
 					    num_pages, partition_id);
-	} else {
+	} else if (hvcarve_requested()) {
 		pr_err_once("the carveout is not usable: deposits use ordinary memory, and kexec is refused while any of it is deposited\n");
 	}
 
@@ -1024,11 +1056,13 @@ out:
  * hypervisor already holds (see the top of this file). When the carveout
  * cannot serve the deposit -- it is exhausted, or hvcarve= was rejected --
  * ordinary pages are deposited instead if hv_carve_may_overflow() allows
- * it. Pages accepted before a failure stay deposited and counted.
+ * it. Without hvcarve= every page is an ordinary one, as in mainline, and
+ * counted like overflow, so that kexec is refused while any is deposited.
+ * Pages accepted before a failure stay deposited and counted.
  *
  * Context: process context, interrupts enabled; may sleep.
- * Return: 0 when all @num_pages were deposited; -ENODEV without a backend
- * or without hvcarve=; -ENOMEM when the carveout is exhausted and overflow
+ * Return: 0 when all @num_pages were deposited; -ENODEV without a backend;
+ * -ENOMEM when the carveout is exhausted and overflow
  * is not allowed, or memory ran out; -EACCES when the hypervisor refused
  * every page; -EBUSY when a kexec image is loaded (or a kexec is under way)
  * and ordinary pages would have been needed; the backend's error otherwise.
@@ -1070,12 +1104,11 @@ EXPORT_SYMBOL_GPL(hv_carve_deposit_contiguous);
  *
  * Ownership is decided by physical address. Carveout pages go back to the
  * pool (never to the page allocator; they may have no struct page), one
- * lock round trip per run. An ordinary page this kernel deposited as
- * overflow is uncounted and freed. Without hvcarve= every page this kernel
- * deposited came from the page allocator, and is freed if it is RAM. With
- * hvcarve=, any other page was not deposited by this kernel (a kernel
- * before a kexec did): it is not freed, because this kernel may have used
- * it since it booted.
+ * lock round trip per run. An ordinary page this kernel deposited, with
+ * hvcarve= or without, is in hv_carve_overflow: it is uncounted and freed,
+ * one xarray lookup each. Any other page was not deposited by this kernel
+ * (a kernel before a kexec did): it is not freed, because this kernel may
+ * have used it since it booted.
  *
  * Context: process context.
  */
@@ -1101,17 +1134,8 @@ void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 			overflow++;
 			continue;
 		}
-		if (hvcarve_requested()) {
-			pr_warn_ratelimited("pfn %#llx withdrawn, but this kernel never deposited it: not freed\n",
-					    pfn);
-			continue;
-		}
-		if (!pfn_valid(pfn) || !page_is_ram(pfn)) {
-			pr_warn_ratelimited("withdrawn pfn %#llx is not RAM (an earlier kernel's carveout?): not freed\n",
-					    pfn);
-			continue;
-		}
-		__free_page(pfn_to_page(pfn));
+		pr_warn_ratelimited("pfn %#llx withdrawn, but this kernel never deposited it: not freed\n",
+				    pfn);
 	}
 	if (overflow)
 		hvcarve_overflow_put(overflow);

@@ -11,6 +11,13 @@
  * way a hypervisor that outlived the previous kernel would know. The scan
  * also finds pages that someone other than the simulator wrote to.
  *
+ * It never runs on the Microsoft Hypervisor (CPUID says so), where the
+ * carveout pages are the real hypervisor's, whether or not a Hyper-V
+ * backend was built (MSHV_ROOT) to win the registration.
+ *
+ * Without hvcarve= it still takes deposits: ordinary pages, as mainline
+ * deposits them, so that the tests can show the kexec gate there too.
+ *
  * Page format. Every page the simulator holds starts with a 48-byte header;
  * all fields are 64-bit little-endian:
  *
@@ -150,6 +157,11 @@
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
+
+#ifdef CONFIG_X86
+#include <asm/cpufeature.h>
+#include <asm/cpuid/api.h>
+#endif
 
 /* Its parameters are hvcarve_sim.NAME, like its messages and debugfs. */
 #undef MODULE_PARAM_PREFIX
@@ -1099,6 +1111,33 @@ static void __init hvcsim_add_region(unsigned int i)
 }
 
 /*
+ * The vendor signature of the Microsoft Hypervisor's CPUID leaf 0x40000000
+ * (Hypervisor Top-Level Functional Specification, "Hypervisor CPUID
+ * Leaves"), which arch/x86/kernel/cpu/mshyperv.c checks too.
+ */
+#define HVCSIM_MS_HV_SIGNATURE	"Microsoft Hv"
+
+/*
+ * Is Linux running on the Microsoft Hypervisor? Then the simulator must
+ * never register: as a root or L1VH partition the hypervisor holds the
+ * carveout pages deposited before a kexec, and the simulator's scan would
+ * read them. A kernel built with MSHV_ROOT registers the Hyper-V backend
+ * first, but one built without it has no other backend to win the
+ * registration. Read from CPUID, which needs neither HYPERVISOR_GUEST nor
+ * HYPERV. A KVM guest with Hyper-V enlightenments shows the signature too,
+ * and gets no simulator either.
+ */
+static bool hvcsim_real_hypervisor(void)
+{
+#ifdef CONFIG_X86
+	return boot_cpu_has(X86_FEATURE_HYPERVISOR) &&
+	       cpuid_base_hypervisor(HVCSIM_MS_HV_SIGNATURE, 0);
+#else
+	return false;
+#endif
+}
+
+/*
  * hvcarve_sim.boot_deposit=N,P: deposit N pages for partition P while the
  * kernel boots, as a root partition does for its logical processors in
  * smp_prepare_cpus() (before the simulator exists, so the simulator does
@@ -1138,6 +1177,11 @@ static int __init hvcsim_init(void)
 {
 	struct dentry *dir;
 	int ret;
+
+	if (hvcsim_real_hypervisor()) {
+		pr_info("not used: the Microsoft Hypervisor is present, and the carveout pages it holds must not be read\n");
+		return 0;
+	}
 
 	mutex_lock(&hvcsim_lock);
 	/*

@@ -197,6 +197,7 @@ void hvcarve_pool_destroy(struct hvcarve_pool *pool);
 /* Deposits, for drivers/hv (drivers/hv/hv_carve_deposit.c). */
 int hv_carve_register_backend(const struct hv_carve_backend *backend);
 const char *hv_carve_backend_name(void);
+bool hv_carve_enabled(void);
 int hv_carve_deposit_pages(int node, u64 partition_id, u32 num_pages);
 int hv_carve_deposit_contiguous(int node, u64 partition_id, u32 num_pages);
 int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn);
@@ -242,6 +243,11 @@ static inline void hvcarve_kexec_abort(void)
 
 static inline void hvcarve_kexec_loaded(bool loaded)
 {
+}
+
+static inline bool hv_carve_enabled(void)
+{
+	return false;
 }
 
 static inline int hv_carve_deposit_pages(int node, u64 partition_id,

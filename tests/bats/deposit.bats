@@ -225,6 +225,67 @@ EOF
 	assert_equal "$(host_parts post-boot)" "1:1024"
 }
 
+# Issue 16, item 1: the gate without hvcarve= (forgotten on one command
+# line, say). Before the fix every such deposit failed with -ENODEV in the
+# test kernel, and on a root partition took mainline's path uncounted.
+@test "without hvcarve=, every deposit is ordinary and counted: kexec refused with EBUSY until it is withdrawn, the pages freed; once loaded, nothing is deposited" {
+	vm_run - "nokaslr" <<'EOF'
+. /hvt/sim.sh
+export HVT_DUMP_RANGES=
+memfree() { awk '$1 == "MemFree:" { print $2 }' /proc/meminfo; }
+if [ "$(hvt_gen)" != 0 ]; then
+	hvt_result next.overflow "$(cat $HVT_HVC/overflow_pages)"
+	hvt_done
+fi
+hvt_result free0 "$(memfree)"
+hvt_sim_deposit 4000 1 || hvt_fail "deposit: $hvt_sim_err"
+hvt_result dep.overflow "$(cat $HVT_HVC/overflow_pages)"
+hvt_result dep.held "$(hvt_sim_ledger held)"
+hvt_result free1 "$(memfree)"
+hvt_kexec -s /boot/vmlinuz-new && hvt_fail "kexec -s loaded with ordinary pages deposited"
+hvt_kexec -l /boot/vmlinuz-new && hvt_fail "kexec -l loaded with ordinary pages deposited"
+hvt_result free2 "$(memfree)"
+hvt_sim_withdraw 4000 1 || hvt_fail "withdraw: $hvt_sim_err"
+hvt_result wd.overflow "$(cat $HVT_HVC/overflow_pages)"
+hvt_result wd.held "$(hvt_sim_ledger held)"
+hvt_result free3 "$(memfree)"
+hvt_kexec_load -s /boot/vmlinuz-new || hvt_fail "kexec -s refused after the withdrawal"
+if hvt_sim_deposit 10 1; then
+	hvt_result loaded_deposit ok
+else
+	hvt_result loaded_deposit "$hvt_sim_err"
+fi
+hvt_result loaded.held "$(hvt_sim_ledger held)"
+hvt_result loaded.overflow "$(cat $HVT_HVC/overflow_pages)"
+hvt_kexec_exec
+hvt_fail "kexec -e refused after an accepted load: $hvt__kout"
+EOF
+	# No carveout: every page deposited is ordinary, and each is counted.
+	assert_equal "$(r dep.overflow)" 4000
+	assert_equal "$(r dep.held)" 4000
+	# 4000 pages are 16000 kB out of the page allocator.
+	(($(r free0) - $(r free1) >= 15000))
+	run console_grep 'hvcarve: kexec refused: 4000 ordinary pages are deposited'
+	assert_success
+	run awk '$1 == 0 && $2 == "kexec_load_err" { print }' "$(vm_artifacts)/results.txt"
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 --partial "Device or resource busy"
+	assert_line --index 1 --partial "Device or resource busy"
+	# Withdrawn: uncounted, and freed, not leaked: the 16000 kB are back.
+	assert_equal "$(r wd.overflow)" 0
+	assert_equal "$(r wd.held)" 0
+	(($(r free3) - $(r free2) >= 15000))
+	run console_grep 'never deposited it'
+	assert_failure
+	# Loaded: the deposit is refused, nothing goes in, and kexec -e goes.
+	run r loaded_deposit
+	assert_output --partial "Device or resource busy"
+	assert_equal "$(r loaded.held)" 0
+	assert_equal "$(r loaded.overflow)" 0
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r next.overflow 1)" 0
+}
+
 # kexec-tools places segments wherever /sys/firmware/memmap says RAM. Lie to
 # it (a tmpfs over /sys/firmware/memmap calling the carveout RAM) and force
 # the segments in with --mem-min/--mem-max: the kernel must refuse the load.
