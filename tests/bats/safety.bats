@@ -625,6 +625,75 @@ EOF
 	assert_equal "$(r kexec_entries 1)" 127
 }
 
+
+# Issue 16, item 5. kexec_file_load() hands over at most 128 e820 entries
+# and cuts off the highest. hvcarve's check at boot sees the table as it
+# is then, but it grows later: update_mptable with alloc_mptable reserves
+# the new MP table in e820_table_kexec after it. A map of exactly 128
+# entries with the carveout last (low RAM only, cut into reserved pieces as
+# above, one piece in two types so that the count comes out even, the
+# carveout at the end of RAM and nothing above it); the MP table then
+# takes one more, below the carveout, and the carveout would be cut off.
+CUT='
+hvt_memmap_dump | while read -r s e t; do
+	[ "$((s))" -lt 1048576 ] && echo "$s $e $t"
+done >/tmp/map
+a=0x10000000
+{
+	printf "0x100000 0x%x System RAM\n" $((a - 1))
+	n=0
+	while [ $n -lt 61 ]; do
+		b=$((a + n * 0x400000))
+		if [ $n = 0 ]; then
+			printf "0x%x 0x%x Reserved\n" $b $((b + 0xfffff))
+			printf "0x%x 0x%x ACPI Non-volatile Storage\n" $((b + 0x100000)) $((b + 0x1fffff))
+		else
+			printf "0x%x 0x%x Reserved\n" $b $((b + 0x1fffff))
+		fi
+		[ $n -lt 60 ] && printf "0x%x 0x%x System RAM\n" $((b + 0x200000)) $((b + 0x3fffff))
+		n=$((n + 1))
+	done
+	printf "0x%x 0x3fdfffff System RAM\n" $((a + 60 * 0x400000 + 0x200000))
+} >>/tmp/map
+'
+
+# e820_cut APPEND1: gen 0 hands gen 1 that map and APPEND1; gen 1 tries
+# kexec -s.
+e820_cut() {
+	vm_run - "nokaslr" <<EOF
+. /hvt/sim.sh
+if [ "\$(hvt_gen)" = 0 ]; then
+	$CUT
+	hvt_result map_entries "\$(wc -l </tmp/map)"
+	hvt_fake_memmap /tmp/map || hvt_fail "fake memmap"
+	hvt_kexec -l /boot/vmlinuz-new "hvcarve=1M@0x3fd00000 $1"
+fi
+hvt_result state "\$(cat \$HVT_HVC/state)"
+hvt_result mptable "\$(dmesg | grep -c 'update e820_table_kexec for e820__memblock_alloc_reserved')"
+hvt_kexec_load -s /boot/vmlinuz-new "hvcarve=1M@0x3fd00000"
+hvt_done
+EOF
+}
+
+@test "kexec -s is refused when the 128-entry cut of the kexec e820 would drop the carveout (the table grew after boot)" {
+	e820_cut "update_mptable alloc_mptable"
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r state 1)" active
+	assert_equal "$(r map_entries 0)" 127
+	assert_equal "$(r mptable 1)" 1
+	run result kexec_load_err 1
+	assert_output --partial "Argument list too long"
+	run console_grep -g 1 'kexec-bzImage64: the e820 map has 1(29|30) entries, boot_params carries 128: hvcarve \[mem 0x000000003fd00000-0x000000003fdfffff\] would be cut off; refused'
+	assert_success
+}
+
+@test "control: the same map without the MP table loads, 128 entries" {
+	e820_cut ""
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r state 1)" active
+	assert_equal "$(r mptable 1)" 0
+	assert_equal "$(result kexec_load 1)" "rc=0"
+}
 # Item 5. A rejected carveout: deposits made while the kernel boots (the
 # simulator does them at its init, as a root partition does in
 # smp_prepare_cpus()) use ordinary memory, loudly; the machine is up; kexec
