@@ -289,8 +289,8 @@ static const struct hv_carve_backend *hv_carve_get_backend(void)
  * @backend: the backend; must stay valid for the life of the kernel
  *
  * Only one backend can be registered, and it cannot be unregistered. The
- * Hyper-V backend registers itself at early_initcall time on the root
- * partition, so a simulator registered later is refused.
+ * Hyper-V backend registers itself at early_initcall time on a root or
+ * L1VH partition, so a simulator registered later is refused.
  *
  * Context: process context; takes hv_carve_backend_lock.
  * Return: 0 on success, -EINVAL if @backend lacks a name, deposit or
@@ -962,8 +962,9 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 			break;
 		}
 	}
-	/* Without hvcarve= ordinary pages are all there is: nothing to say. */
-	if (deposited && hvcarve_requested())
+	if (deposited && !hvcarve_requested())
+		pr_notice_once("hvcarve= not given: deposits use ordinary memory, and kexec is refused while any of it is deposited\n");
+	else if (deposited)
 		pr_warn_ratelimited("deposited %u ordinary pages for partition %#llx (overflow: %s); kexec is refused until they are withdrawn\n",
 				    deposited, op->partition_id,
 				    !op->pool ? "the carveout is not usable" :
@@ -1134,7 +1135,7 @@ void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 			overflow++;
 			continue;
 		}
-		pr_warn_ratelimited("pfn %#llx withdrawn, but this kernel never deposited it: not freed\n",
+		pr_warn_ratelimited("pfn %#llx withdrawn, but this kernel never deposited it (an earlier kernel did): not freed\n",
 				    pfn);
 	}
 	if (overflow)
