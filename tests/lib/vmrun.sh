@@ -48,6 +48,15 @@
 # --reboot: a reboot of the guest reboots it (QEMU runs without -no-reboot):
 # for a whole system whose cold reboots are part of the test (host.bats).
 #
+# --reset-dump "BASE SIZE" (with --reboot): the VM stops when the guest
+# resets, before the firmware runs again (QEMU -action reboot=shutdown,
+# shutdown=pause); the range is dumped as dumps/reset-genG.bin (G: the
+# generation that reset, .ranges as for a checkpoint), then the VM is reset
+# and resumed. Once per generation: further resets (the firmware's own)
+# pass until the guest's next BOOT. RAM keeps its contents across a reset,
+# so what a cold boot wrote is what changed from this dump. A guest power
+# off still ends the run.
+#
 # Artifacts (--artifacts DIR):
 #   console.log   serial 0 (kernel console), written by QEMU itself
 #   control.log   every control line, with host time since start, "<" from
@@ -107,7 +116,7 @@ usage: vmrun.sh --kernel FILE --initrd CPIO [CPIO...] --artifacts DIR
                 [--qemu-arg ARGS]... [--timeout SECONDS] [--machine M]
                 [--cpu CPU] [--accel auto|tcg|kvm] [--qemu BINARY]
                 [--allow REGEX]... [--allow-taint LETTERS] [--narrate]
-                [--interactive] [--reboot]
+                [--interactive] [--reboot] [--reset-dump "BASE SIZE"]
        vmrun.sh --no-kernel --artifacts DIR [the options above, but --kernel,
                 --initrd and --append]
        vmrun.sh --check-console FILE [--allow REGEX]...
@@ -129,6 +138,7 @@ accel=${HVT_ACCEL:-auto}
 qemu=${QEMU:-qemu-system-x86_64}
 initrds=() numas=() qemu_args=() allows=() allow_taint=''
 narrate=0 interactive=0 reboot=0 check_console=''
+reset_dump='' reset_armed=0 reset_pending=0 poweroff_pending=0
 have_kernel=0 have_art=0 no_kernel=0 kernel_args=()
 
 while [ $# -gt 0 ]; do
@@ -168,7 +178,8 @@ while [ $# -gt 0 ]; do
 		[ "${#initrds[@]}" -gt "$n" ] || usage_error "argument --initrd: expected at least one argument"
 		;;
 	--kernel | --append | --mem | --smp | --numa | --qemu-arg | --timeout | --artifacts | \
-		--machine | --cpu | --accel | --qemu | --allow | --allow-taint | --check-console)
+		--machine | --cpu | --accel | --qemu | --allow | --allow-taint | --check-console | \
+		--reset-dump)
 		if [ "$has_val" = 0 ]; then
 			[ $# -gt 0 ] || usage_error "argument $opt: expected one argument"
 			val=$1
@@ -190,11 +201,18 @@ while [ $# -gt 0 ]; do
 		--allow) allows+=("$val") ;;
 		--allow-taint) allow_taint+=$val ;;
 		--check-console) check_console=$val ;;
+		--reset-dump) reset_dump=$val ;;
 		esac
 		;;
 	*) usage_error "unrecognized argument: $opt" ;;
 	esac
 done
+
+if [ -n "$reset_dump" ]; then
+	[ "$reboot" = 1 ] || usage_error "argument --reset-dump: needs --reboot"
+	[[ $reset_dump =~ ^0[xX][0-9a-fA-F]{1,16}\ 0[xX][0-9a-fA-F]{1,16}$ ]] ||
+		usage_error "argument --reset-dump: expected \"BASE SIZE\" in hex, not '$reset_dump'"
+fi
 
 # Every --allow must be a valid ERE ([[ =~ ]] returns 2 for a bad one).
 for re in "${allows[@]}"; do
@@ -440,6 +458,11 @@ start_qemu() {
 	# A reboot of the guest ends QEMU, unless the guest is a whole system
 	# that reboots as part of the test (--reboot).
 	[ "$reboot" = 1 ] || cmd+=(-no-reboot)
+	if [ -n "$reset_dump" ]; then
+		# shellcheck disable=SC2054 # commas inside a QEMU option value
+		cmd+=(-action reboot=shutdown,shutdown=pause)
+		reset_armed=1
+	fi
 	for f in "${numas[@]}"; do
 		cmd+=(-numa "$f")
 	done
@@ -488,6 +511,13 @@ qmp_event() {
 	if [[ $1 =~ \"event\":\ *\"([A-Za-z0-9_]+)\" ]]; then
 		event "qmp-event ${BASH_REMATCH[1]}"
 	fi
+	# --reset-dump: the VM stopped at a guest reset or power off; the
+	# main loop handles it (no QMP command can run from here).
+	[ -n "$reset_dump" ] || return 0
+	case $1 in
+	*\"SHUTDOWN\"*\"guest\":\ true*\"reason\":\ \"guest-reset\"*) reset_pending=1 ;;
+	*\"SHUTDOWN\"*\"guest\":\ true*) poweroff_pending=1 ;;
+	esac
 }
 
 # Read QMP lines until the reply (WHAT: greeting or return), within TIMEOUT
@@ -601,6 +631,12 @@ ctl_line() {
 	BOOT)
 		[[ $rest =~ gen=([0-9]+) ]] && gen=$((10#${BASH_REMATCH[1]}))
 		event "BOOT $rest"
+		# --reset-dump: this generation's reset stops the VM again.
+		if [ -n "$reset_dump" ] && [ "$reset_armed" = 0 ]; then
+			qmp_cmd set-action '{"reboot":"shutdown"}' ||
+				event "QMP set-action: $qmp_err"
+			reset_armed=1
+		fi
 		if [ "$gen" -ne $((boots - 1)) ]; then
 			event "note: gen=$gen but $boots kernel boots seen in the console"
 		fi
@@ -640,7 +676,7 @@ ctl_line() {
 # Checkpoint "NAME gen=G [BASE SIZE]...": the VM is already stopped; dump,
 # resume, answer GO NAME.
 checkpoint() {
-	local toks name safe ck_gen=$gen nums=() t i base size out part ranges='' t0 us
+	local toks name safe ck_gen=$gen nums=() t i ranges='' t0 us
 	read -r -a toks <<<"$1"
 	name=${toks[0]}
 	safe=${name//[^A-Za-z0-9_.+-]/_}
@@ -667,32 +703,64 @@ checkpoint() {
 		event "CKPT $name: odd number of BASE SIZE values"
 		unset 'nums[-1]'
 	fi
-	out=$art/dumps/$safe.bin
-	: >"$out"
 	for ((i = 0; i < ${#nums[@]}; i += 2)); do
-		base=${nums[i]} size=${nums[i + 1]}
-		printf -v t '0x%x+0x%x' "$base" "$size"
+		printf -v t '0x%x+0x%x' "${nums[i]}" "${nums[i + 1]}"
 		ranges+=" $t"
-		[ "$size" -gt 0 ] || continue
-		part=$art/dumps/.$safe.part$((i / 2))
-		if ! qmp_cmd pmemsave "{\"val\":$base,\"size\":$size,\"filename\":$(json_string "$part")}"; then
-			ckpt_error "QMP pmemsave: $qmp_err"
-			return 1
-		fi
-		cat -- "$part" >>"$out" && rm -f -- "$part"
 	done
-	{
-		printf 'gen %d\n' "$ck_gen"
-		for ((i = 0; i < ${#nums[@]}; i += 2)); do
-			printf '0x%x 0x%x\n' "${nums[i]}" "${nums[i + 1]}"
-		done
-	} >"$art/dumps/$safe.ranges"
+	if ! dump_ranges "$safe" "$ck_gen" "${nums[@]}"; then
+		ckpt_error "QMP pmemsave: $qmp_err"
+		return 1
+	fi
 	qmp_cmd cont || { setup_error "QMP cont: $qmp_err"; return 1; }
 	now_us
 	us=$((NOW_US - t0))
 	printf -v t '%d.%02d' $((us / 1000000)) $(((us / 10000) % 100))
 	event "CKPT $name gen=$ck_gen${ranges} dumped in ${t}s"
 	send "GO $name"
+}
+
+# dump_ranges SAFE GEN [BASE SIZE]...: save the ranges, in order, as
+# dumps/SAFE.bin, and "gen GEN" and the ranges as dumps/SAFE.ranges. The VM
+# is stopped. Fails with qmp_err set.
+dump_ranges() {
+	local safe=$1 g=$2 out i base size part
+	shift 2
+	local nums=("$@")
+	out=$art/dumps/$safe.bin
+	: >"$out"
+	for ((i = 0; i < ${#nums[@]}; i += 2)); do
+		base=${nums[i]} size=${nums[i + 1]}
+		[ "$size" -gt 0 ] || continue
+		part=$art/dumps/.$safe.part$((i / 2))
+		qmp_cmd pmemsave "{\"val\":$base,\"size\":$size,\"filename\":$(json_string "$part")}" ||
+			return 1
+		cat -- "$part" >>"$out" && rm -f -- "$part"
+	done
+	{
+		printf 'gen %d\n' "$g"
+		for ((i = 0; i < ${#nums[@]}; i += 2)); do
+			printf '0x%x 0x%x\n' "${nums[i]}" "${nums[i + 1]}"
+		done
+	} >"$art/dumps/$safe.ranges"
+}
+
+# --reset-dump: the guest reset and the VM stopped before the firmware ran.
+# Dump the range as reset-genG, then reset and resume, with resets passing
+# until the guest's next BOOT. A failure ends the run.
+reset_stop() {
+	local nums=()
+	read -r -a nums <<<"$reset_dump"
+	if ! dump_ranges "reset-gen$gen" "$gen" $((nums[0])) $((nums[1])); then
+		setup_error "reset dump: QMP pmemsave: $qmp_err"
+		return 1
+	fi
+	event "reset at gen $gen: dumped $reset_dump as reset-gen$gen"
+	reset_armed=0
+	if ! qmp_cmd set-action '{"reboot":"reset"}' || ! qmp_cmd system_reset ||
+		! qmp_cmd cont; then
+		setup_error "reset: QMP: $qmp_err"
+		return 1
+	fi
 }
 
 # A checkpoint that cannot be taken ends the run (after resuming the VM).
@@ -750,6 +818,16 @@ run_loop() {
 		poll_ctl 0.1
 		[ -z "$end_rc" ] || return
 		qmp_poll_events
+		if [ "$reset_pending" = 1 ]; then
+			reset_pending=0
+			reset_stop || return
+		fi
+		if [ "$poweroff_pending" = 1 ]; then
+			# Paused by shutdown=pause: end QEMU as a power off would.
+			poweroff_pending=0
+			event "guest power off"
+			qmp_cmd quit '' 5 >/dev/null 2>&1
+		fi
 		poll_console
 		now_us
 		if [ -n "$interrupted" ]; then
