@@ -634,7 +634,7 @@ ctl_line() {
 		# --reset-dump: this generation's reset stops the VM again.
 		if [ -n "$reset_dump" ] && [ "$reset_armed" = 0 ]; then
 			qmp_cmd set-action '{"reboot":"shutdown"}' ||
-				event "QMP set-action: $qmp_err"
+				{ setup_error "QMP set-action: $qmp_err"; return 1; }
 			reset_armed=1
 		fi
 		if [ "$gen" -ne $((boots - 1)) ]; then
