@@ -128,6 +128,15 @@ $(OLD_KERNEL):
 
 oldkernel: $(OLD_KERNEL)
 
+# Debian 11's kexec-tools (2.0.20), for safety.bats: it reads /proc/iomem
+# as the kexec-tools of old hosts do.
+OLD_KEXEC := $(BUILD)/kexec-tools/bullseye/kexec
+$(OLD_KEXEC):
+	scripts/fetch-kexec-tools.sh bullseye $(dir $@)
+
+.PHONY: oldkexec
+oldkexec: $(OLD_KEXEC)
+
 # Each stock kernel is fetched once; what is under build/kernels/ stays.
 $(BUILD)/kernels/%/vmlinuz:
 	scripts/fetch-kernels.sh $* $(BUILD)/kernels/$*
@@ -157,7 +166,7 @@ $(DISTRO_INITRD): $(DISTRO_KERNELS) scripts/mkinitramfs.sh
 
 initramfs: $(INITRD) $(DISTRO_INITRD)
 
-test: deps all lockdep-kernel deb host-image
+test: deps all lockdep-kernel deb host-image $(OLD_KEXEC)
 	@scripts/run-tests.sh $(TESTS)
 
 demo: deps all

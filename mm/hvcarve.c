@@ -280,34 +280,50 @@ void __init hvcarve_region_add(const struct hvcarve_range *range,
 		inherited ? " (inherited from the kernel before kexec)" : "");
 }
 
-/*
- * The node of @reg, or NUMA_NO_NODE if the region spans nodes (then *@at is
- * where the node changes and *@other the node there).
+/**
+ * hvcarve_range_node() - the NUMA node of a physical range
+ * @base: start of the range
+ * @size: its length, a non-zero multiple of PAGE_SIZE
+ * @node_of: the node of an address, or NUMA_NO_NODE if none is known (at
+ *	boot, phys_to_target_node())
+ * @only: the node of an address that has none: the machine's only node,
+ *	or NUMA_NO_NODE on a machine with several
+ * @at: set to where the range leaves its first node
+ * @other: set to the node there (NUMA_NO_NODE: none is known)
+ *
+ * Probes the first page, every HVCARVE_NODE_PROBE boundary and the last
+ * page. On a machine with several nodes, an address no node is known for
+ * (the firmware's memory affinity does not cover it) is on no node: it is
+ * not taken to be on the first memory block's node, which is what
+ * memory_add_physaddr_to_nid() answers for it.
+ *
+ * Context: any.
+ * Return: the node all of the range is on, or NUMA_NO_NODE (then *@at and
+ * *@other say where and why).
  */
-static int __init hvcarve_region_node(const struct hvcarve_region *reg,
-				      u64 *at, int *other)
+int hvcarve_range_node(u64 base, u64 size, int (*node_of)(u64 addr),
+		       int only, u64 *at, int *other)
 {
-	u64 end = reg->base + reg->size, addr;
-	int nid = phys_to_target_node(reg->base), n;
+	u64 last = base + size - PAGE_SIZE, addr = base;
+	int nid = NUMA_NO_NODE, n;
 
-	if (nid == NUMA_NO_NODE)
-		nid = memory_add_physaddr_to_nid(reg->base);
-	for (addr = ALIGN(reg->base + 1, HVCARVE_NODE_PROBE);; addr += HVCARVE_NODE_PROBE) {
-		if (addr >= end - PAGE_SIZE)
-			addr = end - PAGE_SIZE;
-		n = phys_to_target_node(addr);
+	for (;;) {
+		n = node_of(addr);
 		if (n == NUMA_NO_NODE)
-			n = memory_add_physaddr_to_nid(addr);
-		if (n != nid) {
+			n = only;
+		if (addr == base)
+			nid = n;
+		if (n != nid || n == NUMA_NO_NODE) {
 			*at = addr;
 			*other = n;
 			return NUMA_NO_NODE;
 		}
-		if (addr == end - PAGE_SIZE)
-			break;
+		if (addr == last)
+			return nid;
+		addr = min(ALIGN(addr + 1, HVCARVE_NODE_PROBE), last);
 	}
-	return nid;
 }
+EXPORT_SYMBOL_IF_KUNIT(hvcarve_range_node);
 
 /*
  * A crashkernel=size@offset in the carveout cannot be reserved (memblock
@@ -347,7 +363,8 @@ static unsigned long hvcarve_bitmap_bytes(const struct hvcarve_region *reg)
  *
  * Called by setup_arch() once NUMA is initialised (each region's node must
  * be known before smp_prepare_cpus(), where a root partition deposits pages
- * for its logical processors). A region that spans NUMA nodes is refused.
+ * for its logical processors). A region that spans NUMA nodes, or on a
+ * machine with several nodes has a part no node is known for, is refused.
  * Allocates each region's two bitmaps from memblock on the region's node;
  * all or none. On failure the regions stay reserved (and are handed on by
  * kexec as before) but no page of them is deposited.
@@ -360,23 +377,33 @@ void __init hvcarve_pool_init(void)
 	cycles_t start, elapsed;
 	u64 at;
 	unsigned int i;
-	int other;
+	int other, only;
 
 	if (hvcarve_state != HVCARVE_RESERVED)
 		return;
 
 	hvcarve_check_crashkernel();
 
+	/* An address no node is known for is on the only node, if one. */
+	only = num_online_nodes() == 1 ? first_online_node : NUMA_NO_NODE;
+
 	for (i = 0; i < hvcarve_live.nr_regions; i++) {
 		struct hvcarve_region *reg = &hvcarve_live.regions[i];
 
-		reg->nid = hvcarve_region_node(reg, &at, &other);
-		if (reg->nid == NUMA_NO_NODE) {
+		reg->nid = hvcarve_range_node(reg->base, reg->size,
+					      phys_to_target_node, only, &at,
+					      &other);
+		if (reg->nid != NUMA_NO_NODE)
+			continue;
+		if (other == NUMA_NO_NODE)
+			pr_err("region %u [mem %#018llx-%#018llx]: no NUMA node is known for %#llx (the firmware's memory affinity does not cover it), on a machine with %u nodes\n",
+			       i, reg->base, reg->base + reg->size - 1, at,
+			       num_online_nodes());
+		else
 			pr_err("region %u [mem %#018llx-%#018llx] spans NUMA nodes %d and %d (at %#llx): use one region per node\n",
 			       i, reg->base, reg->base + reg->size - 1,
 			       phys_to_target_node(reg->base), other, at);
-			goto fail;
-		}
+		goto fail;
 	}
 
 	/*
@@ -664,7 +691,7 @@ static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
  *
  * Context: process context; takes region spinlocks.
  * Return: the number of pages stored in @pfns; less than @nr when the pool
- * has no more.
+ * has no more (none once the pool is distrusted).
  */
 unsigned long hvcarve_pool_alloc(struct hvcarve_pool *pool, int nid,
 				 u64 *pfns, unsigned long nr,
@@ -673,6 +700,8 @@ unsigned long hvcarve_pool_alloc(struct hvcarve_pool *pool, int nid,
 	unsigned long got = 0;
 	unsigned int pass, i;
 
+	if (hvcarve_pool_distrusted(pool))
+		return 0;
 	/* Pass 0: regions on @nid. Pass 1: every other region. */
 	for (pass = 0; pass < 2 && got < nr; pass++) {
 		for (i = 0; i < pool->nr_regions && got < nr; i++) {
@@ -689,6 +718,33 @@ unsigned long hvcarve_pool_alloc(struct hvcarve_pool *pool, int nid,
 }
 EXPORT_SYMBOL_GPL(hvcarve_pool_alloc);
 
+/*
+ * The first naturally aligned block of @count pages of @reg that lies in
+ * [@from, @limit) and is wholly free (no page taken or held), or
+ * reg->npages if there is none. Caller holds reg->lock.
+ */
+static unsigned long hvcarve_find_aligned(struct hvcarve_region *reg,
+					  unsigned long from,
+					  unsigned long limit,
+					  unsigned long count,
+					  unsigned long mask)
+{
+	unsigned long idx = from, held;
+
+	for (;;) {
+		idx = bitmap_find_next_zero_area_off(reg->taken, limit, idx,
+						     count, mask,
+						     reg->base_pfn & mask);
+		if (idx + count > limit)
+			return reg->npages;
+		/* Past the first held page of the block, not one page on. */
+		held = find_next_bit(reg->held, idx + count, idx);
+		if (held >= idx + count)
+			return idx;
+		idx = held + 1;
+	}
+}
+
 /**
  * hvcarve_pool_alloc_aligned() - take a naturally aligned block of free pages
  * @pool: the pool
@@ -700,7 +756,8 @@ EXPORT_SYMBOL_GPL(hvcarve_pool_alloc);
  * then handled like those of hvcarve_pool_alloc().
  *
  * Context: process context; takes region spinlocks.
- * Return: 0, or -ENOMEM if no region on any node has such a block free.
+ * Return: 0, or -ENOMEM if no region on any node has such a block free (or
+ * the pool is distrusted).
  */
 int hvcarve_pool_alloc_aligned(struct hvcarve_pool *pool, int nid,
 			       unsigned int order, u64 *pfn)
@@ -709,6 +766,8 @@ int hvcarve_pool_alloc_aligned(struct hvcarve_pool *pool, int nid,
 	unsigned int pass, i;
 	unsigned long idx;
 
+	if (hvcarve_pool_distrusted(pool))
+		return -ENOMEM;
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < pool->nr_regions; i++) {
 			struct hvcarve_region *reg = &pool->regions[i];
@@ -717,16 +776,16 @@ int hvcarve_pool_alloc_aligned(struct hvcarve_pool *pool, int nid,
 			if (local != !pass)
 				continue;
 			spin_lock(&reg->lock);
-			for (idx = 0;; idx++) {
-				idx = bitmap_find_next_zero_area_off(reg->taken,
-								     reg->npages, idx, count, mask,
-								     reg->base_pfn & mask);
-				if (idx >= reg->npages)
-					break;
-				if (hvcarve_all(reg->held, idx, count, false))
-					break;
-			}
+			/* Next fit: from after the last block, then the rest. */
+			idx = hvcarve_find_aligned(reg, reg->next_aligned,
+						   reg->npages, count, mask);
+			if (idx >= reg->npages && reg->next_aligned)
+				idx = hvcarve_find_aligned(reg, 0,
+							   min(reg->npages,
+							       reg->next_aligned + count - 1),
+							   count, mask);
 			if (idx < reg->npages) {
+				reg->next_aligned = idx + count;
 				bitmap_set(reg->taken, idx, count);
 				reg->stats.free -= count;
 				reg->stats.deposited += count;
@@ -809,7 +868,7 @@ EXPORT_SYMBOL_GPL(hvcarve_pool_stats);
  * Context: process context; takes a region spinlock.
  * Return: what the page was: %HVCARVE_PAGE_FREE or %HVCARVE_PAGE_SKIPPED
  * (it is taken now), %HVCARVE_PAGE_DEPOSITED, %HVCARVE_PAGE_INHERITED, or
- * %HVCARVE_PAGE_OUTSIDE.
+ * %HVCARVE_PAGE_OUTSIDE (also when the pool is distrusted: nothing is taken).
  */
 enum hvcarve_page hvcarve_pool_take(struct hvcarve_pool *pool, u64 pfn)
 {
@@ -817,7 +876,7 @@ enum hvcarve_page hvcarve_pool_take(struct hvcarve_pool *pool, u64 pfn)
 	enum hvcarve_page state;
 	unsigned long idx;
 
-	if (!reg)
+	if (!reg || hvcarve_pool_distrusted(pool))
 		return HVCARVE_PAGE_OUTSIDE;
 	idx = pfn - reg->base_pfn;
 	spin_lock(&reg->lock);
@@ -1083,8 +1142,10 @@ EXPORT_SYMBOL_GPL(hvcarve_pool_unskip);
  */
 static void hvcarve_region_emptied(struct hvcarve_region *reg)
 {
-	if (reg->stats.free == reg->npages)
+	if (reg->stats.free == reg->npages) {
 		reg->next = 0;
+		reg->next_aligned = 0;
+	}
 }
 
 static unsigned long hvcarve_run_withdrawn(struct hvcarve_region *reg,
@@ -1141,6 +1202,90 @@ unsigned long hvcarve_pool_withdrawn(struct hvcarve_pool *pool,
 EXPORT_SYMBOL_GPL(hvcarve_pool_withdrawn);
 
 /**
+ * hvcarve_pool_inherited() - may a kernel before this one have deposited a page?
+ * @pool: the pool
+ * @pfn: a page of @pool
+ *
+ * True when the boot memory map had (part of) @pfn's region reserved as an
+ * earlier kernel's carveout. A page of any other region was never out of
+ * this kernel's hands: on a cold boot the hypervisor holds no page of the
+ * carveout (assumed; see Documentation/virt/hyperv/hvcarve.rst), so it has
+ * no page-specific reason to refuse one.
+ *
+ * Context: any.
+ * Return: true if @pfn's region was inherited, false if not or if @pfn lies
+ * outside @pool.
+ */
+bool hvcarve_pool_inherited(struct hvcarve_pool *pool, u64 pfn)
+{
+	struct hvcarve_region *reg = hvcarve_pool_region(pool, pfn);
+
+	return reg && reg->inherited;
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_inherited);
+
+/**
+ * hvcarve_pool_distrust() - hand out no more pages: the hypervisor contradicted hvcarve
+ * @pool: the pool
+ * @fmt: what the hypervisor did, printf-style, without a newline
+ *
+ * The safety of the carveout after a kexec rests on what the hypervisor is
+ * assumed to do (it refuses a page it holds, and its memory balance counts
+ * what it accepted). When it does something those assumptions rule out, no
+ * page of @pool is handed out again: hvcarve_pool_alloc() and
+ * hvcarve_pool_alloc_aligned() find none, hvcarve_pool_take() takes none.
+ * Pages out of the pool stay as they are and are withdrawn as usual. The
+ * first contradiction is logged and kept for sysfs; later ones only count.
+ *
+ * Context: process context.
+ * Return: true if this was the first contradiction.
+ */
+bool hvcarve_pool_distrust(struct hvcarve_pool *pool, const char *fmt, ...)
+{
+	va_list args;
+
+	if (test_and_set_bit(HVCARVE_POOL_DISTRUSTED, &pool->distrusted))
+		return false;
+	va_start(args, fmt);
+	vscnprintf(pool->contradiction, sizeof(pool->contradiction), fmt, args);
+	va_end(args);
+	/* Pairs with hvcarve_pool_contradiction(). */
+	smp_store_release(&pool->contradiction_set, true);
+	pr_err("the hypervisor contradicted what hvcarve assumes: %s. No more carveout pages will be deposited: deposits use ordinary memory if hvcarve.overflow=allow, and kexec is refused while any is deposited\n",
+	       pool->contradiction);
+	return true;
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_distrust);
+
+/**
+ * hvcarve_pool_distrusted() - has the hypervisor contradicted hvcarve?
+ * @pool: the pool
+ *
+ * Context: any.
+ * Return: true once hvcarve_pool_distrust() was called for @pool.
+ */
+bool hvcarve_pool_distrusted(struct hvcarve_pool *pool)
+{
+	return test_bit(HVCARVE_POOL_DISTRUSTED, &pool->distrusted);
+}
+EXPORT_SYMBOL_GPL(hvcarve_pool_distrusted);
+
+/**
+ * hvcarve_pool_contradiction() - what made a pool distrusted
+ * @pool: the pool
+ *
+ * Context: any.
+ * Return: the text given to hvcarve_pool_distrust(), or NULL if the pool
+ * is trusted (or the text is not written yet).
+ */
+const char *hvcarve_pool_contradiction(struct hvcarve_pool *pool)
+{
+	/* Pairs with hvcarve_pool_distrust(): the text, then the flag. */
+	return smp_load_acquire(&pool->contradiction_set) ?
+	       pool->contradiction : NULL;
+}
+
+/**
  * hvcarve_pool_failed() - count pages a deposit asked for and did not get
  * @pool: the pool
  * @nid: node the deposit asked for
@@ -1175,6 +1320,9 @@ EXPORT_SYMBOL_GPL(hvcarve_pool_failed);
  * @nids: the node of each region
  * @nr: number of regions, at most HVCARVE_MAX_REGIONS
  *
+ * The regions count as inherited (hvcarve_pool_inherited()): a test pool
+ * stands for the pool after a kexec, where a refused page may be held.
+ *
  * Context: process context; allocates.
  * Return: the pool, or NULL.
  */
@@ -1197,6 +1345,7 @@ struct hvcarve_pool *hvcarve_pool_create(const struct hvcarve_range *ranges,
 		reg->base_pfn = PHYS_PFN(ranges[i].base);
 		reg->npages = PHYS_PFN(ranges[i].size);
 		reg->nid = nids[i];
+		reg->inherited = true;
 		spin_lock_init(&reg->lock);
 		reg->taken = bitmap_zalloc(reg->npages, GFP_KERNEL);
 		reg->held = bitmap_zalloc(reg->npages, GFP_KERNEL);

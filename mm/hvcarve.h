@@ -27,12 +27,14 @@ enum hvcarve_state {
  * @inherited: the boot memory map had (part of) the region reserved as an
  *	earlier kernel's carveout
  * @res: the busy, exclusive "hvcarve" resource in /proc/iomem
- * @lock: protects @taken, @held, @next and @stats
+ * @lock: protects @taken, @held, @next, @next_aligned and @stats
  * @taken: one bit per page, set when the page is out of the pool for this
  *	kernel: deposited, in a deposit call, or proven held
  * @held: one bit per page, set when the hypervisor held the page before
  *	this kernel tried it: proven (with @taken) or likely (without)
  * @next: where the next search starts (next fit)
+ * @next_aligned: where the next search for an aligned block starts (next
+ *	fit, so that a search does not rescan the blocks taken before)
  * @stats: counters
  *
  * The page states are (@taken, @held): (0, 0) free, (1, 0) deposited,
@@ -50,21 +52,38 @@ struct hvcarve_region {
 	unsigned long *taken;
 	unsigned long *held;
 	unsigned long next;
+	unsigned long next_aligned;
 	struct hvcarve_stats stats;
 };
+
+/* Room for the text of the contradiction that made a pool distrusted. */
+#define HVCARVE_CONTRADICTION_LEN	160
+/* The bit of hvcarve_pool.distrusted. */
+#define HVCARVE_POOL_DISTRUSTED		0
 
 /**
  * struct hvcarve_pool - a set of regions that deposits take pages from
  * @nr_regions: regions in use
  * @regions: the regions, in hvcarve= order
+ * @distrusted: set, once and for good, when the hypervisor contradicted
+ *	what hvcarve assumes about it (hvcarve_pool_distrust()); no page is
+ *	handed out after that
+ * @contradiction: what it did; valid once @contradiction_set is
+ * @contradiction_set: @contradiction is written (release/acquire)
  */
 struct hvcarve_pool {
 	unsigned int nr_regions;
 	struct hvcarve_region regions[HVCARVE_MAX_REGIONS];
+	unsigned long distrusted;
+	char contradiction[HVCARVE_CONTRADICTION_LEN];
+	bool contradiction_set;
 };
 
 enum hvcarve_state hvcarve_get_state(void);
 const char *hvcarve_state_name(enum hvcarve_state state);
+const char *hvcarve_pool_contradiction(struct hvcarve_pool *pool);
+int hvcarve_range_node(u64 base, u64 size, int (*node_of)(u64 addr),
+		       int only, u64 *at, int *other);
 
 #ifdef CONFIG_SYSFS
 int hvcarve_sysfs_init(struct hvcarve_pool *pool);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * hvcarve sysfs: /sys/kernel/mm/hvcarve/ (the carveout's state, the
- * overflow count and policy) and one read-only directory per region with
- * its range, node and page counters. See
+ * hvcarve sysfs: /sys/kernel/mm/hvcarve/ (the carveout's state, what the
+ * hypervisor did if it contradicted hvcarve, the overflow count and
+ * policy) and one read-only directory per region with its range, node and
+ * page counters. See
  * Documentation/ABI/testing/sysfs-kernel-mm-hvcarve.
  *
  * The counters are read under the region's lock, so a file never shows a
@@ -112,13 +113,31 @@ static const struct kobj_type hvcarve_region_ktype = {
 	.default_groups = hvcarve_region_groups,
 };
 
+/* What made the live pool distrusted, or NULL. */
+static const char *hvcarve_live_contradiction(void)
+{
+	struct hvcarve_pool *pool = hvcarve_pool();
+
+	return pool ? hvcarve_pool_contradiction(pool) : NULL;
+}
+
 static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  char *buf)
 {
+	if (hvcarve_live_contradiction())
+		return sysfs_emit(buf, "distrusted\n");
 	return sysfs_emit(buf, "%s\n", hvcarve_state_name(hvcarve_get_state()));
 }
 
 static struct kobj_attribute state_attr = __ATTR_RO(state);
+
+static ssize_t contradiction_show(struct kobject *kobj,
+				  struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", hvcarve_live_contradiction() ?: "none");
+}
+
+static struct kobj_attribute contradiction_attr = __ATTR_RO(contradiction);
 
 static ssize_t overflow_pages_show(struct kobject *kobj,
 				   struct kobj_attribute *attr, char *buf)
@@ -139,6 +158,7 @@ static struct kobj_attribute overflow_policy_attr = __ATTR_RO(overflow_policy);
 
 static struct attribute *hvcarve_attrs[] = {
 	&state_attr.attr,
+	&contradiction_attr.attr,
 	&overflow_pages_attr.attr,
 	&overflow_policy_attr.attr,
 	NULL,

@@ -144,10 +144,63 @@ static void hvcarve_test_pfn_lookup(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, hvcarve_pfn_in_carveout(PHYS_PFN(__pa_symbol(_end))));
 }
 
+/* Node 0 below 1 GiB, node 1 below 2 GiB, no node known above. */
+static int t_node_of(u64 addr)
+{
+	if (addr < SZ_1G)
+		return 0;
+	if (addr < SZ_2G)
+		return 1;
+	return NUMA_NO_NODE;
+}
+
+/*
+ * A region's node: one node, two nodes, or a part no node is known for,
+ * which is on no node on a machine with several (issue 16, item 10:
+ * memory_add_physaddr_to_nid() would put it on the first block's node).
+ */
+static void hvcarve_test_range_node(struct kunit *test)
+{
+	int other = -2;
+	u64 at = 0;
+
+	KUNIT_EXPECT_EQ(test, hvcarve_range_node(SZ_16M, SZ_64M, t_node_of,
+						 NUMA_NO_NODE, &at, &other), 0);
+	KUNIT_EXPECT_EQ(test, hvcarve_range_node(SZ_1G, PAGE_SIZE, t_node_of,
+						 NUMA_NO_NODE, &at, &other), 1);
+	/* Both ends on node 1, the middle probed too. */
+	KUNIT_EXPECT_EQ(test, hvcarve_range_node(SZ_1G + SZ_2M, SZ_512M,
+						 t_node_of, NUMA_NO_NODE, &at,
+						 &other), 1);
+
+	KUNIT_EXPECT_EQ(test, hvcarve_range_node(SZ_1G - SZ_2M, SZ_4M,
+						 t_node_of, NUMA_NO_NODE, &at,
+						 &other), NUMA_NO_NODE);
+	KUNIT_EXPECT_EQ(test, at, (u64)SZ_1G);
+	KUNIT_EXPECT_EQ(test, other, 1);
+
+	/* Node 1, then no node: refused, not taken to be node 1 or 0. */
+	KUNIT_EXPECT_EQ(test, hvcarve_range_node(SZ_2G - SZ_4M, SZ_8M,
+						 t_node_of, NUMA_NO_NODE, &at,
+						 &other), NUMA_NO_NODE);
+	KUNIT_EXPECT_EQ(test, at, (u64)SZ_2G);
+	KUNIT_EXPECT_EQ(test, other, NUMA_NO_NODE);
+	/* No node known at all, on a machine with several. */
+	KUNIT_EXPECT_EQ(test, hvcarve_range_node(3ULL * SZ_1G, SZ_64M,
+						 t_node_of, NUMA_NO_NODE, &at,
+						 &other), NUMA_NO_NODE);
+	KUNIT_EXPECT_EQ(test, at, 3ULL * SZ_1G);
+	KUNIT_EXPECT_EQ(test, other, NUMA_NO_NODE);
+	/* On a machine with one node, that node. */
+	KUNIT_EXPECT_EQ(test, hvcarve_range_node(3ULL * SZ_1G, SZ_64M,
+						 t_node_of, 0, &at, &other), 0);
+}
+
 static struct kunit_case hvcarve_parse_test_cases[] = {
 	KUNIT_CASE_PARAM(hvcarve_test_parse, hvcarve_parse_gen_params),
 	KUNIT_CASE(hvcarve_test_parse_repeated),
 	KUNIT_CASE(hvcarve_test_pfn_lookup),
+	KUNIT_CASE(hvcarve_test_range_node),
 	{}
 };
 
@@ -424,6 +477,8 @@ static void hvcarve_test_aligned(struct kunit *test)
 {
 	struct hvcarve_pool *pool = t_pool(test);
 	u64 pfn, first = t_pfn(0, 0);
+	u64 block[8];
+	unsigned int i;
 
 	/* Region 0 starts one page past an 8-page boundary. */
 	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
@@ -440,6 +495,26 @@ static void hvcarve_test_aligned(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hvcarve_pool_take(pool, pfn + 8), HVCARVE_PAGE_FREE);
 	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
 	KUNIT_EXPECT_EQ(test, pfn, ALIGN(first, 8) + 32);
+	t_expect_sum(test, 0);
+
+	/*
+	 * Next fit (issue 16, item 10): a block freed before the last one
+	 * is found only once the search wrapped, not by a rescan from the
+	 * start on every call.
+	 */
+	for (i = 0; i < 8; i++)
+		block[i] = ALIGN(first, 8) + i;
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_release(pool, block, 8, false), 0UL);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
+	KUNIT_EXPECT_EQ(test, pfn, ALIGN(first, 8) + 40);
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
+	KUNIT_EXPECT_EQ(test, pfn, ALIGN(first, 8) + 48);
+	/* Then the region's end: the search wraps to the freed block. */
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
+	KUNIT_EXPECT_EQ(test, pfn, ALIGN(first, 8));
+	/* Region 0 has no free block left; region 1 (node 1) serves. */
+	KUNIT_ASSERT_EQ(test, hvcarve_pool_alloc_aligned(pool, 0, 3, &pfn), 0);
+	KUNIT_EXPECT_EQ(test, pfn, ALIGN(t_pfn(1, 0), 8));
 	t_expect_sum(test, 0);
 }
 

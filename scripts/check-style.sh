@@ -292,7 +292,7 @@ gate_kernel_doc() {
 	[ ${#cfiles[@]} -gt 0 ] || return 0
 	# Functions with a kernel-doc comment anywhere in the project files.
 	documented=" $("${kdoc[@]}" -rst "${kfiles[@]}" 2>/dev/null |
-		sed -n 's/^\.\. c:function:: .*[ *]\([A-Za-z_][A-Za-z0-9_]*\) *(.*/\1/p' |
+		sed -n 's/^\.\. c:function:: [^(]*[ *]\([A-Za-z_][A-Za-z0-9_]*\) *(.*/\1/p' |
 		tr '\n' ' ')"
 	while read -r f fn; do
 		case $documented in

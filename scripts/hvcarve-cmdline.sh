@@ -2372,6 +2372,11 @@ cmd_status() {
 	policy=$SV
 	sysfs_read "$dir/overflow_pages" count
 	overflow=$SV
+	if [[ $state == distrusted ]]; then
+		local why=unknown
+		[[ -r $dir/contradiction ]] && why=$(<"$dir/contradiction")
+		pwarn "the carveout is distrusted: the hypervisor contradicted what hvcarve assumes ($why); this kernel deposits no more carveout pages"
+	fi
 	region_dirs "$dir"
 	local -a rbase=() rsize=() rnode=() rfull=()
 	local -A rv=()

@@ -46,6 +46,19 @@
  *   handled the same way. HV_STATUS_ACCESS_DENIED says the caller may not
  *   deposit at all: the deposit stops and nothing is learnt.
  *
+ * Contradictions. Two things the hypervisor can do contradict what the
+ * above assumes, and are checked. (1) A page-specific refusal of a page
+ * in a region no earlier kernel deposited from (hvcarve_pool_inherited()):
+ * on a cold boot the hypervisor holds none of the carveout (assumed), so
+ * learning is for inherited regions only. (2) A deposit whose memory
+ * balance (the backend's balance(), HvCallGetMemoryBalance on Hyper-V)
+ * grew by less than the pages accepted: the hypervisor accepted a page it
+ * already held, so a refusal cannot be relied on to show a held page. At
+ * the first contradiction the pool is distrusted (hvcarve_pool_distrust()):
+ * no carveout page is deposited again, loudly, and sysfs shows the state
+ * "distrusted" and what happened. Deposits then go on as without a
+ * carveout: ordinary pages if overflow is allowed, which block kexec.
+ *
  * Pages the hypervisor held before a kexec come in runs: the pool hands
  * them out in runs, next fit. After a refusal the rest of the batch is
  * sent again; if its first page is refused too, the deposit is inside a
@@ -145,6 +158,15 @@ static const struct hv_carve_backend *hv_carve_backend;
 
 /* Ordinary pages this kernel deposited (overflow); index: pfn. */
 static DEFINE_XARRAY(hv_carve_overflow);
+
+/*
+ * Withdrawals under way and done (hv_carve_withdraw_begin() and
+ * hv_carve_withdraw_end()). A withdrawal shrinks a partition's memory
+ * balance, so a deposit that overlaps one does not check its balance
+ * (hv_carve_balance_check()).
+ */
+static atomic_t hv_carve_withdrawals_busy = ATOMIC_INIT(0);
+static atomic_long_t hv_carve_withdrawals_done = ATOMIC_LONG_INIT(0);
 
 #if IS_ENABLED(CONFIG_MSHV_ROOT)
 
@@ -250,11 +272,57 @@ static int hv_carve_hv_withdraw(u64 partition_id, u64 *pfns,
 	return hv_result_to_errno(status);
 }
 
+/*
+ * HvCallGetMemoryBalance, from the Hypervisor Top-Level Functional
+ * Specification: call code 0x004A, a simple hypercall. Its input is laid
+ * out as HvCallWithdrawMemory's (a partition ID, then a proximity domain,
+ * all zero for none); its output is the number of pages available in the
+ * partition's pool, then the number in use. include/hyperv defines
+ * neither.
+ */
+#define HV_CARVE_HVCALL_GET_MEMORY_BALANCE	0x004a
+
+struct hv_carve_output_get_memory_balance {
+	u64 pages_available;
+	u64 pages_in_use;
+} __packed;
+
+/* The pages of a partition's pool, available or in use. */
+static long hv_carve_hv_balance(u64 partition_id)
+{
+	struct hv_carve_output_get_memory_balance *output;
+	struct hv_input_withdraw_memory *input;
+	unsigned long flags;
+	u64 status, pages = 0;
+
+	local_irq_save(flags);
+	input = *this_cpu_ptr(hyperv_pcpu_input_arg);
+	output = *this_cpu_ptr(hyperv_pcpu_output_arg);
+	if (!input || !output) {
+		local_irq_restore(flags);
+		return -EOPNOTSUPP;
+	}
+	memset(input, 0, sizeof(*input));
+	input->partition_id = partition_id;
+	status = hv_do_hypercall(HV_CARVE_HVCALL_GET_MEMORY_BALANCE, input,
+				 output);
+	if (hv_result_success(status))
+		pages = output->pages_available + output->pages_in_use;
+	local_irq_restore(flags);
+
+	if (!hv_result_success(status)) {
+		pr_notice_once("no memory balance for partition %#llx (status %#llx): deposits are not checked against it\n",
+			       partition_id, status);
+		return hv_result_to_errno(status);
+	}
+	return pages > LONG_MAX ? -EOVERFLOW : (long)pages;
+}
+
 static const struct hv_carve_backend hv_carve_hyperv = {
 	.name = "hyperv",
 	.deposit = hv_carve_hv_deposit,
 	.withdraw = hv_carve_hv_withdraw,
-	/* No hypercall reports which pages a partition's pool holds. */
+	.balance = hv_carve_hv_balance,
 };
 
 static int __init hv_carve_hyperv_init(void)
@@ -378,6 +446,10 @@ struct hv_carve_unconfirmed {
  * @whole: a contiguous block: a refusal ends it, nothing is skipped
  * @overflow: ordinary pages follow when the carveout cannot serve the
  *	deposit; their acceptance confirms what is pending
+ * @accepted_pages: pages the hypervisor accepted in this deposit
+ * @balance: the partition's memory balance before the deposit, or -1 if
+ *	it is not checked (hv_carve_balance_begin())
+ * @withdrawals: hv_carve_withdrawals_done before the deposit
  * @stats: what it cost
  */
 struct hv_carve_op {
@@ -394,6 +466,9 @@ struct hv_carve_op {
 	bool accepted;
 	bool whole;
 	bool overflow;
+	u32 accepted_pages;
+	long balance;
+	unsigned long withdrawals;
 	struct hv_carve_op_stats stats;
 };
 
@@ -404,18 +479,44 @@ static void hv_carve_check_pool(unsigned long bad, const char *what)
 		  bad, what);
 }
 
+/*
+ * The refusal of @pfn was about that page. In a region an earlier kernel
+ * deposited from, the hypervisor holds it: keep it out of the pool. In any
+ * other region the hypervisor holds no page it was not given by this
+ * kernel (a cold boot starts it holding none of the carveout; assumed, see
+ * Documentation/virt/hyperv/hvcarve.rst), so the refusal contradicts what
+ * hvcarve knows of it: the page goes back, and the pool hands out no more.
+ * Returns false on a contradiction.
+ */
+static bool hv_carve_learn(struct hv_carve_op *op, u64 pfn, bool was_skipped,
+			   const char *what)
+{
+	if (!hvcarve_pool_inherited(op->pool, pfn)) {
+		hv_carve_check_pool(hvcarve_pool_release(op->pool, &pfn, 1,
+							 was_skipped), what);
+		hvcarve_pool_distrust(op->pool,
+				      "partition %#llx: carveout pfn %#llx was refused, but no kernel before this one deposited from its region",
+				      op->partition_id, pfn);
+		return false;
+	}
+	hv_carve_check_pool(hvcarve_pool_held(op->pool, &pfn, 1), what);
+	op->stats.learnt++;
+	return true;
+}
+
 /* Every refusal so far was about its page: keep those pages out. */
 static void hv_carve_confirm(struct hv_carve_op *op)
 {
 	unsigned int i;
 
 	for (i = 0; i < op->npending; i++) {
-		if (!op->pending[i].refused)
-			continue;
-		hv_carve_check_pool(hvcarve_pool_held(op->pool,
-						      &op->pending[i].pfn, 1),
-				    "confirmed refusals");
-		op->stats.learnt++;
+		struct hv_carve_unconfirmed *u = &op->pending[i];
+
+		if (u->refused &&
+		    !hv_carve_learn(op, u->pfn, u->was_skipped,
+				    "confirmed refusals") && u->skipped)
+			hvcarve_pool_unskip(op->pool, u->pfn - u->skipped,
+					    u->skipped);
 	}
 	op->npending = 0;
 }
@@ -463,6 +564,7 @@ static int hv_carve_call(struct hv_carve_op *op, const u64 *pfns,
 	if (*done) {
 		hv_carve_check_pool(hvcarve_pool_deposited(op->pool, pfns, *done),
 				    "accepted pages");
+		op->accepted_pages += *done;
 		op->left -= *done;
 		op->accepted = true;
 		hv_carve_confirm(op);
@@ -512,6 +614,8 @@ static bool hv_carve_pending_free(const struct hv_carve_op *op)
  * the hypervisor accepts one, the refusals were about their pages: after a
  * kexec the whole carveout can be held); else with -EACCES (the hypervisor
  * refuses everything, as far as can be told).
+ * A refusal about its page in a region no earlier kernel deposited from is
+ * a contradiction (hv_carve_learn()): -ENOSPC, and the pool is distrusted.
  */
 static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
 			    bool was_skipped, u32 skipped)
@@ -525,10 +629,11 @@ static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
 		return -ENOSPC;
 	}
 	if (confirmed || op->accepted) {
-		hv_carve_check_pool(hvcarve_pool_held(op->pool, &pfn, 1),
-				    "a refusal");
-		op->stats.learnt++;
-		return 0;
+		if (hv_carve_learn(op, pfn, was_skipped, "a refusal"))
+			return 0;
+		if (skipped)
+			hvcarve_pool_unskip(op->pool, pfn - skipped, skipped);
+		return -ENOSPC;
 	}
 	if (hv_carve_pending_add(op, pfn, skipped, true, was_skipped))
 		return 0;
@@ -563,11 +668,16 @@ static bool hv_carve_is_refusal(int ret)
  */
 static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
 {
-	enum hvcarve_page state = hvcarve_pool_take(op->pool, pfn);
-	bool was = state == HVCARVE_PAGE_SKIPPED;
+	enum hvcarve_page state;
+	bool was;
 	unsigned int done;
 	int ret;
 
+	/* A contradiction stopped the carveout part. */
+	if (hvcarve_pool_distrusted(op->pool))
+		return -ENOSPC;
+	state = hvcarve_pool_take(op->pool, pfn);
+	was = state == HVCARVE_PAGE_SKIPPED;
 	if (state == HVCARVE_PAGE_OUTSIDE)
 		return -EINVAL;
 	if (state == HVCARVE_PAGE_DEPOSITED || state == HVCARVE_PAGE_INHERITED) {
@@ -694,6 +804,11 @@ static int hv_carve_send(struct hv_carve_op *op, u64 *pages, unsigned int n,
 	int ret;
 
 	while (n) {
+		/* A contradiction stopped the carveout part. */
+		if (hvcarve_pool_distrusted(op->pool)) {
+			ret = -ENOSPC;
+			goto release;
+		}
 		ret = hv_carve_call(op, pages, n, &done);
 		pages += done;
 		n -= done;
@@ -775,6 +890,7 @@ static int hv_carve_op_init(struct hv_carve_op *op,
 		.partition_id = partition_id, .left = num_pages,
 		.cap = min_t(u32, max(num_pages, 1U), HV_CARVE_DEPOSIT_MAX),
 		.last_refused = U64_MAX,
+		.balance = -1,
 	};
 	op->batch = kmalloc_array(op->cap, sizeof(*op->batch), GFP_KERNEL);
 	return op->batch ? 0 : -ENOMEM;
@@ -949,6 +1065,7 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		}
 		op->left -= min_t(u32, done, op->left);
 		deposited += done;
+		op->accepted_pages += done;
 		if (done && op->pool) {
 			op->accepted = true;
 			hv_carve_confirm(op);
@@ -975,6 +1092,51 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 }
 
 /*
+ * The memory balance check. The hypervisor's count of a partition's pool
+ * (pages available plus pages in use: HvCallGetMemoryBalance) grows by each
+ * page it accepts, and shrinks only when pages are withdrawn; assumed, as
+ * the Hypervisor Top-Level Functional Specification describes the call but
+ * not how the two numbers move. A hypervisor that accepted a page it
+ * already held would not grow it: exactly the case in which hvcarve's
+ * learning after a kexec is unsafe. So a deposit from the pool reads the
+ * balance before and after, and if it grew by less than what was accepted,
+ * the pool is distrusted. Other deposits for the partition at the same
+ * time only add to it; a deposit that overlaps a withdrawal is not checked.
+ */
+static void hv_carve_balance_begin(struct hv_carve_op *op)
+{
+	op->balance = -1;
+	if (!op->pool || !op->be->balance)
+		return;
+	op->withdrawals = atomic_long_read(&hv_carve_withdrawals_done);
+	/* Pairs with hv_carve_withdraw_end(): done, then busy. */
+	smp_rmb();
+	if (atomic_read(&hv_carve_withdrawals_busy))
+		return;
+	op->balance = op->be->balance(op->partition_id);
+}
+
+static void hv_carve_balance_check(struct hv_carve_op *op)
+{
+	long after;
+
+	if (op->balance < 0 || !op->accepted_pages)
+		return;
+	after = op->be->balance(op->partition_id);
+	/* Pairs with hv_carve_withdraw_begin(): the balance, then busy. */
+	smp_mb();
+	if (after < 0 || atomic_read(&hv_carve_withdrawals_busy) ||
+	    atomic_long_read(&hv_carve_withdrawals_done) != op->withdrawals)
+		return;
+	if (after - op->balance >= op->accepted_pages)
+		return;
+	hvcarve_pool_distrust(op->pool,
+			      "partition %#llx: %u pages were accepted, but its memory balance grew by %ld",
+			      op->partition_id, op->accepted_pages,
+			      after - op->balance);
+}
+
+/*
  * The common part of hv_carve_deposit_pages() and
  * hv_carve_deposit_contiguous(): @order 0 for any pages, else one naturally
  * aligned block of 2^@order pages.
@@ -998,6 +1160,7 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 	if (ret)
 		goto out;
 	op.overflow = hv_carve_may_overflow(pool);
+	hv_carve_balance_begin(&op);
 
 	if (pool && !order) {
 		ret = hv_carve_from_pool(&op);
@@ -1011,6 +1174,8 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 				op.batch[i] = pfn + i;
 			op.left = num_pages;
 			ret = hv_carve_send(&op, op.batch, num_pages, false);
+			if (ret == -ENOSPC)
+				ret = 0;
 			if (ret || !op.left)
 				break;
 		}
@@ -1041,6 +1206,7 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 		pr_err_ratelimited("deposit for partition %#llx failed after %u of %u pages: %d\n",
 				   partition_id, num_pages - op.left, num_pages,
 				   ret);
+	hv_carve_balance_check(&op);
 out:
 	hv_carve_op_end(&op);
 	return ret;
@@ -1144,6 +1310,38 @@ void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 EXPORT_SYMBOL_GPL(hv_carve_withdrawn);
 
 /**
+ * hv_carve_withdraw_begin() - a withdrawal is about to be made
+ *
+ * A withdrawal shrinks a partition's memory balance, which deposits check
+ * (see hv_carve_deposit_pages()): every caller of the withdrawal hypercall
+ * brackets it with hv_carve_withdraw_begin() and hv_carve_withdraw_end(),
+ * so that a deposit that overlaps it does not check.
+ *
+ * Context: any.
+ */
+void hv_carve_withdraw_begin(void)
+{
+	atomic_inc(&hv_carve_withdrawals_busy);
+	/* Pairs with hv_carve_balance_check(): busy, then the hypercall. */
+	smp_mb__after_atomic();
+}
+EXPORT_SYMBOL_GPL(hv_carve_withdraw_begin);
+
+/**
+ * hv_carve_withdraw_end() - a withdrawal begun by hv_carve_withdraw_begin() is over
+ *
+ * Context: any.
+ */
+void hv_carve_withdraw_end(void)
+{
+	atomic_long_inc(&hv_carve_withdrawals_done);
+	/* Pairs with hv_carve_balance_begin(): done, then no longer busy. */
+	smp_mb__after_atomic();
+	atomic_dec(&hv_carve_withdrawals_busy);
+}
+EXPORT_SYMBOL_GPL(hv_carve_withdraw_end);
+
+/**
  * hv_carve_withdraw_pages() - withdraw pages from a partition's memory pool
  * @partition_id: partition to take pages from
  * @count: most pages to withdraw; U64_MAX for all of them
@@ -1183,11 +1381,13 @@ int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn)
 		cond_resched();
 		want = min_t(u64, count - got, cap);
 		done = 0;
+		hv_carve_withdraw_begin();
 		ret = backend->withdraw(partition_id, pfns, want, &done);
 		if (WARN_ONCE(done > want, "hvcarve: backend %s: withdrew %u of %u pages\n",
 			      backend->name, done, want))
 			done = want;
 		hv_carve_withdrawn(pfns, done);
+		hv_carve_withdraw_end();
 		got += done;
 		if (ret || done < want)
 			break;

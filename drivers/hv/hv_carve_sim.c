@@ -96,6 +96,11 @@
  *                           (HV_STATUS_OBJECT_IN_USE), for any partition
  *               "lie"       break the backend contract: report success
  *                           for a call of N pages after taking N - 1
+ *               "blind"     accept a carveout page this hypervisor holds
+ *                           already, without taking it again (its
+ *                           memory balance does not grow): a hypervisor
+ *                           that does not refuse a held page, which
+ *                           hvcarve's balance check must catch
  *               "none"      stop injecting
  *   ledger    read, one "name value" per line:
  *               held N                 pages held (carveout and overflow)
@@ -264,6 +269,7 @@ enum hvcsim_inject {
 	HVCSIM_INJECT_ACCESS,
 	HVCSIM_INJECT_INUSE,
 	HVCSIM_INJECT_LIE,
+	HVCSIM_INJECT_BLIND,
 };
 
 static const char * const hvcsim_inject_names[] = {
@@ -272,6 +278,7 @@ static const char * const hvcsim_inject_names[] = {
 	[HVCSIM_INJECT_ACCESS] = "access",
 	[HVCSIM_INJECT_INUSE] = "inuse",
 	[HVCSIM_INJECT_LIE] = "lie",
+	[HVCSIM_INJECT_BLIND] = "blind",
 };
 
 static enum hvcsim_inject hvcsim_inject;
@@ -442,6 +449,9 @@ static int hvcsim_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
 		reg = hvcsim_region_of(pfn, &idx);
 		if (reg) {
 			if (test_bit(idx, reg->held)) {
+				/* Accepted, yet held already: nothing moves. */
+				if (hvcsim_inject == HVCSIM_INJECT_BLIND)
+					continue;
 				hvcsim_refusals++;
 				ret = -EEXIST;
 				break;
@@ -883,7 +893,8 @@ static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
 		return -EINVAL;
 	n--;
 	mode = sysfs_match_string(hvcsim_inject_names, words[0]);
-	none = mode == HVCSIM_INJECT_NONE || mode == HVCSIM_INJECT_LIE;
+	none = mode == HVCSIM_INJECT_NONE || mode == HVCSIM_INJECT_LIE ||
+	       mode == HVCSIM_INJECT_BLIND;
 	if (mode < 0 || none != !n || (n && kstrtou64(words[1], 0, &arg)))
 		return -EINVAL;
 

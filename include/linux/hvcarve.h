@@ -78,8 +78,11 @@ struct hvcarve_pool;
  *	returns a negative errno, and the *@done pages already stored were
  *	still withdrawn and must be taken back by the caller. Called like
  *	@deposit.
- * @balance: optional; the number of pages partition @partition_id holds,
- *	or a negative errno (-EOPNOTSUPP if the hypervisor cannot tell).
+ * @balance: optional; the number of pages in partition @partition_id's
+ *	memory pool (available or in use), or a negative errno (-EOPNOTSUPP
+ *	if the hypervisor cannot tell). It must grow by each page accepted
+ *	and shrink only by withdrawals: deposits check it (a deposit that
+ *	grew it by less than it accepted makes the pool distrusted).
  *
  * A registered backend stays registered for the life of the kernel.
  */
@@ -184,6 +187,10 @@ unsigned long hvcarve_pool_unskip(struct hvcarve_pool *pool, u64 pfn,
 unsigned long hvcarve_pool_withdrawn(struct hvcarve_pool *pool,
 				     const u64 *pfns, unsigned long nr);
 void hvcarve_pool_failed(struct hvcarve_pool *pool, int nid, unsigned long nr);
+bool hvcarve_pool_inherited(struct hvcarve_pool *pool, u64 pfn);
+__printf(2, 3)
+bool hvcarve_pool_distrust(struct hvcarve_pool *pool, const char *fmt, ...);
+bool hvcarve_pool_distrusted(struct hvcarve_pool *pool);
 enum hvcarve_page hvcarve_pool_page(struct hvcarve_pool *pool, u64 pfn);
 int hvcarve_pool_stats(struct hvcarve_pool *pool, unsigned int i,
 		       struct hvcarve_stats *stats);
@@ -202,6 +209,8 @@ int hv_carve_deposit_pages(int node, u64 partition_id, u32 num_pages);
 int hv_carve_deposit_contiguous(int node, u64 partition_id, u32 num_pages);
 int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn);
 void hv_carve_withdrawn(const u64 *pfns, unsigned int nr);
+void hv_carve_withdraw_begin(void);
+void hv_carve_withdraw_end(void);
 long hv_carve_balance(u64 partition_id);
 
 #else /* !CONFIG_HVCARVE */
@@ -269,6 +278,14 @@ static inline void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 
 	for (i = 0; i < nr; i++)
 		__free_page(pfn_to_page(pfns[i]));
+}
+
+static inline void hv_carve_withdraw_begin(void)
+{
+}
+
+static inline void hv_carve_withdraw_end(void)
+{
 }
 
 #endif /* CONFIG_HVCARVE */

@@ -1421,6 +1421,22 @@ EOF
 	assert_line --index 1 'region0: - at -, node -: - pages: - free, - deposited, - inherited, - skipped; peak 180000; since boot - deposited, - failed, - withdrawn'
 }
 
+# Issue 16, item 11: a distrusted carveout is said, with what happened.
+@test "item 5: status warns when the carveout is distrusted, with the contradiction" {
+	local root=$BATS_TEST_TMPDIR/host-distrusted
+	cp -r "$HOST2" "$root"
+	echo distrusted >"$root/sys/kernel/mm/hvcarve/state"
+	echo "partition 0x2: 50 pages were accepted, but its memory balance grew by 0" \
+		>"$root/sys/kernel/mm/hvcarve/contradiction"
+	run --separate-stderr "$HV" status --root "$root"
+	assert_success
+	assert_line --index 0 'hvcarve: state distrusted, overflow_policy deny, overflow_pages 0, 2 region(s)'
+	[[ $stderr == *"hvcarve-cmdline: warning: the carveout is distrusted: the hypervisor contradicted what hvcarve assumes (partition 0x2: 50 pages were accepted, but its memory balance grew by 0); this kernel deposits no more carveout pages"* ]]
+	# Control: active, no such warning.
+	run --separate-stderr "$HV" status --root "$HOST2"
+	[[ $stderr != *distrusted* ]]
+}
+
 @test "item 5: status --json has every file of every region" {
 	run --separate-stderr "$HV" status --root "$HOST2" --json
 	assert_success

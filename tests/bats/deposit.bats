@@ -444,9 +444,9 @@ EOS
 	assert_equal "$(r nocaps_capeff)" CapEff:0000000000000000
 	assert_equal "$(r nocaps_writes_tmp)" ok
 	assert_equal "$(r tmp_contents)" "1 1 1 1 1 1"
-	# 3 global + 12 per-region sysfs files, 9 simulator and 2 benchmark
+	# 4 global + 12 per-region sysfs files, 9 simulator and 2 benchmark
 	# debugfs files.
-	assert_equal "$(r nfiles)" 26
+	assert_equal "$(r nfiles)" 27
 	assert_equal "$(r nobody_writes)" 0
 	assert_equal "$(r nocaps_writes)" 0
 	assert_equal "$(r root_sysfs_writes)" 0
