@@ -166,7 +166,14 @@ $(DISTRO_INITRD): $(DISTRO_KERNELS) scripts/mkinitramfs.sh
 
 initramfs: $(INITRD) $(DISTRO_INITRD)
 
-test: deps all lockdep-kernel deb host-image $(OLD_KEXEC)
+# What make test needs beyond "all". The two kernel builds take turns on
+# the tree's lock (one job slot waits on it) while the host image, apt and
+# dpkg work that needs little CPU, is built beside them: -j3.
+.PHONY: test-prereqs
+test-prereqs: lockdep-kernel deb host-image $(OLD_KEXEC)
+
+test: deps all
+	@$(MAKE) --no-print-directory -j3 test-prereqs
 	@scripts/run-tests.sh $(TESTS)
 
 demo: deps all

@@ -160,13 +160,13 @@ static const struct hv_carve_backend *hv_carve_backend;
 static DEFINE_XARRAY(hv_carve_overflow);
 
 /*
- * Withdrawals under way and done (hv_carve_withdraw_begin() and
+ * Withdrawals started and finished (hv_carve_withdraw_begin() and
  * hv_carve_withdraw_end()). A withdrawal shrinks a partition's memory
  * balance, so a deposit that overlaps one does not check its balance
- * (hv_carve_balance_check()).
+ * (hv_carve_balance_check()): one is under way while the two differ.
  */
-static atomic_t hv_carve_withdrawals_busy = ATOMIC_INIT(0);
-static atomic_long_t hv_carve_withdrawals_done = ATOMIC_LONG_INIT(0);
+static atomic_long_t hv_carve_withdrawals_started = ATOMIC_LONG_INIT(0);
+static atomic_long_t hv_carve_withdrawals_finished = ATOMIC_LONG_INIT(0);
 
 #if IS_ENABLED(CONFIG_MSHV_ROOT)
 
@@ -295,6 +295,8 @@ static long hv_carve_hv_balance(u64 partition_id)
 	unsigned long flags;
 	u64 status, pages = 0;
 
+	if (!hyperv_pcpu_input_arg || !hyperv_pcpu_output_arg)
+		return -EOPNOTSUPP;
 	local_irq_save(flags);
 	input = *this_cpu_ptr(hyperv_pcpu_input_arg);
 	output = *this_cpu_ptr(hyperv_pcpu_output_arg);
@@ -311,8 +313,8 @@ static long hv_carve_hv_balance(u64 partition_id)
 	local_irq_restore(flags);
 
 	if (!hv_result_success(status)) {
-		pr_notice_once("no memory balance for partition %#llx (status %#llx): deposits are not checked against it\n",
-			       partition_id, status);
+		pr_notice_ratelimited("no memory balance for partition %#llx (status %#llx): its deposit is not checked against it\n",
+				      partition_id, status);
 		return hv_result_to_errno(status);
 	}
 	return pages > LONG_MAX ? -EOVERFLOW : (long)pages;
@@ -447,9 +449,10 @@ struct hv_carve_unconfirmed {
  * @overflow: ordinary pages follow when the carveout cannot serve the
  *	deposit; their acceptance confirms what is pending
  * @accepted_pages: pages the hypervisor accepted in this deposit
+ * @accepted_carveout: of those, carveout pages
  * @balance: the partition's memory balance before the deposit, or -1 if
  *	it is not checked (hv_carve_balance_begin())
- * @withdrawals: hv_carve_withdrawals_done before the deposit
+ * @withdrawals: hv_carve_withdrawals_started before the deposit
  * @stats: what it cost
  */
 struct hv_carve_op {
@@ -467,6 +470,7 @@ struct hv_carve_op {
 	bool whole;
 	bool overflow;
 	u32 accepted_pages;
+	u32 accepted_carveout;
 	long balance;
 	unsigned long withdrawals;
 	struct hv_carve_op_stats stats;
@@ -485,23 +489,22 @@ static void hv_carve_check_pool(unsigned long bad, const char *what)
  * other region the hypervisor holds no page it was not given by this
  * kernel (a cold boot starts it holding none of the carveout; assumed, see
  * Documentation/virt/hyperv/hvcarve.rst), so the refusal contradicts what
- * hvcarve knows of it: the page goes back, and the pool hands out no more.
- * Returns false on a contradiction.
+ * hvcarve knows of it: the pool is distrusted first, so that it hands out
+ * no more, and the page is kept out all the same. Returns false on a
+ * contradiction.
  */
-static bool hv_carve_learn(struct hv_carve_op *op, u64 pfn, bool was_skipped,
-			   const char *what)
+static bool hv_carve_learn(struct hv_carve_op *op, u64 pfn, const char *what)
 {
-	if (!hvcarve_pool_inherited(op->pool, pfn)) {
-		hv_carve_check_pool(hvcarve_pool_release(op->pool, &pfn, 1,
-							 was_skipped), what);
+	bool trusted = hvcarve_pool_inherited(op->pool, pfn);
+
+	if (!trusted)
 		hvcarve_pool_distrust(op->pool,
 				      "partition %#llx: carveout pfn %#llx was refused, but no kernel before this one deposited from its region",
 				      op->partition_id, pfn);
-		return false;
-	}
+	/* Either way the hypervisor would not take it: keep it out. */
 	hv_carve_check_pool(hvcarve_pool_held(op->pool, &pfn, 1), what);
 	op->stats.learnt++;
-	return true;
+	return trusted;
 }
 
 /* Every refusal so far was about its page: keep those pages out. */
@@ -513,8 +516,8 @@ static void hv_carve_confirm(struct hv_carve_op *op)
 		struct hv_carve_unconfirmed *u = &op->pending[i];
 
 		if (u->refused &&
-		    !hv_carve_learn(op, u->pfn, u->was_skipped,
-				    "confirmed refusals") && u->skipped)
+		    !hv_carve_learn(op, u->pfn, "confirmed refusals") &&
+		    u->skipped)
 			hvcarve_pool_unskip(op->pool, u->pfn - u->skipped,
 					    u->skipped);
 	}
@@ -565,6 +568,7 @@ static int hv_carve_call(struct hv_carve_op *op, const u64 *pfns,
 		hv_carve_check_pool(hvcarve_pool_deposited(op->pool, pfns, *done),
 				    "accepted pages");
 		op->accepted_pages += *done;
+		op->accepted_carveout += *done;
 		op->left -= *done;
 		op->accepted = true;
 		hv_carve_confirm(op);
@@ -629,7 +633,7 @@ static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
 		return -ENOSPC;
 	}
 	if (confirmed || op->accepted) {
-		if (hv_carve_learn(op, pfn, was_skipped, "a refusal"))
+		if (hv_carve_learn(op, pfn, "a refusal"))
 			return 0;
 		if (skipped)
 			hvcarve_pool_unskip(op->pool, pfn - skipped, skipped);
@@ -678,8 +682,9 @@ static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
 		return -ENOSPC;
 	state = hvcarve_pool_take(op->pool, pfn);
 	was = state == HVCARVE_PAGE_SKIPPED;
+	/* Distrusted meanwhile by another deposit, or not a pool page. */
 	if (state == HVCARVE_PAGE_OUTSIDE)
-		return -EINVAL;
+		return hvcarve_pool_distrusted(op->pool) ? -ENOSPC : -EINVAL;
 	if (state == HVCARVE_PAGE_DEPOSITED || state == HVCARVE_PAGE_INHERITED) {
 		/* Known without a call; the skip is undone with the rest. */
 		if (gap && !hv_carve_pending_add(op, pfn, gap, false, false))
@@ -1105,28 +1110,36 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
  */
 static void hv_carve_balance_begin(struct hv_carve_op *op)
 {
+	long finished;
+
 	op->balance = -1;
-	if (!op->pool || !op->be->balance)
+	if (!op->pool || !op->be->balance || hvcarve_pool_distrusted(op->pool))
 		return;
-	op->withdrawals = atomic_long_read(&hv_carve_withdrawals_done);
-	/* Pairs with hv_carve_withdraw_end(): done, then busy. */
+	finished = atomic_long_read(&hv_carve_withdrawals_finished);
+	/* Pairs with hv_carve_withdraw_end(): finished, then started. */
 	smp_rmb();
-	if (atomic_read(&hv_carve_withdrawals_busy))
+	op->withdrawals = atomic_long_read(&hv_carve_withdrawals_started);
+	if (op->withdrawals != finished)
 		return;
 	op->balance = op->be->balance(op->partition_id);
 }
 
+/*
+ * Only a deposit that took carveout pages is checked: ordinary pages just
+ * allocated cannot be held already, so their shortfall would say nothing
+ * about learning.
+ */
 static void hv_carve_balance_check(struct hv_carve_op *op)
 {
 	long after;
 
-	if (op->balance < 0 || !op->accepted_pages)
+	if (op->balance < 0 || !op->accepted_carveout)
 		return;
 	after = op->be->balance(op->partition_id);
-	/* Pairs with hv_carve_withdraw_begin(): the balance, then busy. */
+	/* Pairs with hv_carve_withdraw_begin(): the balance, then started. */
 	smp_mb();
-	if (after < 0 || atomic_read(&hv_carve_withdrawals_busy) ||
-	    atomic_long_read(&hv_carve_withdrawals_done) != op->withdrawals)
+	if (after < 0 ||
+	    atomic_long_read(&hv_carve_withdrawals_started) != op->withdrawals)
 		return;
 	if (after - op->balance >= op->accepted_pages)
 		return;
@@ -1194,7 +1207,9 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 			ret = hv_carve_from_ram(&op, order);
 		} else {
 			if (!order)
-				pr_warn_ratelimited("carveout exhausted: %u of %u pages for partition %#llx not deposited (hvcarve.overflow=deny)\n",
+				pr_warn_ratelimited("carveout %s: %u of %u pages for partition %#llx not deposited (hvcarve.overflow=deny)\n",
+						    pool && hvcarve_pool_distrusted(pool) ?
+						    "distrusted" : "exhausted",
 						    op.left, num_pages, partition_id);
 			ret = -ENOMEM;
 		}
@@ -1321,8 +1336,8 @@ EXPORT_SYMBOL_GPL(hv_carve_withdrawn);
  */
 void hv_carve_withdraw_begin(void)
 {
-	atomic_inc(&hv_carve_withdrawals_busy);
-	/* Pairs with hv_carve_balance_check(): busy, then the hypercall. */
+	atomic_long_inc(&hv_carve_withdrawals_started);
+	/* Pairs with hv_carve_balance_check(): started, then the hypercall. */
 	smp_mb__after_atomic();
 }
 EXPORT_SYMBOL_GPL(hv_carve_withdraw_begin);
@@ -1334,10 +1349,9 @@ EXPORT_SYMBOL_GPL(hv_carve_withdraw_begin);
  */
 void hv_carve_withdraw_end(void)
 {
-	atomic_long_inc(&hv_carve_withdrawals_done);
-	/* Pairs with hv_carve_balance_begin(): done, then no longer busy. */
-	smp_mb__after_atomic();
-	atomic_dec(&hv_carve_withdrawals_busy);
+	/* Pairs with hv_carve_balance_begin(): the hypercall, then finished. */
+	smp_mb__before_atomic();
+	atomic_long_inc(&hv_carve_withdrawals_finished);
 }
 EXPORT_SYMBOL_GPL(hv_carve_withdraw_end);
 
@@ -1400,7 +1414,7 @@ int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn)
 EXPORT_SYMBOL_GPL(hv_carve_withdraw_pages);
 
 /**
- * hv_carve_balance() - pages a partition holds, as the hypervisor tells
+ * hv_carve_balance() - pages of a partition's memory pool, as the hypervisor tells
  * @partition_id: the partition
  *
  * Context: process context; may sleep.

@@ -78,7 +78,7 @@ static inline int hvcarve_parse_num(const char *s, const char **end, u64 *val)
 {
 	const char *p = s, *digits, *suffix;
 	unsigned int base = 10, shift;
-	u64 v = 0;
+	u64 v = 0, lim, rem;
 	int d;
 
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
@@ -95,11 +95,18 @@ static inline int hvcarve_parse_num(const char *s, const char **end, u64 *val)
 		return -EINVAL;
 	if (p - s > HVCARVE_NUM_MAX_LEN)
 		return -ERANGE;
+	/*
+	 * v * base + d fits if v < lim, or v == lim and d <= rem. No 64-bit
+	 * division by a variable: the x86-32 boot code has no libgcc.
+	 */
+	lim = base == 16 ? HVCARVE_U64_MAX >> 4 :
+	      base == 8 ? HVCARVE_U64_MAX >> 3 : HVCARVE_U64_MAX / 10;
+	rem = HVCARVE_U64_MAX - lim * base;
 	for (; digits < p; digits++) {
 		d = hvcarve_digit(*digits, base);
 		if (d < 0)
 			return -EINVAL;
-		if (v > (HVCARVE_U64_MAX - (u64)d) / base)
+		if (v > lim || (v == lim && (u64)d > rem))
 			return -ERANGE;
 		v = v * base + (u64)d;
 	}
