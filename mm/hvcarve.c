@@ -1319,15 +1319,16 @@ EXPORT_SYMBOL_GPL(hvcarve_pool_failed);
  * @ranges: the regions; the pool never touches their memory
  * @nids: the node of each region
  * @nr: number of regions, at most HVCARVE_MAX_REGIONS
- *
- * The regions count as inherited (hvcarve_pool_inherited()): a test pool
- * stands for the pool after a kexec, where a refused page may be held.
+ * @inherited: the regions count as inherited (hvcarve_pool_inherited()):
+ *	the pool stands for one after a kexec, where a refused page may be
+ *	held; else for one after a cold boot
  *
  * Context: process context; allocates.
  * Return: the pool, or NULL.
  */
 struct hvcarve_pool *hvcarve_pool_create(const struct hvcarve_range *ranges,
-					 const int *nids, unsigned int nr)
+					 const int *nids, unsigned int nr,
+					 bool inherited)
 {
 	struct hvcarve_pool *pool;
 	unsigned int i;
@@ -1345,7 +1346,7 @@ struct hvcarve_pool *hvcarve_pool_create(const struct hvcarve_range *ranges,
 		reg->base_pfn = PHYS_PFN(ranges[i].base);
 		reg->npages = PHYS_PFN(ranges[i].size);
 		reg->nid = nids[i];
-		reg->inherited = true;
+		reg->inherited = inherited;
 		spin_lock_init(&reg->lock);
 		reg->taken = bitmap_zalloc(reg->npages, GFP_KERNEL);
 		reg->held = bitmap_zalloc(reg->npages, GFP_KERNEL);

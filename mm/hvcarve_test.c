@@ -235,7 +235,7 @@ static int hvcarve_pool_test_init(struct kunit *test)
 	};
 	static const int nids[2] = { 0, 1 };
 
-	test->priv = hvcarve_pool_create(r, nids, 2);
+	test->priv = hvcarve_pool_create(r, nids, 2, true);
 	KUNIT_ASSERT_NOT_NULL(test, test->priv);
 	return 0;
 }

@@ -909,6 +909,59 @@ static void hv_carve_op_end(struct hv_carve_op *op)
 	kfree(op->batch);
 }
 
+/*
+ * The memory balance check. The hypervisor's count of a partition's pool
+ * (pages available plus pages in use: HvCallGetMemoryBalance) grows by each
+ * page it accepts, and shrinks only when pages are withdrawn; assumed, as
+ * the Hypervisor Top-Level Functional Specification describes the call but
+ * not how the two numbers move. A hypervisor that accepted a page it
+ * already held would not grow it: exactly the case in which hvcarve's
+ * learning after a kexec is unsafe. So a deposit from the pool reads the
+ * balance before and after, and if it grew by less than what was accepted,
+ * the pool is distrusted. Other deposits for the partition at the same
+ * time only add to it; a deposit that overlaps a withdrawal is not checked.
+ */
+static void hv_carve_balance_begin(struct hv_carve_op *op)
+{
+	long finished;
+
+	op->balance = -1;
+	if (!op->pool || !op->be->balance || hvcarve_pool_distrusted(op->pool))
+		return;
+	finished = atomic_long_read(&hv_carve_withdrawals_finished);
+	/* Pairs with hv_carve_withdraw_end(): finished, then started. */
+	smp_rmb();
+	op->withdrawals = atomic_long_read(&hv_carve_withdrawals_started);
+	if (op->withdrawals != finished)
+		return;
+	op->balance = op->be->balance(op->partition_id);
+}
+
+/*
+ * Only a deposit that took carveout pages is checked: ordinary pages just
+ * allocated cannot be held already, so their shortfall would say nothing
+ * about learning.
+ */
+static void hv_carve_balance_check(struct hv_carve_op *op)
+{
+	long after;
+
+	if (op->balance < 0 || !op->accepted_carveout)
+		return;
+	after = op->be->balance(op->partition_id);
+	/* Pairs with hv_carve_withdraw_begin(): the balance, then started. */
+	smp_mb();
+	if (after < 0 ||
+	    atomic_long_read(&hv_carve_withdrawals_started) != op->withdrawals)
+		return;
+	if (after - op->balance >= op->accepted_pages)
+		return;
+	hvcarve_pool_distrust(op->pool,
+			      "partition %#llx: %u pages were accepted, but its memory balance grew by %ld",
+			      op->partition_id, op->accepted_pages,
+			      after - op->balance);
+}
+
 #if HV_CARVE_TESTED
 /**
  * hv_carve_pool_deposit() - deposit pages of a pool through a backend
@@ -919,9 +972,9 @@ static void hv_carve_op_end(struct hv_carve_op *op)
  * @num_pages: number of pages
  * @stats: if not NULL, receives what the deposit cost
  *
- * The pool part of hv_carve_deposit_pages(), with learning, on any pool
- * and backend (the KUnit test uses private ones, the benchmark a null
- * hypercall).
+ * The pool part of hv_carve_deposit_pages(), with learning and the
+ * memory balance check, on any pool and backend (the KUnit test uses
+ * private ones, the benchmark a null hypercall).
  *
  * Context: process context; may sleep.
  * Return: 0 when all @num_pages went in; -ENOSPC when the pool had no more
@@ -936,8 +989,11 @@ int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 	int ret;
 
 	ret = hv_carve_op_init(&op, be, pool, node, partition_id, num_pages);
-	if (!ret)
+	if (!ret) {
+		hv_carve_balance_begin(&op);
 		ret = hv_carve_from_pool(&op);
+		hv_carve_balance_check(&op);
+	}
 	if (!ret && op.left)
 		ret = -ENOSPC;
 	hv_carve_op_end(&op);
@@ -1094,59 +1150,6 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 				    "carveout exhausted, hvcarve.overflow=allow" :
 				    "carveout exhausted during boot");
 	return ret;
-}
-
-/*
- * The memory balance check. The hypervisor's count of a partition's pool
- * (pages available plus pages in use: HvCallGetMemoryBalance) grows by each
- * page it accepts, and shrinks only when pages are withdrawn; assumed, as
- * the Hypervisor Top-Level Functional Specification describes the call but
- * not how the two numbers move. A hypervisor that accepted a page it
- * already held would not grow it: exactly the case in which hvcarve's
- * learning after a kexec is unsafe. So a deposit from the pool reads the
- * balance before and after, and if it grew by less than what was accepted,
- * the pool is distrusted. Other deposits for the partition at the same
- * time only add to it; a deposit that overlaps a withdrawal is not checked.
- */
-static void hv_carve_balance_begin(struct hv_carve_op *op)
-{
-	long finished;
-
-	op->balance = -1;
-	if (!op->pool || !op->be->balance || hvcarve_pool_distrusted(op->pool))
-		return;
-	finished = atomic_long_read(&hv_carve_withdrawals_finished);
-	/* Pairs with hv_carve_withdraw_end(): finished, then started. */
-	smp_rmb();
-	op->withdrawals = atomic_long_read(&hv_carve_withdrawals_started);
-	if (op->withdrawals != finished)
-		return;
-	op->balance = op->be->balance(op->partition_id);
-}
-
-/*
- * Only a deposit that took carveout pages is checked: ordinary pages just
- * allocated cannot be held already, so their shortfall would say nothing
- * about learning.
- */
-static void hv_carve_balance_check(struct hv_carve_op *op)
-{
-	long after;
-
-	if (op->balance < 0 || !op->accepted_carveout)
-		return;
-	after = op->be->balance(op->partition_id);
-	/* Pairs with hv_carve_withdraw_begin(): the balance, then started. */
-	smp_mb();
-	if (after < 0 ||
-	    atomic_long_read(&hv_carve_withdrawals_started) != op->withdrawals)
-		return;
-	if (after - op->balance >= op->accepted_pages)
-		return;
-	hvcarve_pool_distrust(op->pool,
-			      "partition %#llx: %u pages were accepted, but its memory balance grew by %ld",
-			      op->partition_id, op->accepted_pages,
-			      after - op->balance);
 }
 
 /*

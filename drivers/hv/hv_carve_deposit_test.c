@@ -25,6 +25,7 @@ enum fake_mode {
 	FAKE_NORMAL,
 	FAKE_DENY,	/* every call refused at its first page, -EEXIST */
 	FAKE_ACCESS,	/* every call refused with -EACCES */
+	FAKE_BLIND,	/* a held page is accepted, and not counted again */
 };
 
 /* The fake hypervisor; the backend callbacks have no context argument. */
@@ -33,7 +34,7 @@ static struct {
 	enum fake_mode mode;
 	u64 inuse;		/* refused with -EBUSY; 0 for none */
 	u64 calls;
-	u64 accepted;
+	u64 accepted;	/* the partition's memory balance */
 } fake;
 
 static u64 t_pfn(unsigned long idx)
@@ -59,6 +60,10 @@ static int fake_deposit(u64 partition_id, const u64 *pfns, unsigned int nr,
 			return -EINVAL;
 		if (pfns[i] == fake.inuse)
 			return -EBUSY;
+		if (test_bit(idx, fake.held) && fake.mode == FAKE_BLIND) {
+			(*done)++;
+			continue;
+		}
 		if (test_bit(idx, fake.held))
 			return -EEXIST;
 		__set_bit(idx, fake.held);
@@ -75,13 +80,20 @@ static int fake_withdraw(u64 partition_id, u64 *pfns, unsigned int max,
 	return 0;
 }
 
+static long fake_balance(u64 partition_id)
+{
+	return fake.accepted;
+}
+
 static const struct hv_carve_backend fake_backend = {
 	.name = "kunit",
 	.deposit = fake_deposit,
 	.withdraw = fake_withdraw,
+	.balance = fake_balance,
 };
 
-static int learn_init(struct kunit *test)
+/* A pool after a kexec (@inherited) or after a cold boot. */
+static int pool_init(struct kunit *test, bool inherited)
 {
 	struct hvcarve_range r = { T_BASE, T_PAGES * PAGE_SIZE };
 	static const int nid;
@@ -90,9 +102,14 @@ static int learn_init(struct kunit *test)
 	fake.held = kunit_kzalloc(test, BITS_TO_LONGS(T_PAGES) * sizeof(long),
 				  GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, fake.held);
-	test->priv = hvcarve_pool_create(&r, &nid, 1);
+	test->priv = hvcarve_pool_create(&r, &nid, 1, inherited);
 	KUNIT_ASSERT_NOT_NULL(test, test->priv);
 	return 0;
+}
+
+static int learn_init(struct kunit *test)
+{
+	return pool_init(test, true);
 }
 
 static void learn_exit(struct kunit *test)
@@ -140,6 +157,8 @@ static void expect_consistent(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ_MSG(test, bad, 0UL,
 			    "pages out of the pool that the hypervisor does not hold");
+	/* Nothing here contradicts hvcarve: the balance checks passed. */
+	KUNIT_EXPECT_FALSE(test, hvcarve_pool_distrusted(test->priv));
 }
 
 /*
@@ -363,6 +382,82 @@ static void learn_confirm(struct kunit *test)
 	expect_consistent(test);
 }
 
+/*
+ * A hypervisor that accepts a page it already holds gives nothing to
+ * learn; the partition's memory balance shows it (issue 16, item 11). The
+ * same pages refused honestly are learn_one_run's, and every test above
+ * checks its balance too (expect_consistent()).
+ */
+static void learn_blind(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+
+	hold(0, 10);
+	fake.mode = FAKE_BLIND;
+	KUNIT_EXPECT_EQ(test, deposit(test, 20, &st), 0);
+	KUNIT_EXPECT_EQ(test, st.refusals, 0ULL);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 10ULL);
+	KUNIT_EXPECT_TRUE(test, hvcarve_pool_distrusted(test->priv));
+	/* The pool hands out no more. */
+	fake.mode = FAKE_NORMAL;
+	KUNIT_EXPECT_EQ(test, deposit(test, 1, &st), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, st.calls, 0ULL);
+}
+
+/*
+ * After a cold boot the hypervisor holds no carveout page, so a page
+ * refused for itself (learn_in_use learns it after a kexec) contradicts
+ * hvcarve: the pool is distrusted, the page kept out, and nothing more is
+ * deposited from the pool.
+ */
+static void cold_in_use(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+	struct hvcarve_stats rs;
+
+	fake.inuse = t_pfn(5);
+	KUNIT_EXPECT_EQ(test, deposit(test, 100, &st), -ENOSPC);
+	KUNIT_EXPECT_TRUE(test, hvcarve_pool_distrusted(test->priv));
+	rs = stats(test);
+	KUNIT_EXPECT_EQ(test, rs.deposited, 5ULL);
+	KUNIT_EXPECT_EQ(test, rs.inherited, 1ULL);
+	KUNIT_EXPECT_EQ(test, rs.free, T_PAGES - 6);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 5ULL);
+	fake.inuse = 0;
+	KUNIT_EXPECT_EQ(test, deposit(test, 10, &st), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, st.calls, 0ULL);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 5ULL);
+}
+
+/* An honest hypervisor contradicts a cold pool in nothing. */
+static void cold_fresh(struct kunit *test)
+{
+	struct hv_carve_op_stats st;
+
+	KUNIT_EXPECT_EQ(test, deposit(test, 1000, &st), 0);
+	KUNIT_EXPECT_EQ(test, st.refusals, 0ULL);
+	KUNIT_EXPECT_EQ(test, fake.accepted, 1000ULL);
+	expect_consistent(test);
+}
+
+static int cold_init(struct kunit *test)
+{
+	return pool_init(test, false);
+}
+
+static struct kunit_case hv_carve_cold_cases[] = {
+	KUNIT_CASE(cold_in_use),
+	KUNIT_CASE(cold_fresh),
+	{}
+};
+
+static struct kunit_suite hv_carve_cold_suite = {
+	.name = "hvcarve_cold",
+	.init = cold_init,
+	.exit = learn_exit,
+	.test_cases = hv_carve_cold_cases,
+};
+
 static struct kunit_case hv_carve_learn_cases[] = {
 	KUNIT_CASE(learn_fresh),
 	KUNIT_CASE(learn_one_run),
@@ -374,6 +469,7 @@ static struct kunit_case hv_carve_learn_cases[] = {
 	KUNIT_CASE(learn_access_denied),
 	KUNIT_CASE(learn_in_use),
 	KUNIT_CASE(learn_confirm),
+	KUNIT_CASE(learn_blind),
 	{}
 };
 
@@ -384,4 +480,4 @@ static struct kunit_suite hv_carve_learn_suite = {
 	.test_cases = hv_carve_learn_cases,
 };
 
-kunit_test_suites(&hv_carve_learn_suite);
+kunit_test_suites(&hv_carve_learn_suite, &hv_carve_cold_suite);

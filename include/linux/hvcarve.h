@@ -197,7 +197,8 @@ int hvcarve_pool_stats(struct hvcarve_pool *pool, unsigned int i,
 
 #if IS_ENABLED(CONFIG_KUNIT)
 struct hvcarve_pool *hvcarve_pool_create(const struct hvcarve_range *ranges,
-					 const int *nids, unsigned int nr);
+					 const int *nids, unsigned int nr,
+					 bool inherited);
 void hvcarve_pool_destroy(struct hvcarve_pool *pool);
 #endif
 

@@ -11,7 +11,7 @@ load '/usr/lib/bats/bats-assert/load'
 
 # suite name and the number of test cases it has (parameterised cases
 # count once, as KTAP reports them at the suite level).
-SUITES="hvcarve_parse:3 hvcarve_pool:8 hvcarve_learn:10"
+SUITES="hvcarve_parse:4 hvcarve_pool:8 hvcarve_learn:11 hvcarve_cold:2"
 
 teardown() {
 	hvt_teardown
@@ -88,7 +88,7 @@ LOG
 hvt_sim_deposit 500 1 || hvt_fail "deposit: $hvt_sim_err"
 hvt_sim_report before
 hvt_ckpt before 0x3a000000 0x4000000
-for s in hvcarve_parse hvcarve_pool hvcarve_learn; do
+for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold; do
 	echo 1 >/sys/kernel/debug/kunit/$s/run || hvt_fail "cannot run $s"
 	hvt_result "result.$s" "$(tail -n 1 /sys/kernel/debug/kunit/$s/results)"
 done
@@ -97,7 +97,7 @@ hvt_sim_report after
 hvt_done
 EOF
 	local s k
-	for s in hvcarve_parse hvcarve_pool hvcarve_learn; do
+	for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold; do
 		run result "result.$s" 0
 		assert_output --regexp "^ok [0-9]+ $s\$"
 	done
