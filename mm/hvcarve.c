@@ -119,6 +119,38 @@ static unsigned int hvcarve_nr_pending __initdata;
 static bool hvcarve_seen __initdata;
 static bool hvcarve_rejected __initdata;
 
+/* Why the carveout is invalid: the first reason, for sysfs. */
+static char hvcarve_why[HVCARVE_REASON_LEN];
+
+/* Say why the carveout is invalid: in the log, and the first in sysfs. */
+static __printf(1, 2) void __init hvcarve_invalid_why(const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	pr_err("%pV\n", &vaf);
+	va_end(args);
+	if (hvcarve_why[0])
+		return;
+	va_start(args, fmt);
+	vscnprintf(hvcarve_why, sizeof(hvcarve_why), fmt, args);
+	va_end(args);
+}
+
+/**
+ * hvcarve_invalid_reason() - why the carveout is invalid
+ *
+ * Context: any, after boot.
+ * Return: the first reason the log gave, or NULL if none was given.
+ */
+const char *hvcarve_invalid_reason(void)
+{
+	return hvcarve_why[0] ? hvcarve_why : NULL;
+}
+
 /**
  * hvcarve_parse() - parse the value of one hvcarve= parameter
  * @str: the text after "hvcarve=", e.g. "64M@0x3a000000,32M@2G"
@@ -174,8 +206,9 @@ static int __init hvcarve_setup(char *str)
 			if (elem)
 				elem++;
 		}
-		pr_err("rejecting \"hvcarve=%s\": \"%.*s\": %s\n",
-		       str ?: "", hvcarve_elem_len(elem), elem ?: "", reason);
+		hvcarve_invalid_why("rejecting \"hvcarve=%s\": \"%.*s\": %s",
+				    str ?: "", hvcarve_elem_len(elem), elem ?: "",
+				    reason);
 		hvcarve_rejected = true;
 		return 0;
 	}
@@ -243,9 +276,10 @@ void __init hvcarve_refuse(unsigned int i, const char *why)
 {
 	const struct hvcarve_range *r = &hvcarve_pending[i];
 
-	pr_err("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s\n",
-	       hvcarve_elem_len(hvcarve_pending_text[i]),
-	       hvcarve_pending_text[i], r->base, r->base + r->size - 1, why);
+	hvcarve_invalid_why("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s",
+			    hvcarve_elem_len(hvcarve_pending_text[i]),
+			    hvcarve_pending_text[i], r->base,
+			    r->base + r->size - 1, why);
 	hvcarve_disable(false);
 }
 
@@ -396,13 +430,14 @@ void __init hvcarve_pool_init(void)
 		if (reg->nid != NUMA_NO_NODE)
 			continue;
 		if (other == NUMA_NO_NODE)
-			pr_err("region %u [mem %#018llx-%#018llx]: no NUMA node is known for %#llx (the firmware's memory affinity does not cover it), on a machine with %u nodes\n",
-			       i, reg->base, reg->base + reg->size - 1, at,
-			       num_online_nodes());
+			hvcarve_invalid_why("region %u [mem %#018llx-%#018llx]: no NUMA node is known for %#llx (the firmware's memory affinity does not cover it), on a machine with %u nodes",
+					    i, reg->base, reg->base + reg->size - 1,
+					    at, num_online_nodes());
 		else
-			pr_err("region %u [mem %#018llx-%#018llx] spans NUMA nodes %d and %d (at %#llx): use one region per node\n",
-			       i, reg->base, reg->base + reg->size - 1,
-			       phys_to_target_node(reg->base), other, at);
+			hvcarve_invalid_why("region %u [mem %#018llx-%#018llx] spans NUMA nodes %d and %d (at %#llx): use one region per node",
+					    i, reg->base, reg->base + reg->size - 1,
+					    phys_to_target_node(reg->base), other,
+					    at);
 		goto fail;
 	}
 
@@ -419,7 +454,8 @@ void __init hvcarve_pool_init(void)
 		reg->held = memblock_alloc_node(hvcarve_bitmap_bytes(reg),
 						SMP_CACHE_BYTES, reg->nid);
 		if (!reg->taken || !reg->held) {
-			pr_err("no memory for the page bitmaps of region %u\n", i);
+			hvcarve_invalid_why("no memory for the page bitmaps of region %u",
+					    i);
 			goto fail;
 		}
 		reg->stats.free = reg->npages;

@@ -56,8 +56,8 @@ struct hvcarve_region {
 	struct hvcarve_stats stats;
 };
 
-/* Room for the text of the contradiction that made a pool distrusted. */
-#define HVCARVE_CONTRADICTION_LEN	160
+/* Room for the text of why the carveout is invalid or distrusted. */
+#define HVCARVE_REASON_LEN		384
 /* The bit of hvcarve_pool.distrusted. */
 #define HVCARVE_POOL_DISTRUSTED		0
 
@@ -75,13 +75,14 @@ struct hvcarve_pool {
 	unsigned int nr_regions;
 	struct hvcarve_region regions[HVCARVE_MAX_REGIONS];
 	unsigned long distrusted;
-	char contradiction[HVCARVE_CONTRADICTION_LEN];
+	char contradiction[HVCARVE_REASON_LEN];
 	bool contradiction_set;
 };
 
 enum hvcarve_state hvcarve_get_state(void);
 const char *hvcarve_state_name(enum hvcarve_state state);
 const char *hvcarve_pool_contradiction(struct hvcarve_pool *pool);
+const char *hvcarve_invalid_reason(void);
 int hvcarve_range_node(u64 base, u64 size, int (*node_of)(u64 addr),
 		       int only, u64 *at, int *other);
 

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * hvcarve sysfs: /sys/kernel/mm/hvcarve/ (the carveout's state, what the
- * hypervisor did if it contradicted hvcarve, the overflow count and
- * policy) and one read-only directory per region with its range, node and
+ * hvcarve sysfs: /sys/kernel/mm/hvcarve/ (the carveout's state and why it
+ * is invalid or distrusted, the overflow count and policy) and one read-only directory per region with its range, node and
  * page counters. See
  * Documentation/ABI/testing/sysfs-kernel-mm-hvcarve.
  *
@@ -131,13 +130,18 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 
-static ssize_t contradiction_show(struct kobject *kobj,
-				  struct kobj_attribute *attr, char *buf)
+/* Why the state is "distrusted" or "invalid"; else "none". */
+static ssize_t reason_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
 {
-	return sysfs_emit(buf, "%s\n", hvcarve_live_contradiction() ?: "none");
+	const char *why = hvcarve_live_contradiction();
+
+	if (!why && hvcarve_get_state() == HVCARVE_INVALID)
+		why = hvcarve_invalid_reason() ?: "unknown";
+	return sysfs_emit(buf, "%s\n", why ?: "none");
 }
 
-static struct kobj_attribute contradiction_attr = __ATTR_RO(contradiction);
+static struct kobj_attribute reason_attr = __ATTR_RO(reason);
 
 static ssize_t overflow_pages_show(struct kobject *kobj,
 				   struct kobj_attribute *attr, char *buf)
@@ -158,7 +162,7 @@ static struct kobj_attribute overflow_policy_attr = __ATTR_RO(overflow_policy);
 
 static struct attribute *hvcarve_attrs[] = {
 	&state_attr.attr,
-	&contradiction_attr.attr,
+	&reason_attr.attr,
 	&overflow_pages_attr.attr,
 	&overflow_policy_attr.attr,
 	NULL,

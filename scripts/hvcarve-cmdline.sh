@@ -2374,7 +2374,7 @@ cmd_status() {
 	overflow=$SV
 	if [[ $state == distrusted ]]; then
 		local why=unknown
-		[[ -r $dir/contradiction ]] && why=$(<"$dir/contradiction")
+		[[ -r $dir/reason ]] && why=$(<"$dir/reason")
 		pwarn "the carveout is distrusted: the hypervisor contradicted what hvcarve assumes ($why); this kernel deposits no more carveout pages"
 	fi
 	region_dirs "$dir"

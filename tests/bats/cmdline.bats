@@ -1427,7 +1427,7 @@ EOF
 	cp -r "$HOST2" "$root"
 	echo distrusted >"$root/sys/kernel/mm/hvcarve/state"
 	echo "partition 0x2: 50 pages were accepted, but its memory balance grew by 0" \
-		>"$root/sys/kernel/mm/hvcarve/contradiction"
+		>"$root/sys/kernel/mm/hvcarve/reason"
 	run --separate-stderr "$HV" status --root "$root"
 	assert_success
 	assert_line --index 0 'hvcarve: state distrusted, overflow_policy deny, overflow_pages 0, 2 region(s)'

@@ -21,6 +21,7 @@ s=/sys/kernel/mm/hvcarve
 hvt_result state "$(cat $s/state)"
 hvt_result regions "$(ls -d $s/region* 2>/dev/null | wc -l)"
 hvt_result iomem_hvcarve "$(grep -c ": hvcarve$" /proc/iomem)"
+hvt_result reason "$(cat $s/reason)"
 hvt_done
 '
 
@@ -40,6 +41,11 @@ assert_rejected() {
 	run console_grep -g 0 'hvcarve: carveout disabled: no memory reserved'
 	assert_success
 	assert_equal "$(result state 0)" invalid
+	# sysfs says why, in the words of the log's first rejection.
+	local first
+	first=$(console_grep -g 0 'hvcarve: rejecting' | head -n 1 | sed -E 's/^.*hvcarve: //')
+	[ -n "$first" ] || fail "no rejection line"
+	assert_equal "$(result reason 0)" "$first"
 	assert_equal "$(result regions 0)" 0
 	assert_equal "$(result iomem_hvcarve 0)" 0
 	# The e820 map was not touched by hvcarve.

@@ -805,7 +805,7 @@ EOF
 	done
 	# A refusal of everything is not about a page: nothing contradicted.
 	assert_equal "$(r access.state)" active
-	assert_equal "$(r access.contradiction)" none
+	assert_equal "$(r access.reason)" none
 	# No page leaked or written: the host's view.
 	dumps_equal before after
 	assert_equal "$(decode_value "$(dump_file after)" "$CARVE_BASE" held)" 200
@@ -842,7 +842,7 @@ EOF
 	run r cold
 	assert_output --partial "Cannot allocate memory"
 	assert_equal "$(r cold.state)" distrusted
-	assert_equal "$(r cold.contradiction)" "partition 0x5: carveout pfn $(printf '%#x' "$pfn") was refused, but no kernel before this one deposited from its region"
+	assert_equal "$(r cold.reason)" "partition 0x5: carveout pfn $(printf '%#x' "$pfn") was refused, but no kernel before this one deposited from its region"
 	# The refused page is kept out all the same.
 	assert_equal "$(r cold.inherited_pages)" 1
 	assert_equal "$(r cold.deposited_pages)" 150
@@ -858,10 +858,10 @@ EOF
 	assert_equal "$(r after.sim_held)" 150
 	# Gen 1: the region is inherited, so the refusal is learnt.
 	assert_equal "$(r kexec.state 1)" active
-	assert_equal "$(r kexec.contradiction 1)" none
+	assert_equal "$(r kexec.reason 1)" none
 	assert_equal "$(r warm 1)" ok
 	assert_equal "$(r warm.state 1)" active
-	assert_equal "$(r warm.contradiction 1)" none
+	assert_equal "$(r warm.reason 1)" none
 	assert_equal "$(r warm.sim_held 1)" 550
 	[ "$(r warm.inherited_pages 1)" -ge 1 ]
 }
@@ -895,7 +895,7 @@ hvt_done'
 	assert_equal "$(r second 1)" ok
 	assert_equal "$(r second.sim_held 1)" 100
 	assert_equal "$(r second.state 1)" distrusted
-	assert_equal "$(r second.contradiction 1)" "partition 0x2: 50 pages were accepted, but its memory balance grew by 0"
+	assert_equal "$(r second.reason 1)" "partition 0x2: 50 pages were accepted, but its memory balance grew by 0"
 	run console_grep -g 1 'hvcarve: the hypervisor contradicted what hvcarve assumes: partition 0x2: 50 pages were accepted'
 	assert_success
 	run r third 1
@@ -906,7 +906,7 @@ hvt_done'
 	assert_equal "$(r second 1)" ok
 	assert_equal "$(r second.sim_held 1)" 150
 	assert_equal "$(r second.state 1)" active
-	assert_equal "$(r second.contradiction 1)" none
+	assert_equal "$(r second.reason 1)" none
 	assert_equal "$(r third 1)" ok
 	assert_equal "$(r third.sim_held 1)" 160
 	run console_grep -g 1 'contradicted'

@@ -40,7 +40,7 @@ hvt_sim_report() {
 	done
 	hvt_result "$1.overflow_pages" "$(cat $HVT_HVC/overflow_pages)"
 	hvt_result "$1.state" "$(cat $HVT_HVC/state)"
-	hvt_result "$1.contradiction" "$(cat $HVT_HVC/contradiction)"
+	hvt_result "$1.reason" "$(cat $HVT_HVC/reason)"
 	for hvt__f in held refusals corrupted bad_checksum wrong_pfn torn; do
 		hvt_result "$1.sim_$hvt__f" "$(hvt_sim_ledger $hvt__f)"
 	done
