@@ -123,7 +123,7 @@ static bool hvcarve_rejected __initdata;
 static char hvcarve_why[HVCARVE_REASON_LEN];
 
 /* Say why the carveout is invalid: in the log, and the first in sysfs. */
-static __printf(1, 2) void __init hvcarve_invalid_why(const char *fmt, ...)
+static __printf(1, 2) void __init hvcarve_invalid_err(const char *fmt, ...)
 {
 	struct va_format vaf;
 	va_list args;
@@ -206,7 +206,7 @@ static int __init hvcarve_setup(char *str)
 			if (elem)
 				elem++;
 		}
-		hvcarve_invalid_why("rejecting \"hvcarve=%s\": \"%.*s\": %s",
+		hvcarve_invalid_err("rejecting \"hvcarve=%s\": \"%.*s\": %s",
 				    str ?: "", hvcarve_elem_len(elem), elem ?: "",
 				    reason);
 		hvcarve_rejected = true;
@@ -276,7 +276,7 @@ void __init hvcarve_refuse(unsigned int i, const char *why)
 {
 	const struct hvcarve_range *r = &hvcarve_pending[i];
 
-	hvcarve_invalid_why("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s",
+	hvcarve_invalid_err("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s",
 			    hvcarve_elem_len(hvcarve_pending_text[i]),
 			    hvcarve_pending_text[i], r->base,
 			    r->base + r->size - 1, why);
@@ -430,11 +430,11 @@ void __init hvcarve_pool_init(void)
 		if (reg->nid != NUMA_NO_NODE)
 			continue;
 		if (other == NUMA_NO_NODE)
-			hvcarve_invalid_why("region %u [mem %#018llx-%#018llx]: no NUMA node is known for %#llx (the firmware's memory affinity does not cover it), on a machine with %u nodes",
+			hvcarve_invalid_err("region %u [mem %#018llx-%#018llx]: no NUMA node is known for %#llx (the firmware's memory affinity does not cover it), on a machine with %u nodes",
 					    i, reg->base, reg->base + reg->size - 1,
 					    at, num_online_nodes());
 		else
-			hvcarve_invalid_why("region %u [mem %#018llx-%#018llx] spans NUMA nodes %d and %d (at %#llx): use one region per node",
+			hvcarve_invalid_err("region %u [mem %#018llx-%#018llx] spans NUMA nodes %d and %d (at %#llx): use one region per node",
 					    i, reg->base, reg->base + reg->size - 1,
 					    phys_to_target_node(reg->base), other,
 					    at);
@@ -454,7 +454,7 @@ void __init hvcarve_pool_init(void)
 		reg->held = memblock_alloc_node(hvcarve_bitmap_bytes(reg),
 						SMP_CACHE_BYTES, reg->nid);
 		if (!reg->taken || !reg->held) {
-			hvcarve_invalid_why("no memory for the page bitmaps of region %u",
+			hvcarve_invalid_err("no memory for the page bitmaps of region %u",
 					    i);
 			goto fail;
 		}

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hvcarve sysfs: /sys/kernel/mm/hvcarve/ (the carveout's state and why it
- * is invalid or distrusted, the overflow count and policy) and one read-only directory per region with its range, node and
- * page counters. See
- * Documentation/ABI/testing/sysfs-kernel-mm-hvcarve.
+ * is invalid or distrusted, the overflow count and policy) and one
+ * read-only directory per region with its range, node and page counters.
+ * See Documentation/ABI/testing/sysfs-kernel-mm-hvcarve.
  *
  * The counters are read under the region's lock, so a file never shows a
  * torn or half-updated value.
