@@ -1190,6 +1190,7 @@ static int hv_carve_deposit(int node, u64 partition_id, u32 num_pages,
 				op.batch[i] = pfn + i;
 			op.left = num_pages;
 			ret = hv_carve_send(&op, op.batch, num_pages, false);
+			/* The pool was distrusted: overflow may follow. */
 			if (ret == -ENOSPC)
 				ret = 0;
 			if (ret || !op.left)
