@@ -28,9 +28,9 @@
  *   region's spinlock. Pool operations are made in process context and
  *   take one region lock at a time, once per run of consecutive pages.
  *   sysfs takes the same lock to read the counters.
- * - hvcarve_gate_lock protects the overflow page count and the kexec
- *   gate (hvcarve_gate_closed, hvcarve_image_loaded); see
- *   hvcarve_overflow_get().
+ * - hvcarve_gate_lock protects the overflow page counts (now and since
+ *   boot) and the kexec gate (hvcarve_gate_closed, hvcarve_image_loaded);
+ *   see hvcarve_overflow_get().
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
@@ -81,6 +81,7 @@ static bool hvcarve_overflow;
 
 static DEFINE_SPINLOCK(hvcarve_gate_lock);
 static u64 hvcarve_overflow_count;	/* ordinary pages deposited now */
+static u64 hvcarve_overflow_cumulative;	/* ... and accepted since boot */
 static bool hvcarve_gate_closed;	/* a kexec is under way */
 static bool hvcarve_image_loaded;	/* a kexec reboot image is loaded */
 
@@ -1271,17 +1272,17 @@ EXPORT_SYMBOL_GPL(hvcarve_pool_inherited);
  * page of @pool is handed out again: hvcarve_pool_alloc() and
  * hvcarve_pool_alloc_aligned() find none, hvcarve_pool_take() takes none.
  * Pages out of the pool stay as they are and are withdrawn as usual. The
- * first contradiction is logged and kept for sysfs; later ones only count.
+ * first contradiction is logged and kept for sysfs; later ones change
+ * nothing.
  *
  * Context: process context.
- * Return: true if this was the first contradiction.
  */
-bool hvcarve_pool_distrust(struct hvcarve_pool *pool, const char *fmt, ...)
+void hvcarve_pool_distrust(struct hvcarve_pool *pool, const char *fmt, ...)
 {
 	va_list args;
 
 	if (test_and_set_bit(HVCARVE_POOL_DISTRUSTED, &pool->distrusted))
-		return false;
+		return;
 	va_start(args, fmt);
 	vscnprintf(pool->contradiction, sizeof(pool->contradiction), fmt, args);
 	va_end(args);
@@ -1289,7 +1290,6 @@ bool hvcarve_pool_distrust(struct hvcarve_pool *pool, const char *fmt, ...)
 	smp_store_release(&pool->contradiction_set, true);
 	pr_err("the hypervisor contradicted what hvcarve assumes: %s. No more carveout pages will be deposited: deposits use ordinary memory if hvcarve.overflow=allow, and kexec is refused while any is deposited\n",
 	       pool->contradiction);
-	return true;
 }
 EXPORT_SYMBOL_GPL(hvcarve_pool_distrust);
 
@@ -1477,6 +1477,42 @@ void hvcarve_overflow_put(unsigned long nr)
 	spin_unlock(&hvcarve_gate_lock);
 }
 EXPORT_SYMBOL_GPL(hvcarve_overflow_put);
+
+/**
+ * hvcarve_overflow_accepted() - count ordinary pages the hypervisor took
+ * @nr: pages of a deposit counted by hvcarve_overflow_get() and accepted
+ *
+ * Adds to the count since boot (hvcarve_overflow_cumulative_pages()); the
+ * count now is hvcarve_overflow_get()'s.
+ *
+ * Context: process context; takes hvcarve_gate_lock (not with interrupts
+ * disabled: no caller runs in interrupt context).
+ */
+void hvcarve_overflow_accepted(unsigned long nr)
+{
+	spin_lock(&hvcarve_gate_lock);
+	hvcarve_overflow_cumulative += nr;
+	spin_unlock(&hvcarve_gate_lock);
+}
+EXPORT_SYMBOL_GPL(hvcarve_overflow_accepted);
+
+/**
+ * hvcarve_overflow_cumulative_pages() - ordinary pages deposited since boot
+ *
+ * Context: process context; takes hvcarve_gate_lock (not with interrupts
+ * disabled: no caller runs in interrupt context).
+ * Return: the number of ordinary pages the hypervisor accepted since boot,
+ * whether withdrawn since or not.
+ */
+u64 hvcarve_overflow_cumulative_pages(void)
+{
+	u64 n;
+
+	spin_lock(&hvcarve_gate_lock);
+	n = hvcarve_overflow_cumulative;
+	spin_unlock(&hvcarve_gate_lock);
+	return n;
+}
 
 /**
  * hvcarve_overflow_pages() - ordinary pages deposited now

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hvcarve sysfs: /sys/kernel/mm/hvcarve/ (the carveout's state and why it
- * is invalid or distrusted, the overflow count and policy) and one
- * read-only directory per region with its range, node and page counters.
- * See Documentation/ABI/testing/sysfs-kernel-mm-hvcarve.
+ * is invalid or distrusted, the overflow counts now and since boot) and
+ * one read-only directory per region, named by its base address
+ * ("region@<hex base>"), with its range, node and page counters. See
+ * Documentation/ABI/testing/sysfs-kernel-mm-hvcarve.
+ *
+ * What is not for operators is in debugfs, /sys/kernel/debug/hvcarve/:
+ * each region's skipped_pages, an internal of learning after a kexec. The
+ * overflow policy is the module parameter's own file,
+ * /sys/module/hvcarve/parameters/overflow.
  *
  * The counters are read under the region's lock, so a file never shows a
  * torn or half-updated value.
@@ -11,7 +17,9 @@
 
 #define pr_fmt(fmt) "hvcarve: " fmt
 
+#include <linux/debugfs.h>
 #include <linux/kobject.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/sysfs.h>
@@ -78,7 +86,6 @@ static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
 HVCARVE_STAT_ATTR(free_pages, free);
 HVCARVE_STAT_ATTR(deposited_pages, deposited);
 HVCARVE_STAT_ATTR(inherited_pages, inherited);
-HVCARVE_STAT_ATTR(skipped_pages, skipped);
 HVCARVE_STAT_ATTR(peak_deposited_pages, peak);
 HVCARVE_STAT_ATTR(deposit_success_pages, deposit_success);
 HVCARVE_STAT_ATTR(deposit_fail_pages, deposit_fail);
@@ -92,7 +99,6 @@ static struct attribute *hvcarve_region_attrs[] = {
 	&free_pages_attr.attr,
 	&deposited_pages_attr.attr,
 	&inherited_pages_attr.attr,
-	&skipped_pages_attr.attr,
 	&peak_deposited_pages_attr.attr,
 	&deposit_success_pages_attr.attr,
 	&deposit_fail_pages_attr.attr,
@@ -151,20 +157,21 @@ static ssize_t overflow_pages_show(struct kobject *kobj,
 
 static struct kobj_attribute overflow_pages_attr = __ATTR_RO(overflow_pages);
 
-static ssize_t overflow_policy_show(struct kobject *kobj,
-				    struct kobj_attribute *attr, char *buf)
+static ssize_t overflow_cumulative_pages_show(struct kobject *kobj,
+					      struct kobj_attribute *attr,
+					      char *buf)
 {
-	return sysfs_emit(buf, "%s\n",
-			  hvcarve_overflow_allowed() ? "allow" : "deny");
+	return sysfs_emit(buf, "%llu\n", hvcarve_overflow_cumulative_pages());
 }
 
-static struct kobj_attribute overflow_policy_attr = __ATTR_RO(overflow_policy);
+static struct kobj_attribute overflow_cumulative_pages_attr =
+	__ATTR_RO(overflow_cumulative_pages);
 
 static struct attribute *hvcarve_attrs[] = {
 	&state_attr.attr,
 	&reason_attr.attr,
 	&overflow_pages_attr.attr,
-	&overflow_policy_attr.attr,
+	&overflow_cumulative_pages_attr.attr,
 	NULL,
 };
 
@@ -172,9 +179,45 @@ static const struct attribute_group hvcarve_group = {
 	.attrs = hvcarve_attrs,
 };
 
+/* The name of a region's directory, in sysfs and debugfs: by its base. */
+#define HVCARVE_REGION_NAME	"region@%llx"
+
+static int skipped_pages_show(struct seq_file *m, void *unused)
+{
+	struct hvcarve_region *reg = m->private;
+	u64 val;
+
+	spin_lock(&reg->lock);
+	val = reg->stats.skipped;
+	spin_unlock(&reg->lock);
+	seq_printf(m, "%llu\n", val);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(skipped_pages);
+
+/* /sys/kernel/debug/hvcarve/region@<base>/skipped_pages; best effort. */
+static void __init hvcarve_debugfs_init(struct hvcarve_pool *pool)
+{
+	struct dentry *top = debugfs_create_dir("hvcarve", NULL);
+	char name[sizeof("region@") + 16];
+	unsigned int i;
+
+	for (i = 0; i < pool->nr_regions; i++) {
+		struct hvcarve_region *reg = &pool->regions[i];
+		struct dentry *dir;
+
+		snprintf(name, sizeof(name), HVCARVE_REGION_NAME, reg->base);
+		dir = debugfs_create_dir(name, top);
+		debugfs_create_file("skipped_pages", 0444, dir, reg,
+				    &skipped_pages_fops);
+	}
+}
+
 /**
  * hvcarve_sysfs_init() - create /sys/kernel/mm/hvcarve/
  * @pool: the carveout's regions, one directory each
+ *
+ * Also creates /sys/kernel/debug/hvcarve/ (if debugfs is built and on).
  *
  * Context: process context, from an initcall.
  * Return: 0 or a negative errno (then nothing was created).
@@ -203,10 +246,11 @@ int __init hvcarve_sysfs_init(struct hvcarve_pool *pool)
 		hks[i] = hk;
 		hk->region = &pool->regions[i];
 		ret = kobject_init_and_add(&hk->kobj, &hvcarve_region_ktype, top,
-					   "region%u", i);
+					   HVCARVE_REGION_NAME, hk->region->base);
 		if (ret)
 			goto out_put;
 	}
+	hvcarve_debugfs_init(pool);
 	return 0;
 
 out_put:

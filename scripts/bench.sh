@@ -155,13 +155,13 @@ bench_alloc() {
 	VM_MEM=2G bench_vm alloc "nokaslr hvcarve=320M@0x40000000" --smp 4 <<EOF
 . /hvt/sim.sh
 B=/sys/kernel/debug/hvcarve_bench
-total=\$(cat \$HVT_HVC/region0/free_pages)
+total=\$(cat \$(hvt_region)/free_pages)
 for rep in \$(seq 1 $reps); do
 	for t in 1 4; do
 		for mode in pool buddy; do
 			echo "\$mode \$t $PAGES_PER_THREAD" >\$B/run || hvt_fail "bench \$mode \$t failed"
 			hvt_result "alloc.\$mode.\$t.\$rep" "\$(cat \$B/result)"
-			[ "\$(cat \$HVT_HVC/region0/free_pages)" = "\$total" ] ||
+			[ "\$(cat \$(hvt_region)/free_pages)" = "\$total" ] ||
 				hvt_fail "the pool did not get its pages back after \$mode \$t"
 		done
 	done
@@ -220,13 +220,13 @@ learn_scenario() {
 	esac
 	cat <<EOF
 . /hvt/sim.sh
-R0=\$HVT_HVC/region0
+R0=\$(hvt_region)
 echo "$LEARN_BASE_PFN $1 99 $shape" >\$HVT_SIM/hold || hvt_fail "hold failed"
 c0=\$(hvt_sim_ledger deposit_calls)
 r0=\$(hvt_sim_ledger refusals)
 hvt_sim_deposit $LEARN_DEPOSIT 100 || hvt_fail "deposit: \$hvt_sim_err"
 ns=\$(awk '\$1 == "last_deposit" { for (i = 2; i <= NF; i++) if (\$i ~ /^ns=/) print substr(\$i, 4) }' \$HVT_SIM/ledger)
-hvt_result learn "calls \$((\$(hvt_sim_ledger deposit_calls) - c0)) refusals \$((\$(hvt_sim_ledger refusals) - r0)) ns \$ns inherited \$(cat \$R0/inherited_pages) skipped \$(cat \$R0/skipped_pages)"
+hvt_result learn "calls \$((\$(hvt_sim_ledger deposit_calls) - c0)) refusals \$((\$(hvt_sim_ledger refusals) - r0)) ns \$ns inherited \$(cat \$R0/inherited_pages) skipped \$(hvt_skipped)"
 hvt_done
 EOF
 }
@@ -237,7 +237,7 @@ EOF
 learn_kexec_scenario() {
 	cat <<EOF
 . /hvt/sim.sh
-R0=\$HVT_HVC/region0
+R0=\$(hvt_region)
 if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_sim_deposit 30000 99 || hvt_fail "deposit 30000: \$hvt_sim_err"
 	hvt_kexec -s /boot/vmlinuz-new "$1"
@@ -245,7 +245,7 @@ fi
 c0=\$(hvt_sim_ledger deposit_calls)
 r0=\$(hvt_sim_ledger refusals)
 hvt_sim_deposit $LEARN_DEPOSIT 100 || hvt_fail "deposit: \$hvt_sim_err"
-hvt_result learn.kexec "calls \$((\$(hvt_sim_ledger deposit_calls) - c0)) refusals \$((\$(hvt_sim_ledger refusals) - r0)) inherited \$(cat \$R0/inherited_pages) skipped \$(cat \$R0/skipped_pages)"
+hvt_result learn.kexec "calls \$((\$(hvt_sim_ledger deposit_calls) - c0)) refusals \$((\$(hvt_sim_ledger refusals) - r0)) inherited \$(cat \$R0/inherited_pages) skipped \$(hvt_skipped)"
 hvt_done
 EOF
 }
@@ -418,7 +418,7 @@ kexec_scenario() {
 	cat <<EOF
 . /hvt/sim.sh
 if [ "\$(hvt_gen)" = 0 ]; then
-	if [ -d \$HVT_HVC/region0 ]; then
+	if [ -n "\$(hvt_region)" ]; then
 		hvt_sim_deposit $HALF_PAGES 1 || hvt_fail "deposit: \$hvt_sim_err"
 	fi
 	hvt_kexec -s /boot/vmlinuz-new "$1"

@@ -1987,7 +1987,7 @@ counters of a running hvcarve), from a rule built on the deposits of
 mainline Linux 7.3, or from both (then the larger wins).
 
 Counters: used when DIR/sys/kernel/mm/hvcarve/ (DIR defaults to /) has
-region directories (region0, region1, ...): the sum of every region's
+region directories (region@<base>, one per region): the sum of every region's
 peak_deposited_pages, plus overflow_pages if present (the pages that did
 not fit into the carveout).  A region whose peak_deposited_pages reached
 its total_pages was full at some point: a warning says so (stderr, and in
@@ -2043,18 +2043,18 @@ read_pages() {
 	PAGES=$((10#$v))
 }
 
-# region_dirs DIR: the names of DIR's region directories, numerically
-# ordered (region2 before region10), into REGION_NAMES.
+# region_dirs DIR: the names of DIR's region directories (region@<hex
+# base>, below 2^52), in order of base address, into REGION_NAMES.
 region_dirs() {
 	local d name
 	REGION_NAMES=()
 	while read -r name; do
 		[[ -n $name ]] && REGION_NAMES+=("$name")
-	done < <(for d in "$1"/region[0-9]*/; do
+	done < <(for d in "$1"/region@*/; do
 		[[ -d $d ]] || continue
 		d=${d%/}
 		d=${d##*/}
-		[[ $d =~ ^region[0-9]+$ ]] && printf '%s %s\n' "${d#region}" "$d"
+		[[ $d =~ ^region@[0-9a-f]{1,13}$ ]] && printf '%d %s\n' "$((16#${d#region@}))" "$d"
 	done | sort -n | cut -d' ' -f2)
 }
 
@@ -2113,7 +2113,7 @@ cmd_size() {
 	elif ((!use_counters)); then
 		use_rule=1
 		if [[ -d $dir ]]; then
-			pwarn "no region directories (region0, ...) under $dir (no carveout yet): the size comes from the rule alone, with assumed counts; give --partitions, --vps and --lps, or ask again for the counters once guests have run"
+			pwarn "no region directories (region@<base>) under $dir (no carveout yet): the size comes from the rule alone, with assumed counts; give --partitions, --vps and --lps, or ask again for the counters once guests have run"
 		else
 			pwarn "$dir is missing (no carveout yet): the size comes from the rule alone, with assumed counts; give --partitions, --vps and --lps, or ask again for the counters once guests have run on a kernel with hvcarve"
 		fi
@@ -2227,7 +2227,7 @@ cmd_size() {
 # The counters of a region (beside base, size and node), and their kind for
 # --prom: g gauge, c counter.
 STATUS_REGION_FILES=(total_pages:g free_pages:g deposited_pages:g inherited_pages:g
-	skipped_pages:g peak_deposited_pages:g deposit_success_pages:c
+	peak_deposited_pages:g deposit_success_pages:c
 	deposit_fail_pages:c withdrawn_pages:c)
 
 help_status() {
@@ -2237,34 +2237,37 @@ Usage: $PROG status [--json | --prom] [--root DIR]
 The state of a running hvcarve, from DIR/sys/kernel/mm/hvcarve/ (DIR
 defaults to /; the files are described in
 Documentation/ABI/testing/sysfs-kernel-mm-hvcarve): state, overflow_pages,
-overflow_policy and, per region (region0, region1, ...), base, size, node,
-total_pages, free_pages, deposited_pages, inherited_pages, skipped_pages,
-peak_deposited_pages, deposit_success_pages, deposit_fail_pages and
-withdrawn_pages.  A missing file is shown as "-" (null in --json, no
+overflow_cumulative_pages and, per region (region@<base>, in order of
+base), base, size, node, total_pages, free_pages, deposited_pages,
+inherited_pages, peak_deposited_pages, deposit_success_pages,
+deposit_fail_pages and withdrawn_pages; and the overflow policy from
+DIR/sys/module/hvcarve/parameters/overflow.  A missing file is shown as "-" (null in --json, no
 sample in --prom); a malformed one is an error (exit 3).
 
 Default: human-readable lines, one for the carveout and one per region.
 
 --json: one JSON object: tool, version, command ("status"), present (false
 when DIR/sys/kernel/mm/hvcarve is missing), state, overflow_pages,
-overflow_policy, regions ([{region, base, size, node, total_pages,
-free_pages, deposited_pages, inherited_pages, skipped_pages,
-peak_deposited_pages, deposit_success_pages, deposit_fail_pages,
+overflow_cumulative_pages, overflow_policy, regions ([{region (the
+directory's name), base, size, node, total_pages, free_pages,
+deposited_pages, inherited_pages, peak_deposited_pages, deposit_success_pages, deposit_fail_pages,
 withdrawn_pages, full}]), errors, warnings.
 
 --prom: node_exporter's textfile-collector format (write it to a .prom file
 in the collector's directory), with # HELP and # TYPE lines:
   hvcarve_present                        gauge: 1, or 0 without the directory
   hvcarve_state{state="..."}             gauge: 1 for the current state
-                                         (disabled, active, invalid), 0 others
+                                         (disabled, active, invalid,
+                                         distrusted), 0 others
   hvcarve_overflow_pages                 gauge
+  hvcarve_overflow_cumulative_pages_total  counter
   hvcarve_overflow_policy{policy="..."}  gauge: 1 for the current one of
                                          deny and allow, 0 for the other
-and per region, labelled region="N",base="0x...":
+and per region, labelled base="0x...":
   gauges    hvcarve_region_size_bytes, hvcarve_region_node,
             hvcarve_region_total_pages, hvcarve_region_free_pages,
             hvcarve_region_deposited_pages, hvcarve_region_inherited_pages,
-            hvcarve_region_skipped_pages, hvcarve_region_peak_deposited_pages
+            hvcarve_region_peak_deposited_pages
   counters  hvcarve_region_deposit_success_pages_total,
             hvcarve_region_deposit_fail_pages_total,
             hvcarve_region_withdrawn_pages_total
@@ -2323,7 +2326,6 @@ PROM_REGION_METRICS=(
 	"free_pages:free_pages:g:Pages of the region in the pool."
 	"deposited_pages:deposited_pages:g:Pages of the region this kernel deposited (or is depositing)."
 	"inherited_pages:inherited_pages:g:Pages of the region the hypervisor was found to hold from an earlier kernel."
-	"skipped_pages:skipped_pages:g:Pages of the region passed over inside a run found held after a kexec."
 	"peak_deposited_pages:peak_deposited_pages:g:Highest deposited_pages + inherited_pages of the region since boot."
 	"deposit_success_pages:deposit_success_pages_total:c:Pages of the region the hypervisor accepted since boot."
 	"deposit_fail_pages:deposit_fail_pages_total:c:Pages deposits asked for and did not get since boot."
@@ -2331,7 +2333,7 @@ PROM_REGION_METRICS=(
 )
 
 cmd_status() {
-	local root="" fmt=human dir name k state policy overflow n s
+	local root="" fmt=human dir name k state policy overflow cumul n s
 	while (($#)); do
 		case $1 in
 		-h | --help) help_status; exit 0 ;;
@@ -2355,7 +2357,7 @@ cmd_status() {
 		json)
 			printf '{'
 			json_head status
-			printf ',"present":false,"state":null,"overflow_pages":null,"overflow_policy":null,"regions":[],'
+			printf ',"present":false,"state":null,"overflow_pages":null,"overflow_cumulative_pages":null,"overflow_policy":null,"regions":[],'
 			json_diagnostics
 			printf '}\n'
 			;;
@@ -2368,10 +2370,12 @@ cmd_status() {
 	fi
 	sysfs_read "$dir/state" word
 	state=$SV
-	sysfs_read "$dir/overflow_policy" word
+	sysfs_read "${root:-}/sys/module/hvcarve/parameters/overflow" word
 	policy=$SV
 	sysfs_read "$dir/overflow_pages" count
 	overflow=$SV
+	sysfs_read "$dir/overflow_cumulative_pages" count
+	cumul=$SV
 	if [[ $state == distrusted ]]; then
 		local why=unknown
 		[[ -r $dir/reason ]] && why=$(<"$dir/reason")
@@ -2401,15 +2405,15 @@ cmd_status() {
 	done
 	case $fmt in
 	human)
-		printf 'hvcarve: state %s, overflow_policy %s, overflow_pages %s, %d region(s)\n' \
-			"${state:--}" "${policy:--}" "${overflow:--}" "${#REGION_NAMES[@]}"
+		printf 'hvcarve: state %s, overflow_policy %s, overflow_pages %s (%s since boot), %d region(s)\n' \
+			"${state:--}" "${policy:--}" "${overflow:--}" "${cumul:--}" "${#REGION_NAMES[@]}"
 		for ((k = 0; k < ${#REGION_NAMES[@]}; k++)); do
 			s=${rsize[k]}
 			[[ -z $s ]] || s=$(fmt_size "$s")
-			printf '%s: %s at %s, node %s: %s pages: %s free, %s deposited, %s inherited, %s skipped; peak %s; since boot %s deposited, %s failed, %s withdrawn\n' \
+			printf '%s: %s at %s, node %s: %s pages: %s free, %s deposited, %s inherited; peak %s; since boot %s deposited, %s failed, %s withdrawn\n' \
 				"${REGION_NAMES[k]}" "${s:--}" "${rbase[k]:--}" "${rnode[k]:--}" \
 				"${rv[$k,total_pages]:--}" "${rv[$k,free_pages]:--}" "${rv[$k,deposited_pages]:--}" \
-				"${rv[$k,inherited_pages]:--}" "${rv[$k,skipped_pages]:--}" \
+				"${rv[$k,inherited_pages]:--}" \
 				"${rv[$k,peak_deposited_pages]:--}" "${rv[$k,deposit_success_pages]:--}" \
 				"${rv[$k,deposit_fail_pages]:--}" "${rv[$k,withdrawn_pages]:--}"
 		done
@@ -2418,7 +2422,7 @@ cmd_status() {
 		local -a jr=()
 		local o
 		for ((k = 0; k < ${#REGION_NAMES[@]}; k++)); do
-			o=$(printf '{"region":%d,"base":%s,"size":%s,"node":%s' "${REGION_NAMES[k]#region}" \
+			o=$(printf '{"region":"%s","base":%s,"size":%s,"node":%s' "${REGION_NAMES[k]}" \
 				"$(json_str_or_null "${rbase[k]}")" "$(json_num_or_null "${rsize[k]}")" \
 				"$(json_num_or_null "${rnode[k]}")")
 			for n in "${STATUS_REGION_FILES[@]}"; do
@@ -2428,8 +2432,8 @@ cmd_status() {
 		done
 		printf '{'
 		json_head status
-		printf ',"present":true,"state":%s,"overflow_pages":%s,"overflow_policy":%s,"regions":[%s],' \
-			"$(json_str_or_null "$state")" "$(json_num_or_null "$overflow")" \
+		printf ',"present":true,"state":%s,"overflow_pages":%s,"overflow_cumulative_pages":%s,"overflow_policy":%s,"regions":[%s],' \
+			"$(json_str_or_null "$state")" "$(json_num_or_null "$overflow")" "$(json_num_or_null "$cumul")" \
 			"$(json_str_or_null "$policy")" "$(join_by , ${jr[@]+"${jr[@]}"})"
 		json_diagnostics
 		printf '}\n'
@@ -2440,17 +2444,21 @@ cmd_status() {
 		printf 'hvcarve_present 1\n'
 		if [[ -n $state ]]; then
 			prom_head hvcarve_state gauge "The state of the carveout (/sys/kernel/mm/hvcarve/state): 1 for the current one."
-			for st in disabled active invalid; do
+			for st in disabled active invalid distrusted; do
 				printf 'hvcarve_state{state="%s"} %d\n' "$st" "$([[ $state == "$st" ]] && echo 1 || echo 0)"
 			done
 			case $state in
-			disabled | active | invalid) ;;
+			disabled | active | invalid | distrusted) ;;
 			*) printf 'hvcarve_state{state="%s"} 1\n' "$state" ;;
 			esac
 		fi
 		if [[ -n $overflow ]]; then
 			prom_head hvcarve_overflow_pages gauge "Ordinary (non-carveout) pages deposited into the hypervisor now; kexec is refused while not 0."
 			printf 'hvcarve_overflow_pages %s\n' "$overflow"
+		fi
+		if [[ -n $cumul ]]; then
+			prom_head hvcarve_overflow_cumulative_pages_total counter "Ordinary (non-carveout) pages the hypervisor accepted since boot, withdrawn since or not."
+			printf 'hvcarve_overflow_cumulative_pages_total %s\n' "$cumul"
 		fi
 		if [[ -n $policy ]]; then
 			prom_head hvcarve_overflow_policy gauge "The overflow policy (hvcarve.overflow=): 1 for the current one."
@@ -2475,7 +2483,7 @@ cmd_status() {
 					prom_head "$mname" "$([[ $kind == c ]] && echo counter || echo gauge)" "$help"
 					printed=1
 				fi
-				printf '%s{region="%s",base="%s"} %s\n' "$mname" "${REGION_NAMES[k]#region}" "${rbase[k]}" "$v"
+				printf '%s{base="%s"} %s\n' "$mname" "${rbase[k]}" "$v"
 			done
 		done
 		;;

@@ -1127,6 +1127,8 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		op->left -= min_t(u32, done, op->left);
 		deposited += done;
 		op->accepted_pages += done;
+		if (done)
+			hvcarve_overflow_accepted(done);
 		if (done && op->pool) {
 			op->accepted = true;
 			hv_carve_confirm(op);
@@ -1416,23 +1418,3 @@ int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(hv_carve_withdraw_pages);
-
-/**
- * hv_carve_balance() - pages of a partition's memory pool, as the hypervisor tells
- * @partition_id: the partition
- *
- * Context: process context; may sleep.
- * Return: the number of pages, -ENODEV without a backend, -EOPNOTSUPP if
- * the backend cannot tell, or another negative errno.
- */
-long hv_carve_balance(u64 partition_id)
-{
-	const struct hv_carve_backend *backend = hv_carve_get_backend();
-
-	if (!backend)
-		return -ENODEV;
-	if (!backend->balance)
-		return -EOPNOTSUPP;
-	return backend->balance(partition_id);
-}
-EXPORT_SYMBOL_GPL(hv_carve_balance);

@@ -163,7 +163,9 @@ void hvcarve_kexec_loaded(bool loaded);
 bool hvcarve_overflow_allowed(void);
 int hvcarve_overflow_get(unsigned long nr);
 void hvcarve_overflow_put(unsigned long nr);
+void hvcarve_overflow_accepted(unsigned long nr);
 u64 hvcarve_overflow_pages(void);
+u64 hvcarve_overflow_cumulative_pages(void);
 
 /* The page pool, for the deposit glue. */
 struct hvcarve_pool *hvcarve_pool(void);
@@ -189,7 +191,7 @@ unsigned long hvcarve_pool_withdrawn(struct hvcarve_pool *pool,
 void hvcarve_pool_failed(struct hvcarve_pool *pool, int nid, unsigned long nr);
 bool hvcarve_pool_inherited(struct hvcarve_pool *pool, u64 pfn);
 __printf(2, 3)
-bool hvcarve_pool_distrust(struct hvcarve_pool *pool, const char *fmt, ...);
+void hvcarve_pool_distrust(struct hvcarve_pool *pool, const char *fmt, ...);
 bool hvcarve_pool_distrusted(struct hvcarve_pool *pool);
 enum hvcarve_page hvcarve_pool_page(struct hvcarve_pool *pool, u64 pfn);
 int hvcarve_pool_stats(struct hvcarve_pool *pool, unsigned int i,
@@ -212,7 +214,6 @@ int hv_carve_withdraw_pages(u64 partition_id, u64 count, u64 *withdrawn);
 void hv_carve_withdrawn(const u64 *pfns, unsigned int nr);
 void hv_carve_withdraw_begin(void);
 void hv_carve_withdraw_end(void);
-long hv_carve_balance(u64 partition_id);
 
 #else /* !CONFIG_HVCARVE */
 

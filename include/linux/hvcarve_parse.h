@@ -32,6 +32,14 @@
 /* U64_MAX, which the tool's C library does not have. */
 #define HVCARVE_U64_MAX		((u64)~(u64)0)
 
+/*
+ * The end of the largest physical address space hvcarve runs in: x86-64
+ * with 5-level paging (MAX_PHYSMEM_BITS is 52). The boot code, the EFI
+ * stub and the decompressor, checks regions against it before it knows
+ * the paging mode the kernel will run in; the kernel checks its own.
+ */
+#define HVCARVE_BOOT_PHYS_LIMIT	((u64)1 << 52)
+
 /**
  * struct hvcarve_range - one physical range named by hvcarve=
  * @base: physical start address, page aligned

@@ -776,10 +776,10 @@ EOF
 	run "$HV" size --root "$NUMA"
 	assert_success
 	assert_output - <<'EOF'
-region0: peak_deposited_pages = 180000
-region1: peak_deposited_pages = 30000
+region@200000000: peak_deposited_pages = 30000
+region@800000000: peak_deposited_pages = 180000
 overflow_pages = 1234
-pages: 180000 + 30000 + 1234 = 211234
+pages: 30000 + 180000 + 1234 = 211234
 bytes: 211234 x 4096 = 865214464
 with 25% margin: 865214464 x 125 / 100 = 1081518080 (rounded up)
 rounded up to 2 MiB: 1082130432 (516 x 2 MiB)
@@ -794,25 +794,36 @@ EOF
 	assert_line 'with 0% margin: 20480000 x 100 / 100 = 20480000 (rounded up)'
 	assert_line 'recommended size: 20M'
 	local r=$BATS_TEST_TMPDIR/zero/sys/kernel/mm/hvcarve
-	mkdir -p "$r/region0"
-	echo 0 >"$r/region0/peak_deposited_pages"
+	mkdir -p "$r/region@1000000"
+	echo 0 >"$r/region@1000000/peak_deposited_pages"
 	run "$HV" size --root "$BATS_TEST_TMPDIR/zero"
 	assert_success
 	assert_line 'raised to the 2 MiB minimum: 2097152'
 	assert_line 'recommended size: 2M'
 }
 
-@test "size orders region10 after region2" {
-	local r=$BATS_TEST_TMPDIR/many/sys/kernel/mm/hvcarve n
-	for n in 0 1 2 10; do
-		mkdir -p "$r/region$n"
-		echo $((n + 1)) >"$r/region$n/peak_deposited_pages"
+# Issue 16, Form: regions are named by base address, so their order is the
+# bases' (a string sort would put 0xa0000000 after 0x100000000), and a
+# directory of the old index names or a malformed name is no region.
+@test "size orders regions by base address, not by name" {
+	local r=$BATS_TEST_TMPDIR/many/sys/kernel/mm/hvcarve n d
+	n=0
+	for d in region@1000000 region@a0000000 region@100000000 region@9fffe00000; do
+		n=$((n + 1))
+		mkdir -p "$r/$d"
+		echo "$n" >"$r/$d/peak_deposited_pages"
+	done
+	for d in region0 region@xyz region@10000000000000; do
+		mkdir -p "$r/$d"
+		echo 1000 >"$r/$d/peak_deposited_pages"
 	done
 	run "$HV" size --root "$BATS_TEST_TMPDIR/many"
 	assert_success
-	assert_line --index 2 'region2: peak_deposited_pages = 3'
-	assert_line --index 3 'region10: peak_deposited_pages = 11'
-	assert_line 'pages: 1 + 2 + 3 + 11 + 0 = 17'
+	assert_line --index 0 'region@1000000: peak_deposited_pages = 1'
+	assert_line --index 1 'region@a0000000: peak_deposited_pages = 2'
+	assert_line --index 2 'region@100000000: peak_deposited_pages = 3'
+	assert_line --index 3 'region@9fffe00000: peak_deposited_pages = 4'
+	assert_line 'pages: 1 + 2 + 3 + 4 + 0 = 10'
 }
 
 @test "size error paths" {
@@ -832,11 +843,11 @@ EOF
 	assert_failure 2
 	assert_output --partial "size: --vps needs a whole number from 0 to 100000, not 'many'"
 	local r=$BATS_TEST_TMPDIR/bad/sys/kernel/mm/hvcarve
-	mkdir -p "$r/region0"
-	echo 99999999999999999999 >"$r/region0/peak_deposited_pages"
+	mkdir -p "$r/region@1000000"
+	echo 99999999999999999999 >"$r/region@1000000/peak_deposited_pages"
 	run "$HV" size --root "$BATS_TEST_TMPDIR/bad"
 	assert_failure 3
-	assert_output "hvcarve-cmdline: error: $r/region0/peak_deposited_pages: '99999999999999999999' is not a plausible page count"
+	assert_output "hvcarve-cmdline: error: $r/region@1000000/peak_deposited_pages: '99999999999999999999' is not a plausible page count"
 }
 
 # ----------------------------------------------------------- kexec-args --
@@ -1384,7 +1395,7 @@ jq_valid() {
 	assert_line 'recommended size: 28M'
 	run --separate-stderr "$HV" size --root "$NUMA" --partitions 1 --vps 2 --lps 2
 	assert_success
-	assert_line 'counter pages: 180000 + 30000 + 1234 = 211234'
+	assert_line 'counter pages: 30000 + 180000 + 1234 = 211234'
 	assert_line 'rule pages: 208 + 256 + 180 + 16 = 660'
 	assert_line 'pages: the larger of counters and rule, max(211234, 660) = 211234'
 	assert_line 'recommended size: 1032M'
@@ -1392,13 +1403,13 @@ jq_valid() {
 	mkdir -p "$BATS_TEST_TMPDIR/empty/sys/kernel/mm/hvcarve"
 	run --separate-stderr "$HV" size --root "$BATS_TEST_TMPDIR/empty"
 	assert_success
-	[[ $stderr == *"no region directories (region0, ...) under"* ]]
+	[[ $stderr == *"no region directories (region@<base>) under"* ]]
 }
 
 @test "item 4: size warns when a region's peak reached its total (the carveout was full)" {
 	run --separate-stderr "$HV" size --root "$HOST2"
 	assert_success
-	assert_equal "$stderr" "hvcarve-cmdline: warning: region1: peak_deposited_pages 8192 reached total_pages 8192: the carveout region was full at some point (deposits then failed, or used ordinary memory), so the hypervisor needed more than these counters show"
+	assert_equal "$stderr" "hvcarve-cmdline: warning: region@850000000: peak_deposited_pages 8192 reached total_pages 8192: the carveout region was full at some point (deposits then failed, or used ordinary memory), so the hypervisor needed more than these counters show"
 	run --separate-stderr "$HV" size --root "$NUMA"
 	assert_equal "$stderr" ""
 }
@@ -1409,16 +1420,16 @@ jq_valid() {
 	run --separate-stderr "$HV" status --root "$HOST2"
 	assert_success
 	assert_output - <<'EOF'
-hvcarve: state active, overflow_policy deny, overflow_pages 0, 2 region(s)
-region0: 64M at 0x30000000, node 0: 16384 pages: 1000 free, 15000 deposited, 384 inherited, 0 skipped; peak 15384; since boot 20000 deposited, 0 failed, 5000 withdrawn
-region1: 32M at 0x850000000, node 1: 8192 pages: 0 free, 8000 deposited, 192 inherited, 0 skipped; peak 8192; since boot 9000 deposited, 12 failed, 1000 withdrawn
+hvcarve: state active, overflow_policy deny, overflow_pages 0 (300 since boot), 2 region(s)
+region@30000000: 64M at 0x30000000, node 0: 16384 pages: 1000 free, 15000 deposited, 384 inherited; peak 15384; since boot 20000 deposited, 0 failed, 5000 withdrawn
+region@850000000: 32M at 0x850000000, node 1: 8192 pages: 0 free, 8000 deposited, 192 inherited; peak 8192; since boot 9000 deposited, 12 failed, 1000 withdrawn
 EOF
-	[[ $stderr == *"warning: region1: peak_deposited_pages 8192 reached total_pages 8192"* ]]
+	[[ $stderr == *"warning: region@850000000: peak_deposited_pages 8192 reached total_pages 8192"* ]]
 	# Files that are missing show as "-".
 	run --separate-stderr "$HV" status --root "$NUMA"
 	assert_success
-	assert_line --index 0 'hvcarve: state -, overflow_policy -, overflow_pages 1234, 2 region(s)'
-	assert_line --index 1 'region0: - at -, node -: - pages: - free, - deposited, - inherited, - skipped; peak 180000; since boot - deposited, - failed, - withdrawn'
+	assert_line --index 0 'hvcarve: state -, overflow_policy -, overflow_pages 1234 (- since boot), 2 region(s)'
+	assert_line --index 2 'region@800000000: - at -, node -: - pages: - free, - deposited, - inherited; peak 180000; since boot - deposited, - failed, - withdrawn'
 }
 
 # Issue 16, item 11: a distrusted carveout is said, with what happened.
@@ -1430,7 +1441,7 @@ EOF
 		>"$root/sys/kernel/mm/hvcarve/reason"
 	run --separate-stderr "$HV" status --root "$root"
 	assert_success
-	assert_line --index 0 'hvcarve: state distrusted, overflow_policy deny, overflow_pages 0, 2 region(s)'
+	assert_line --index 0 'hvcarve: state distrusted, overflow_policy deny, overflow_pages 0 (300 since boot), 2 region(s)'
 	[[ $stderr == *"hvcarve-cmdline: warning: the carveout is distrusted: the hypervisor contradicted what hvcarve assumes (partition 0x2: 50 pages were accepted, but its memory balance grew by 0); this kernel deposits no more carveout pages"* ]]
 	# Control: active, no such warning.
 	run --separate-stderr "$HV" status --root "$HOST2"
@@ -1442,8 +1453,8 @@ EOF
 	assert_success
 	jq_valid <<<"$output"
 	assert_equal "$(jq -c '.regions[1]' <<<"$output")" \
-		'{"region":1,"base":"0x850000000","size":33554432,"node":1,"total_pages":8192,"free_pages":0,"deposited_pages":8000,"inherited_pages":192,"skipped_pages":0,"peak_deposited_pages":8192,"deposit_success_pages":9000,"deposit_fail_pages":12,"withdrawn_pages":1000,"full":true}'
-	assert_equal "$(jq -r '.present, .state, .overflow_policy, .overflow_pages, (.warnings|length)' <<<"$output" | tr '\n' ' ')" "true active deny 0 1 "
+		'{"region":"region@850000000","base":"0x850000000","size":33554432,"node":1,"total_pages":8192,"free_pages":0,"deposited_pages":8000,"inherited_pages":192,"peak_deposited_pages":8192,"deposit_success_pages":9000,"deposit_fail_pages":12,"withdrawn_pages":1000,"full":true}'
+	assert_equal "$(jq -r '.present, .state, .overflow_policy, .overflow_pages, .overflow_cumulative_pages, (.warnings|length)' <<<"$output" | tr '\n' ' ')" "true active deny 0 300 1 "
 }
 
 # prom_valid: stdin is node_exporter text format: every sample of a family
@@ -1469,7 +1480,7 @@ prom_valid() {
 	done
 }
 
-@test "item 5: status --prom writes node_exporter's textfile format: gauges, counters, labels region and base" {
+@test "item 5: status --prom writes node_exporter's textfile format: gauges, counters, label base" {
 	run --separate-stderr "$HV" status --root "$HOST2" --prom
 	assert_success
 	prom_valid <<<"$output"
@@ -1478,10 +1489,13 @@ prom_valid() {
 	assert_line 'hvcarve_state{state="invalid"} 0'
 	assert_line 'hvcarve_overflow_policy{policy="deny"} 1'
 	assert_line '# TYPE hvcarve_region_free_pages gauge'
-	assert_line 'hvcarve_region_free_pages{region="1",base="0x850000000"} 0'
+	assert_line 'hvcarve_state{state="distrusted"} 0'
+	assert_line 'hvcarve_region_free_pages{base="0x850000000"} 0'
 	assert_line '# TYPE hvcarve_region_deposit_fail_pages_total counter'
-	assert_line 'hvcarve_region_deposit_fail_pages_total{region="1",base="0x850000000"} 12'
-	assert_line 'hvcarve_region_size_bytes{region="0",base="0x30000000"} 67108864'
+	assert_line 'hvcarve_region_deposit_fail_pages_total{base="0x850000000"} 12'
+	assert_line 'hvcarve_region_size_bytes{base="0x30000000"} 67108864'
+	assert_line '# TYPE hvcarve_overflow_cumulative_pages_total counter'
+	assert_line 'hvcarve_overflow_cumulative_pages_total 300'
 	# The checker itself catches a broken document.
 	run prom_valid <<<$'# TYPE hvcarve_x counter\nhvcarve_x 1'
 	assert_failure
@@ -1505,11 +1519,11 @@ prom_valid() {
 	run "$HV" status --json --prom
 	assert_failure 2
 	local r=$BATS_TEST_TMPDIR/bad/sys/kernel/mm/hvcarve
-	mkdir -p "$r/region0"
-	echo lots >"$r/region0/free_pages"
+	mkdir -p "$r/region@1000000"
+	echo lots >"$r/region@1000000/free_pages"
 	run "$HV" status --root "$BATS_TEST_TMPDIR/bad"
 	assert_failure 3
-	assert_output "hvcarve-cmdline: error: $r/region0/free_pages: 'lots' is malformed"
+	assert_output "hvcarve-cmdline: error: $r/region@1000000/free_pages: 'lots' is malformed"
 }
 
 # ------------------------------- item 6b: two adjacent running regions --

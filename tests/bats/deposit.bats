@@ -132,7 +132,7 @@ EOS
 @test "deny policy: the deposit fails at exhaustion and the counters are exact" {
 	vm_run - "nokaslr hvcarve=4M@$CARVE_BASE" <<'EOF'
 . /hvt/sim.sh
-hvt_result policy "$(cat $HVT_HVC/overflow_policy)"
+hvt_result policy "$(cat /sys/module/hvcarve/parameters/overflow)"
 hvt_sim_deposit 1000 1 || hvt_fail "first deposit: $hvt_sim_err"
 if hvt_sim_deposit 100 1; then
 	hvt_result second ok
@@ -169,7 +169,7 @@ EOF
 . /hvt/sim.sh
 export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
 if [ "\$(hvt_gen)" = 0 ]; then
-	hvt_result policy "\$(cat \$HVT_HVC/overflow_policy)"
+	hvt_result policy "\$(cat /sys/module/hvcarve/parameters/overflow)"
 	hvt_sim_deposit 1100 1 || hvt_fail "deposit: \$hvt_sim_err"
 	hvt_sim_report over
 	hvt_kexec -s /boot/vmlinuz-new && hvt_fail "kexec -s loaded with overflow pages deposited"
@@ -196,6 +196,7 @@ EOF
 	assert_equal "$(r policy)" allow
 	assert_equal "$(r over.deposited_pages)" 1024
 	assert_equal "$(r over.overflow_pages)" 76
+	assert_equal "$(r over.overflow_cumulative_pages)" 76
 	assert_equal "$(r over.sim_held)" 1100
 	run console_grep 'hvcarve: kexec refused: 76 ordinary pages are deposited'
 	assert_success
@@ -204,6 +205,8 @@ EOF
 	assert_line --index 0 --partial "Device or resource busy"
 	assert_line --index 1 --partial "Device or resource busy"
 	assert_equal "$(r back.overflow_pages)" 0
+	# Held now is 0; since boot stays: what was deposited, not held.
+	assert_equal "$(r back.overflow_cumulative_pages)" 76
 	assert_equal "$(r back.sim_held)" 0
 	assert_equal "$(r back.free_pages)" 1024
 	# Loaded: the carveout's 1024 pages went in, the 76 ordinary ones
@@ -214,12 +217,15 @@ EOF
 	assert_output --regexp '^last_deposit requested=1100 deposited=1024 overflow=0 rc=-16 '
 	assert_equal "$(r loaded.deposited_pages)" 1024
 	assert_equal "$(r loaded.overflow_pages)" 0
+	# The 76 refused with EBUSY were never accepted, so not counted.
+	assert_equal "$(r loaded.overflow_cumulative_pages)" 76
 	assert_equal "$(r loaded.sim_held)" 1024
 	# kexec -e went through; the next kernel's simulator finds the
 	# carveout's 1024 pages held, and so does the host, byte for byte.
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r next.sim_held 1)" 1024
 	assert_equal "$(r next.sim_corrupted 1)" 0
+	assert_equal "$(r next.overflow_cumulative_pages 1)" 0
 	dumps_equal pre-kexec-gen0 post-boot
 	assert_equal "$(host_held post-boot)" 1024
 	assert_equal "$(host_parts post-boot)" "1:1024"
@@ -415,7 +421,7 @@ hvt_result nocaps_uid "\$(nocaps sh -c 'id -u')"
 hvt_result nocaps_capeff "\$(nocaps sh -c 'grep CapEff /proc/self/status' | tr -d ' \t')"
 nocaps sh -c 'echo 1 1 >/tmp/rootonly' && hvt_result nocaps_writes_tmp ok
 hvt_result tmp_contents "\$(echo \$(cat /tmp/anyone /tmp/nobody-new /tmp/rootonly))"
-files=\$(find \$HVT_HVC \$HVT_SIM /sys/kernel/debug/hvcarve_bench -type f)
+files=\$(find \$HVT_HVC \$HVT_HVCD \$HVT_SIM /sys/kernel/debug/hvcarve_bench -type f)
 hvt_result nfiles "\$(echo "\$files" | wc -l)"
 hvt_ckpt before-attempts $CARVE_BASE $CARVE_SIZE
 nobody_ok=0 nocaps_ok=0 root_sysfs_ok=0
@@ -444,8 +450,8 @@ EOS
 	assert_equal "$(r nocaps_capeff)" CapEff:0000000000000000
 	assert_equal "$(r nocaps_writes_tmp)" ok
 	assert_equal "$(r tmp_contents)" "1 1 1 1 1 1"
-	# 4 global + 12 per-region sysfs files, 9 simulator and 2 benchmark
-	# debugfs files.
+	# 4 global + 11 per-region sysfs files; debugfs: 1 of hvcarve's own (the
+	# region's skipped_pages), 9 simulator and 2 benchmark files.
 	assert_equal "$(r nfiles)" 27
 	assert_equal "$(r nobody_writes)" 0
 	assert_equal "$(r nocaps_writes)" 0
@@ -535,13 +541,13 @@ EOF
 	local carve="hvcarve=256M@0x40000000"
 	VM_MEM=2G vm_run - "nokaslr $carve" <<EOS
 . /hvt/sim.sh
-R0=\$HVT_HVC/region0
+R0=\$(hvt_region)
 calls() { # TAG PARTITION: deposit 5000 pages, report the backend calls
 	c0=\$(hvt_sim_ledger deposit_calls)
 	hvt_sim_deposit 5000 "\$2" || hvt_fail "deposit \$1: \$hvt_sim_err"
 	hvt_result "\$1.calls" \$((\$(hvt_sim_ledger deposit_calls) - c0))
 	hvt_result "\$1.inherited" "\$(cat \$R0/inherited_pages)"
-	hvt_result "\$1.skipped" "\$(cat \$R0/skipped_pages)"
+	hvt_result "\$1.skipped" "\$(hvt_skipped)"
 	hvt_result "\$1.sim_held" "\$(hvt_sim_ledger held)"
 }
 if [ "\$(hvt_gen)" = 0 ]; then

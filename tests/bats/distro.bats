@@ -164,7 +164,7 @@ hvt_ckpt "post-boot-gen\$g" $RANGES
 if [ "\$(cat \$HVT_HVC/state 2>/dev/null)" = active ]; then
 	hvt_result regions "\$(ls -d \$HVT_HVC/region* | wc -l)"
 	for i in 0 1 2; do
-		hvt_result region\$i "\$(cat \$HVT_HVC/region\$i/base) \$(cat \$HVT_HVC/region\$i/size)"
+		hvt_result region\$i "\$(cat \$(hvt_region \$i)/base) \$(cat \$(hvt_region \$i)/size)"
 	done
 	n=$LATER_DEPOSIT
 	[ "\$g" = 0 ] && n=$FIRST_DEPOSIT

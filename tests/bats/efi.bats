@@ -286,7 +286,7 @@ deposit() {
 	echo 1 >$HVT_SIM/scan
 	hvt_result state "$(cat $HVT_HVC/state)"
 	hvt_result held "$(hvt_sim_ledger held)"
-	hvt_result inherited "$(cat $HVT_HVC/region0/inherited_pages)"
+	hvt_result inherited "$(cat $(hvt_region)/inherited_pages)"
 	hvt_result refusals "$(hvt_sim_ledger refusals)"
 	hvt_ckpt "after-deposit-gen$g" $UBASE $USIZE
 }

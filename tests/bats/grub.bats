@@ -53,7 +53,7 @@ setup_file() {
 	mkdir -p "$st/hvt"
 	cat >"$st/hvt/scenario" <<EOF
 hvt_result state "\$(cat /sys/kernel/mm/hvcarve/state 2>/dev/null || echo absent)"
-hvt_result region0 "\$(echo \$(cat /sys/kernel/mm/hvcarve/region0/base /sys/kernel/mm/hvcarve/region0/size 2>/dev/null))"
+hvt_result region0 "\$(echo \$(cat /sys/kernel/mm/hvcarve/region@*/base /sys/kernel/mm/hvcarve/region@*/size 2>/dev/null))"
 hvt_result efi "\$([ -d /sys/firmware/efi ] && echo yes || echo no)"
 # The carveout of this boot's command line (64 MiB), for the host.
 base=\$(tr ' ' '\n' </proc/cmdline | sed -n 's/^hvcarve=64M@//p')

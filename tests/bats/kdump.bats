@@ -345,7 +345,7 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_state_set crash_range "0x\$s \$((0x\$e - 0x\$s + 1))"
 	hvt_sim_deposit $MDF_DEPOSIT 1 || hvt_fail "deposit: \$hvt_sim_err"
 	hvt_result overflow_pages "\$(cat \$HVT_HVC/overflow_pages)"
-	hvt_result free_pages "\$(cat \$HVT_HVC/region0/free_pages)"
+	hvt_result free_pages "\$(cat \$(hvt_region)/free_pages)"
 	if [ "$fake" = fake-iomem ]; then
 		awk '/^[0-9a-f]+-[0-9a-f]+ : / { skip = 0 }
 			/^$(printf '%x' $((CARVE_BASE)))-/ { print \$1 " : System RAM"; skip = 1; next }

@@ -150,7 +150,7 @@ if [ "\$(hvt_gen)" = 0 ]; then
 		# allow: the carveout full, and 100 more): hvcarve refuses the
 		# load with EBUSY, before anything is frozen or handed over, so
 		# the load once they are withdrawn still carries the sessions.
-		hvt_sim_deposit \$((\$(cat \$HVT_HVC/region0/free_pages) + 100)) 7 ||
+		hvt_sim_deposit \$((\$(cat \$(hvt_region)/free_pages) + 100)) 7 ||
 			hvt_fail "deposit P7: \$hvt_sim_err"
 		hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
 		hvt_kexec_load -s /boot/vmlinuz-new "$2" &&

@@ -25,18 +25,18 @@ NUMA_ARGS=(--smp 2,sockets=2
 	vm_run - "nokaslr hvcarve=32M@0x10000000,32M@0x30000000" "${NUMA_ARGS[@]}" <<'EOF'
 . /hvt/sim.sh
 hvt_result nodes "$(ls -d /sys/devices/system/node/node* | wc -l)"
-hvt_result node0 "$(cat $HVT_HVC/region0/node)"
-hvt_result node1 "$(cat $HVT_HVC/region1/node)"
+hvt_result node0 "$(cat $HVT_HVC/region@10000000/node)"
+hvt_result node1 "$(cat $HVT_HVC/region@30000000/node)"
 hvt_sim_deposit 300 1 1 || hvt_fail "deposit on node 1: $hvt_sim_err"
-hvt_result a.r0 "$(cat $HVT_HVC/region0/deposited_pages)"
-hvt_result a.r1 "$(cat $HVT_HVC/region1/deposited_pages)"
+hvt_result a.r0 "$(cat $HVT_HVC/region@10000000/deposited_pages)"
+hvt_result a.r1 "$(cat $HVT_HVC/region@30000000/deposited_pages)"
 hvt_sim_deposit 200 2 0 || hvt_fail "deposit on node 0: $hvt_sim_err"
-hvt_result b.r0 "$(cat $HVT_HVC/region0/deposited_pages)"
-hvt_result b.r1 "$(cat $HVT_HVC/region1/deposited_pages)"
+hvt_result b.r0 "$(cat $HVT_HVC/region@10000000/deposited_pages)"
+hvt_result b.r1 "$(cat $HVT_HVC/region@30000000/deposited_pages)"
 # Node 1's region has 8192 pages: 8000 more fill it and spill to node 0.
 hvt_sim_deposit 8000 3 1 || hvt_fail "deposit spilling over: $hvt_sim_err"
-hvt_result c.r0 "$(cat $HVT_HVC/region0/deposited_pages)"
-hvt_result c.r1 "$(cat $HVT_HVC/region1/deposited_pages)"
+hvt_result c.r0 "$(cat $HVT_HVC/region@10000000/deposited_pages)"
+hvt_result c.r1 "$(cat $HVT_HVC/region@30000000/deposited_pages)"
 hvt_done
 EOF
 	assert_equal "$(result nodes 0)" 2

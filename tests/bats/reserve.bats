@@ -40,7 +40,7 @@ EOF
 
 	vm_run - "nokaslr $CARVE" <<EOF
 $(report_state)
-r=\$s/region0
+r=\$s/region@3a000000
 hvt_result region0 "\$(cat \$r/base) \$(cat \$r/size) \$(cat \$r/node) \$(cat \$r/total_pages)"
 hvt_result regions "\$(ls -d \$s/region* | wc -l)"
 hvt_result iomem_line "\$(grep -A1 ': hvcarve\$' /proc/iomem | tr -s ' ' | tr '\n' '|')"

@@ -292,11 +292,11 @@ case \$g in
 1)
 	hvt_sim_deposit 300 9 || hvt_fail "deposit: \$hvt_sim_err"
 	hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
-	hvt_result inherited "\$(cat \$HVT_HVC/region0/inherited_pages)"
-	hvt_result deposited "\$(cat \$HVT_HVC/region0/deposited_pages)"
+	hvt_result inherited "\$(cat \$(hvt_region)/inherited_pages)"
+	hvt_result deposited "\$(cat \$(hvt_region)/deposited_pages)"
 	hvt_sim_deposit 300 9 || hvt_fail "second deposit: \$hvt_sim_err"
 	hvt_result overflow2 "\$(cat \$HVT_HVC/overflow_pages)"
-	hvt_result inherited2 "\$(cat \$HVT_HVC/region0/inherited_pages)"
+	hvt_result inherited2 "\$(cat \$(hvt_region)/inherited_pages)"
 	hvt_sim_withdraw 600 9 || hvt_fail "withdraw: \$hvt_sim_err"
 	hvt_result overflow_after "\$(cat \$HVT_HVC/overflow_pages)"
 	hvt_ckpt full-gen1 $CARVE_BASE 0x400000
@@ -309,8 +309,8 @@ case \$g in
 		hvt_result deny "\$hvt_sim_err"
 	fi
 	hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
-	hvt_result inherited "\$(cat \$HVT_HVC/region0/inherited_pages)"
-	hvt_result free "\$(cat \$HVT_HVC/region0/free_pages)"
+	hvt_result inherited "\$(cat \$(hvt_region)/inherited_pages)"
+	hvt_result free "\$(cat \$(hvt_region)/free_pages)"
 	hvt_ckpt full-gen2 $CARVE_BASE 0x400000
 	hvt_done ;;
 esac
@@ -744,10 +744,10 @@ EOF
 @test "a carveout exhausted during boot: the rest comes from ordinary memory; at runtime deny still fails" {
 	vm_run - "nokaslr hvcarve=1M@$CARVE_BASE hvcarve_sim.boot_deposit=300,1" <<'EOF'
 . /hvt/sim.sh
-hvt_result policy "$(cat $HVT_HVC/overflow_policy)"
+hvt_result policy "$(cat /sys/module/hvcarve/parameters/overflow)"
 hvt_result state "$(cat $HVT_HVC/state)"
 hvt_result overflow "$(cat $HVT_HVC/overflow_pages)"
-hvt_result deposited "$(cat $HVT_HVC/region0/deposited_pages)"
+hvt_result deposited "$(cat $(hvt_region)/deposited_pages)"
 if hvt_sim_deposit 10 2; then hvt_result runtime ok; else hvt_result runtime "failed: $hvt_sim_err"; fi
 hvt_result overflow2 "$(cat $HVT_HVC/overflow_pages)"
 hvt_done

@@ -46,7 +46,7 @@ hvt_result cpus "\$(grep -c ^processor /proc/cpuinfo)"
 echo "$SECONDS_ $SEED 4" >\$HVT_SIM/stress || hvt_fail "stress failed"
 hvt_result stress "\$(grep ^stress \$HVT_SIM/ledger)"
 hvt_sim_report end
-hvt_result total "\$(cat \$HVT_HVC/region0/total_pages)"
+hvt_result total "\$(cat \$(hvt_region)/total_pages)"
 hvt_result parts "\$(awk '\$1 == "partition" { printf "%s%s:%s", sep, \$2, \$3; sep = " " }' \$HVT_SIM/ledger)"
 hvt_ckpt end $CARVE_BASE 0x1000000
 hvt_done

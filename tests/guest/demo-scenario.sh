@@ -26,6 +26,8 @@ gen=$(hvt_gen)
 # Read by hvt_kexec for its pre-kexec checkpoint.
 export HVT_DUMP_RANGES="$BASE $SIZE"
 HVC=/sys/kernel/mm/hvcarve
+# The region's sysfs directory, named by its base address.
+R0=$HVC/region@$(printf %x "$BASE")
 
 # The type of the boot e820 entry holding BASE, as this kernel names it:
 # "usable", "reserved", "hvcarve", or "type 4026531838" from a kernel that
@@ -107,16 +109,17 @@ sim_partitions() {
 counters() {
 	hvt_sim_report "$1"
 	hvt_result "$1.partitions" "$(sim_partitions)"
-	hvt_result "$1.total_pages" "$(cat $HVC/region0/total_pages)"
+	hvt_result "$1.total_pages" "$(cat "$R0/total_pages")"
 	say "  hypervisor's ledger: held $(hvt_sim_ledger held) [partition:pages" \
 		"$(sim_partitions)], refusals $(hvt_sim_ledger refusals)," \
 		"corrupted $(hvt_sim_ledger corrupted)"
 	demo_c=
-	for demo_f in free deposited inherited skipped peak_deposited \
+	for demo_f in free deposited inherited peak_deposited \
 		deposit_success deposit_fail withdrawn; do
-		demo_c="$demo_c $demo_f $(cat "$HVC/region0/${demo_f}_pages"),"
+		demo_c="$demo_c $demo_f $(cat "$R0/${demo_f}_pages"),"
 	done
-	say "  hvcarve region0 (pages):$demo_c overflow $(cat $HVC/overflow_pages)"
+	demo_c="$demo_c skipped $(hvt_skipped) (debugfs),"
+	say "  hvcarve ${R0##*/} (pages):$demo_c overflow $(cat $HVC/overflow_pages)"
 }
 
 # hvt_sim_err is set by sim.sh's helpers.
@@ -158,9 +161,9 @@ if [ -d $HVC ]; then
 	hvt_result hvcarve_region "$(klog 'hvcarve: region 0: \[mem')"
 	klog 'hvcarve: region' | while read -r l; do say "dmesg: $l"; done
 	say "/proc/iomem: $(iomem_carveout)"
-	say "sysfs: state $(cat $HVC/state); region0: base $(cat $HVC/region0/base)," \
-		"$(($(cat $HVC/region0/size) >> 20)) MiB, $(cat $HVC/region0/total_pages) pages," \
-		"node $(cat $HVC/region0/node)"
+	say "sysfs: state $(cat $HVC/state); ${R0##*/}: base $(cat "$R0/base")," \
+		"$(($(cat "$R0/size") >> 20)) MiB, $(cat "$R0/total_pages") pages," \
+		"node $(cat "$R0/node")"
 	say "/sys/firmware/memmap (the e820 map kexec hands on): $BASE is $(memmap_carveout)"
 	hvt_result sim_boot_line "$(klog 'hvcarve_sim: ledger:')"
 	say "dmesg: $(klog 'hvcarve_sim: ledger:')"
@@ -208,7 +211,7 @@ case $gen in
 	echo 1 >"$HVT_SIM/scan"
 	counters end
 	say "  (the hypervisor refused $(hvt_sim_ledger refusals) of the pages it still holds: hvcarve" \
-		"learnt those as inherited, and skipped $(cat $HVC/region0/skipped_pages) more inside the" \
+		"learnt those as inherited, and skipped $(hvt_skipped) more inside the" \
 		"held runs it found -- trying pages 1, 2, 4, ... further on, then bisecting --" \
 		"without a call for each)"
 	pressure
