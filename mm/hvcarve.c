@@ -1534,8 +1534,9 @@ u64 hvcarve_overflow_pages(void)
 /**
  * hvcarve_kexec_prepare() - close the overflow gate for a kexec reboot
  *
- * Called by kernel_kexec() before it starts to shut down for a kexec
- * reboot (not for a crash kernel, which runs in its own memory). While
+ * The kexec veto's prepare(): kernel_kexec() calls it before it starts to
+ * shut down for a kexec reboot (not for a crash kernel, which runs in its
+ * own memory). While
  * ordinary pages are deposited the kexec is refused. Otherwise no overflow
  * deposit can start from now on, on any CPU (hvcarve_overflow_get()), until
  * hvcarve_kexec_abort().
@@ -1543,7 +1544,7 @@ u64 hvcarve_overflow_pages(void)
  * Context: process context, kexec_lock held.
  * Return: 0, or -EBUSY while ordinary pages are deposited.
  */
-int hvcarve_kexec_prepare(void)
+static int hvcarve_kexec_prepare(void)
 {
 	u64 overflow;
 
@@ -1563,9 +1564,11 @@ int hvcarve_kexec_prepare(void)
 /**
  * hvcarve_kexec_abort() - reopen the overflow gate after a failed kexec
  *
+ * The kexec veto's abort().
+ *
  * Context: process context, kexec_lock held.
  */
-void hvcarve_kexec_abort(void)
+static void hvcarve_kexec_abort(void)
 {
 	spin_lock(&hvcarve_gate_lock);
 	hvcarve_gate_closed = false;
@@ -1576,8 +1579,9 @@ void hvcarve_kexec_abort(void)
  * hvcarve_kexec_loaded() - a kexec load or unload has ended
  * @loaded: a kexec reboot image is loaded now
  *
- * Called by kexec_load() and kexec_file_load() on every path out of their
- * kexec_lock section: a load, an unload, a failure. It ends what
+ * The kexec veto's loaded(): kexec_load() and kexec_file_load() call it on
+ * every path out of their kexec_lock section: a load, an unload, a
+ * failure. It ends what
  * hvcarve_kexec_check() began: the gate that check closed stays closed only
  * if a reboot image is loaded now. While a reboot image is loaded no
  * ordinary page is deposited (hvcarve_overflow_get() fails), so the load,
@@ -1587,7 +1591,7 @@ void hvcarve_kexec_abort(void)
  *
  * Context: process context, kexec_lock held.
  */
-void hvcarve_kexec_loaded(bool loaded)
+static void hvcarve_kexec_loaded(bool loaded)
 {
 	spin_lock(&hvcarve_gate_lock);
 	hvcarve_image_loaded = loaded;
@@ -1597,6 +1601,8 @@ void hvcarve_kexec_loaded(bool loaded)
 /**
  * hvcarve_kexec_check() - refuse a kexec image that would land in the carveout
  * @image: the image being loaded, by either kexec syscall
+ *
+ * The kexec veto's load(), from sanity_check_segment_list().
  *
  * kexec_load() trusts user space about where segments go, and kexec-tools
  * places them anywhere /sys/firmware/memmap calls RAM. A segment in the
@@ -1616,7 +1622,7 @@ void hvcarve_kexec_loaded(bool loaded)
  * Return: 0; -EBUSY while overflow pages are deposited; -EADDRNOTAVAIL if a
  * segment overlaps a carveout region.
  */
-int hvcarve_kexec_check(struct kimage *image)
+static int hvcarve_kexec_check(struct kimage *image)
 {
 	unsigned long i;
 	unsigned int j;
@@ -1692,10 +1698,28 @@ static struct notifier_block hvcarve_pm_nb = {
 	.notifier_call = hvcarve_pm_notify,
 };
 
+/*
+ * kexec asks hvcarve, whether hvcarve= was given or not: without it every
+ * deposit is of ordinary memory, and the gate refuses kexec while any is
+ * deposited.
+ */
+static const struct kexec_veto hvcarve_kexec_veto = {
+	.load = hvcarve_kexec_check,
+	.loaded = hvcarve_kexec_loaded,
+	.prepare = hvcarve_kexec_prepare,
+	.abort = hvcarve_kexec_abort,
+};
+
 static int __init hvcarve_late_init(void)
 {
 	unsigned int i;
 	int ret;
+
+	/* Before user space: nothing can load a kexec image yet. */
+	ret = kexec_set_veto(&hvcarve_kexec_veto);
+	if (ret)
+		pr_err("cannot guard kexec: %d: another kexec veto is set\n",
+		       ret);
 
 	if (IS_ENABLED(CONFIG_HIBERNATION) && hvcarve_requested()) {
 		ret = register_pm_notifier(&hvcarve_pm_nb);

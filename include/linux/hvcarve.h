@@ -27,7 +27,6 @@
 /* struct hvcarve_range, HVCARVE_MAX_REGIONS, the parser */
 #include <linux/hvcarve_parse.h>
 
-struct kimage;
 struct hvcarve_pool;
 
 /*
@@ -153,12 +152,6 @@ bool hvcarve_active(void);
 bool hvcarve_pfn_in_carveout(unsigned long pfn);
 int hvcarve_region_get(unsigned int i, struct hvcarve_range *range);
 
-/* kexec. */
-int hvcarve_kexec_check(struct kimage *image);
-int hvcarve_kexec_prepare(void);
-void hvcarve_kexec_abort(void);
-void hvcarve_kexec_loaded(bool loaded);
-
 /* Ordinary pages deposited when the carveout cannot serve a deposit. */
 bool hvcarve_overflow_allowed(void);
 int hvcarve_overflow_get(unsigned long nr);
@@ -236,24 +229,6 @@ static inline bool hvcarve_active(void)
 static inline bool hvcarve_pfn_in_carveout(unsigned long pfn)
 {
 	return false;
-}
-
-static inline int hvcarve_kexec_check(struct kimage *image)
-{
-	return 0;
-}
-
-static inline int hvcarve_kexec_prepare(void)
-{
-	return 0;
-}
-
-static inline void hvcarve_kexec_abort(void)
-{
-}
-
-static inline void hvcarve_kexec_loaded(bool loaded)
-{
 }
 
 static inline bool hv_carve_enabled(void)

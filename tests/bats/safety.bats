@@ -589,26 +589,29 @@ hvt_memmap_dump | while read -r s e t; do
 done >/tmp/map
 '
 
-# e820_chain APPEND1: gen 0 hands gen 1, with hvcarve= APPEND1, the map
-# with many entries.
+# e820_chain MAP APPEND1: gen 0 writes the map with the script MAP into
+# /tmp/map and hands it to gen 1 with kexec -l, and APPEND1 (hvcarve=).
 e820_chain() {
 	vm_run - "nokaslr" <<EOF
 . /hvt/sim.sh
 if [ "\$(hvt_gen)" = 0 ]; then
-	$MANY
+	$1
 	hvt_result map_entries "\$(wc -l </tmp/map)"
+	hvt_result carve_index "\$(grep -n '^0x30000000 ' /tmp/map | cut -d: -f1)"
 	hvt_fake_memmap /tmp/map || hvt_fail "fake memmap"
-	hvt_kexec -l /boot/vmlinuz-new "$1"
+	hvt_kexec -l /boot/vmlinuz-new "$2"
 fi
 hvt_result state "\$(cat \$HVT_HVC/state)"
+hvt_result reason "\$(cat \$HVT_HVC/reason)"
 hvt_result kexec_entries "\$(ls /sys/firmware/memmap | wc -l)"
+hvt_result ext "\$(dmesg | grep -c 'extended physical RAM map')"
 hvt_done
 EOF
 }
 
 @test "a carveout that would take the kexec e820 past 128 entries is refused" {
 	# Two regions in the last RAM entry: 125 + 2 * 2 entries.
-	e820_chain "hvcarve=1M@0x30000000,1M@0x30800000"
+	e820_chain "$MANY" "hvcarve=1M@0x30000000,1M@0x30800000"
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r map_entries 0)" 125
 	assert_equal "$(r state 1)" invalid
@@ -619,10 +622,59 @@ EOF
 }
 
 @test "control: one region less, 127 entries, is accepted" {
-	e820_chain "hvcarve=1M@0x30000000"
+	e820_chain "$MANY" "hvcarve=1M@0x30000000"
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r state 1)" active
 	assert_equal "$(r kexec_entries 1)" 127
+}
+
+# Issue 16, item 5. A boot loader puts the entries of its map beyond 128 in
+# SETUP_E820_EXT blocks (kexec-tools' kexec_load() does). A map of 151
+# entries: low RAM in 140 adjacent 1 MiB pieces, which the next kernel
+# merges again, then a reserved range at 0x30000000, the 143rd entry, in
+# the extension. hvcarve's check of the loader's raw map must read it
+# there: before, it saw only the first 128, and refused the earlier
+# kernel's carveout as "not shown as a carveout".
+# ext_map SIZE: that map, the reserved range SIZE bytes long.
+ext_map() {
+	cat <<EOS
+hvt_memmap_dump | while read -r s e t; do
+	if [ "\$((s))" = 1048576 ]; then
+		n=0
+		while [ \$n -lt 140 ]; do
+			printf "0x%x 0x%x System RAM\\n" \$((0x100000 * (n + 1))) \$((0x100000 * (n + 2) - 1))
+			n=\$((n + 1))
+		done
+		printf "0x%x 0x2fffffff System RAM\\n" \$((0x100000 * 141))
+		printf "0x30000000 0x%x Reserved\\n" \$((0x30000000 + $1 - 1))
+		printf "0x%x 0x%x System RAM\\n" \$((0x30000000 + $1)) "\$((e))"
+	else
+		echo "\$s \$e \$t"
+	fi
+done >/tmp/map
+EOS
+}
+
+@test "a carveout handed on in the SETUP_E820_EXT part of the boot map (entry 143 of 151) is recognised as inherited" {
+	e820_chain "$(ext_map 0x100000)" "hvcarve=1M@0x30000000"
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r map_entries 0)" 151
+	assert_equal "$(r carve_index 0)" 143
+	# The next kernel read an extended map: the setup is what it claims.
+	assert_equal "$(r ext 1)" 1
+	assert_equal "$(r state 1)" active
+	run console_grep -g 1 'hvcarve: region 0: \[mem 0x0000000030000000-0x00000000300fffff\] 1 MiB reserved \(inherited from the kernel before kexec\)'
+	assert_success
+}
+
+@test "control: a reserved range in SETUP_E820_EXT larger than the region is refused as not the carveout" {
+	e820_chain "$(ext_map 0x200000)" "hvcarve=1M@0x30000000"
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r carve_index 0)" 143
+	assert_equal "$(r ext 1)" 1
+	assert_equal "$(r state 1)" invalid
+	run r reason 1
+	assert_output --partial 'overlaps reserved [mem 0x0000000030000000-0x00000000301fffff] of the boot memory map, which is not the carveout of an earlier kernel'
 }
 
 

@@ -24,7 +24,8 @@
  * could not be told from a firmware reservation inside the region. A
  * region's part of the boot map is accepted as inherited if it is
  * E820_TYPE_HVCARVE, or if the boot map the loader handed over
- * (boot_params.e820_table, before sanitizing) has it as reserved entries
+ * (boot_params.e820_table and any SETUP_E820_EXT blocks, before
+ * sanitizing) has it as reserved entries
  * whose boundaries are exactly those of requested regions (kexec-tools
  * turns E820_TYPE_HVCARVE into such entries). Any other reservation inside
  * a region is a firmware one, and the carveout is refused.
@@ -39,6 +40,7 @@
 #include <linux/efi.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
+#include <linux/io.h>
 #include <linux/kernel.h>
 #include <linux/memblock.h>
 #include <linux/string.h>
@@ -46,6 +48,7 @@
 #include <asm/e820/api.h>
 #include <asm/sections.h>
 #include <asm/setup.h>
+#include <asm/setup_data.h>
 
 /* Room for one reason a region is refused. */
 #define HVCARVE_WHY_LEN		192
@@ -114,38 +117,89 @@ static bool __init hvcarve_carveout_shaped(u64 start, u64 end)
 }
 
 /*
+ * The boot loader's own map, before sanitizing: the up to 128 entries of
+ * boot_params.e820_table, then those of every SETUP_E820_EXT block of the
+ * setup_data list, where a loader puts the entries that do not fit
+ * (kexec-tools' kexec_load() does; parse_setup_data() reads them so).
+ */
+struct hvcarve_raw_iter {
+	u32 i;		/* the next entry of boot_params.e820_table */
+	u64 pa;		/* the setup_data block being read, or 0 */
+	u32 j;		/* the next entry of that block */
+};
+
+static void __init hvcarve_raw_start(struct hvcarve_raw_iter *it)
+{
+	it->i = 0;
+	it->pa = boot_params.hdr.setup_data;
+	it->j = 0;
+}
+
+/* The next entry of the loader's map into @e; false after the last one. */
+static bool __init hvcarve_raw_next(struct hvcarve_raw_iter *it,
+				    struct boot_e820_entry *e)
+{
+	u32 n = min_t(u32, boot_params.e820_entries,
+		      ARRAY_SIZE(boot_params.e820_table));
+	struct setup_data *sd;
+	u32 len, type;
+	void *p;
+	u64 next;
+
+	if (it->i < n) {
+		*e = boot_params.e820_table[it->i++];
+		return true;
+	}
+	while (it->pa) {
+		sd = early_memremap(it->pa, sizeof(*sd));
+		len = sd->len;
+		type = sd->type;
+		next = sd->next;
+		early_memunmap(sd, sizeof(*sd));
+		if (type == SETUP_E820_EXT && it->j < len / sizeof(*e)) {
+			p = early_memremap(it->pa + sizeof(*sd) +
+					   (u64)it->j * sizeof(*e), sizeof(*e));
+			memcpy(e, p, sizeof(*e));
+			early_memunmap(p, sizeof(*e));
+			it->j++;
+			return true;
+		}
+		it->pa = next;
+		it->j = 0;
+	}
+	return false;
+}
+
+/*
  * [@start, @end) is reserved in the sanitized boot map. Accept it only if
- * the boot loader's own map (before sanitizing) has it as non-RAM entries
- * that are all shaped like an earlier kernel's carveout.
+ * the boot loader's own map (struct hvcarve_raw_iter) has it as non-RAM
+ * entries that are all shaped like an earlier kernel's carveout.
  */
 static bool __init hvcarve_check_raw(u64 start, u64 end)
 {
-	const struct boot_e820_entry *raw = boot_params.e820_table;
-	u32 i, nr = min_t(u32, boot_params.e820_entries,
-			  ARRAY_SIZE(boot_params.e820_table));
-	u64 cur, a, b;
+	struct hvcarve_raw_iter it;
+	struct boot_e820_entry e;
+	u64 cur, next;
 
-	for (i = 0; i < nr; i++) {
-		a = raw[i].addr;
-		b = raw[i].addr + raw[i].size;
-		if (raw[i].type == E820_TYPE_RAM ||
-		    !hvcarve_overlap(a, b - a, start, end - start))
+	for (hvcarve_raw_start(&it); hvcarve_raw_next(&it, &e);) {
+		if (e.type == E820_TYPE_RAM ||
+		    !hvcarve_overlap(e.addr, e.size, start, end - start) ||
+		    hvcarve_carveout_shaped(e.addr, e.addr + e.size))
 			continue;
-		if (!hvcarve_carveout_shaped(a, b)) {
-			snprintf(hvcarve_why, sizeof(hvcarve_why),
-				 "overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which is not the carveout of an earlier kernel",
-				 a, b - 1);
-			return false;
-		}
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which is not the carveout of an earlier kernel",
+			 e.addr, e.addr + e.size - 1);
+		return false;
 	}
-	for (cur = start; cur < end; cur = b) {
-		for (i = 0, b = 0; i < nr && !b; i++) {
-			a = raw[i].addr;
-			if (raw[i].type != E820_TYPE_RAM && a <= cur &&
-			    cur - a < raw[i].size)
-				b = a + raw[i].size;
-		}
-		if (!b) {
+	for (cur = start; cur < end; cur = next) {
+		/* An entry that wraps past 2^64 is not memory. */
+		for (next = 0, hvcarve_raw_start(&it);
+		     !next && hvcarve_raw_next(&it, &e);)
+			if (e.type != E820_TYPE_RAM &&
+			    e.addr + e.size > e.addr && e.addr <= cur &&
+			    cur - e.addr < e.size)
+				next = e.addr + e.size;
+		if (!next) {
 			snprintf(hvcarve_why, sizeof(hvcarve_why),
 				 "overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which the boot loader's map does not show as a carveout",
 				 start, end - 1);
