@@ -1327,22 +1327,27 @@ const char *hvcarve_pool_contradiction(struct hvcarve_pool *pool)
  * @nid: node the deposit asked for
  * @nr: number of pages
  *
- * Counted in the first region on @nid, or in the first region.
+ * Counted in the region of lowest base on @nid, or of lowest base of all:
+ * the same region whatever order hvcarve= lists them in.
  *
  * Context: process context; takes a region spinlock.
  */
 void hvcarve_pool_failed(struct hvcarve_pool *pool, int nid, unsigned long nr)
 {
-	struct hvcarve_region *reg = NULL;
+	struct hvcarve_region *reg = NULL, *low = NULL, *r;
 	unsigned int i;
 
 	if (!pool->nr_regions || !nr)
 		return;
-	for (i = 0; i < pool->nr_regions && !reg; i++)
-		if (pool->regions[i].nid == nid)
-			reg = &pool->regions[i];
+	for (i = 0; i < pool->nr_regions; i++) {
+		r = &pool->regions[i];
+		if (!low || r->base < low->base)
+			low = r;
+		if (r->nid == nid && (!reg || r->base < reg->base))
+			reg = r;
+	}
 	if (!reg)
-		reg = &pool->regions[0];
+		reg = low;
 	spin_lock(&reg->lock);
 	reg->stats.deposit_fail += nr;
 	spin_unlock(&reg->lock);
@@ -1539,7 +1544,7 @@ u64 hvcarve_overflow_pages(void)
  * own memory). While
  * ordinary pages are deposited the kexec is refused. Otherwise no overflow
  * deposit can start from now on, on any CPU (hvcarve_overflow_get()), until
- * hvcarve_kexec_abort().
+ * hvcarve_kexec_finish().
  *
  * Context: process context, kexec_lock held.
  * Return: 0, or -EBUSY while ordinary pages are deposited.
@@ -1562,13 +1567,14 @@ static int hvcarve_kexec_prepare(void)
 }
 
 /**
- * hvcarve_kexec_abort() - reopen the overflow gate after a failed kexec
+ * hvcarve_kexec_finish() - reopen the overflow gate after kernel_kexec()
  *
- * The kexec veto's abort().
+ * The kexec veto's finish(): kernel_kexec() failed, or came back from a
+ * kexec jump (preserve_context).
  *
  * Context: process context, kexec_lock held.
  */
-static void hvcarve_kexec_abort(void)
+static void hvcarve_kexec_finish(void)
 {
 	spin_lock(&hvcarve_gate_lock);
 	hvcarve_gate_closed = false;
@@ -1579,7 +1585,7 @@ static void hvcarve_kexec_abort(void)
  * hvcarve_kexec_loaded() - a kexec load or unload has ended
  * @loaded: a kexec reboot image is loaded now
  *
- * The kexec veto's loaded(): kexec_load() and kexec_file_load() call it on
+ * The kexec veto's load_end(): kexec_load() and kexec_file_load() call it on
  * every path out of their kexec_lock section: a load, an unload, a
  * failure. It ends what
  * hvcarve_kexec_check() began: the gate that check closed stays closed only
@@ -1705,9 +1711,9 @@ static struct notifier_block hvcarve_pm_nb = {
  */
 static const struct kexec_veto hvcarve_kexec_veto = {
 	.load = hvcarve_kexec_check,
-	.loaded = hvcarve_kexec_loaded,
+	.load_end = hvcarve_kexec_loaded,
 	.prepare = hvcarve_kexec_prepare,
-	.abort = hvcarve_kexec_abort,
+	.finish = hvcarve_kexec_finish,
 };
 
 static int __init hvcarve_late_init(void)
@@ -1715,11 +1721,18 @@ static int __init hvcarve_late_init(void)
 	unsigned int i;
 	int ret;
 
-	/* Before user space: nothing can load a kexec image yet. */
+	/*
+	 * Before user space: nothing can load a kexec image yet. Without the
+	 * veto nothing refuses a kexec, so fail closed: no ordinary page is
+	 * ever deposited (hvcarve_overflow_get() fails).
+	 */
 	ret = kexec_set_veto(&hvcarve_kexec_veto);
-	if (ret)
-		pr_err("cannot guard kexec: %d: another kexec veto is set\n",
-		       ret);
+	if (WARN(ret, "hvcarve: cannot guard kexec (%d): no ordinary page will be deposited\n",
+		 ret)) {
+		spin_lock(&hvcarve_gate_lock);
+		hvcarve_gate_closed = true;
+		spin_unlock(&hvcarve_gate_lock);
+	}
 
 	if (IS_ENABLED(CONFIG_HIBERNATION) && hvcarve_requested()) {
 		ret = register_pm_notifier(&hvcarve_pm_nb);

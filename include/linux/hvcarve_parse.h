@@ -33,12 +33,12 @@
 #define HVCARVE_U64_MAX		((u64)~(u64)0)
 
 /*
- * The end of the largest physical address space hvcarve runs in: x86-64
- * with 5-level paging (MAX_PHYSMEM_BITS is 52). The boot code, the EFI
- * stub and the decompressor, checks regions against it before it knows
- * the paging mode the kernel will run in; the kernel checks its own.
+ * The end of the largest x86-64 physical address space (5-level paging:
+ * MAX_PHYSMEM_BITS is 52). The x86 boot code (the EFI stub and the
+ * decompressor) checks regions against it, since it does not know yet
+ * which paging mode the kernel will run in; the kernel checks its own.
  */
-#define HVCARVE_BOOT_PHYS_LIMIT	((u64)1 << 52)
+#define HVCARVE_X86_BOOT_PHYS_LIMIT	((u64)1 << 52)
 
 /**
  * struct hvcarve_range - one physical range named by hvcarve=

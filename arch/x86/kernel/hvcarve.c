@@ -126,6 +126,7 @@ struct hvcarve_raw_iter {
 	u32 i;		/* the next entry of boot_params.e820_table */
 	u64 pa;		/* the setup_data block being read, or 0 */
 	u32 j;		/* the next entry of that block */
+	bool failed;	/* a block could not be mapped: the map is unknown */
 };
 
 static void __init hvcarve_raw_start(struct hvcarve_raw_iter *it)
@@ -133,9 +134,13 @@ static void __init hvcarve_raw_start(struct hvcarve_raw_iter *it)
 	it->i = 0;
 	it->pa = boot_params.hdr.setup_data;
 	it->j = 0;
+	it->failed = false;
 }
 
-/* The next entry of the loader's map into @e; false after the last one. */
+/*
+ * The next entry of the loader's map into @e; false after the last one, or
+ * if a block cannot be mapped (then @it->failed is set).
+ */
 static bool __init hvcarve_raw_next(struct hvcarve_raw_iter *it,
 				    struct boot_e820_entry *e)
 {
@@ -152,6 +157,8 @@ static bool __init hvcarve_raw_next(struct hvcarve_raw_iter *it,
 	}
 	while (it->pa) {
 		sd = early_memremap(it->pa, sizeof(*sd));
+		if (!sd)
+			goto fail;
 		len = sd->len;
 		type = sd->type;
 		next = sd->next;
@@ -159,6 +166,8 @@ static bool __init hvcarve_raw_next(struct hvcarve_raw_iter *it,
 		if (type == SETUP_E820_EXT && it->j < len / sizeof(*e)) {
 			p = early_memremap(it->pa + sizeof(*sd) +
 					   (u64)it->j * sizeof(*e), sizeof(*e));
+			if (!p)
+				goto fail;
 			memcpy(e, p, sizeof(*e));
 			early_memunmap(p, sizeof(*e));
 			it->j++;
@@ -167,6 +176,9 @@ static bool __init hvcarve_raw_next(struct hvcarve_raw_iter *it,
 		it->pa = next;
 		it->j = 0;
 	}
+	return false;
+fail:
+	it->failed = true;
 	return false;
 }
 
@@ -182,13 +194,19 @@ static bool __init hvcarve_check_raw(u64 start, u64 end)
 	u64 cur, next;
 
 	for (hvcarve_raw_start(&it); hvcarve_raw_next(&it, &e);) {
-		if (e.type == E820_TYPE_RAM ||
+		/* Sanitizing drops empty entries: so does this. */
+		if (e.type == E820_TYPE_RAM || !e.size ||
 		    !hvcarve_overlap(e.addr, e.size, start, end - start) ||
 		    hvcarve_carveout_shaped(e.addr, e.addr + e.size))
 			continue;
 		snprintf(hvcarve_why, sizeof(hvcarve_why),
 			 "overlaps reserved [mem %#018llx-%#018llx] of the boot memory map, which is not the carveout of an earlier kernel",
 			 e.addr, e.addr + e.size - 1);
+		return false;
+	}
+	if (it.failed) {
+		snprintf(hvcarve_why, sizeof(hvcarve_why),
+			 "overlaps reserved memory, and the boot loader's map beyond 128 entries cannot be read");
 		return false;
 	}
 	for (cur = start; cur < end; cur = next) {
