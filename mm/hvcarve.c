@@ -6,7 +6,7 @@
  * "hvcarve=size@addr[,size@addr...]" names up to HVCARVE_MAX_REGIONS
  * physical ranges. This file holds what does not depend on the
  * architecture: the parser, the region table, the page pool that deposits
- * take pages from, and the checks kexec makes. The architecture checks the
+ * take pages from. The architecture checks the
  * regions against its memory map and reserves them there, in the map this
  * kernel uses and in the one kexec hands to the next kernel (x86:
  * arch/x86/kernel/hvcarve.c); then it calls hvcarve_region_add() for each
@@ -28,9 +28,6 @@
  *   region's spinlock. Pool operations are made in process context and
  *   take one region lock at a time, once per run of consecutive pages.
  *   sysfs takes the same lock to read the counters.
- * - hvcarve_gate_lock protects the overflow page counts (now and since
- *   boot) and the kexec gate (hvcarve_gate_closed, hvcarve_image_loaded);
- *   see hvcarve_overflow_get().
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
@@ -41,7 +38,6 @@
 #include <linux/init.h>
 #include <linux/ioport.h>
 #include <linux/kernel.h>
-#include <linux/kexec.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
@@ -78,12 +74,6 @@ static enum hvcarve_state hvcarve_state = HVCARVE_DISABLED;
 
 /* hvcarve.overflow=deny|allow: may deposits use ordinary RAM at exhaustion? */
 static bool hvcarve_overflow;
-
-static DEFINE_SPINLOCK(hvcarve_gate_lock);
-static u64 hvcarve_overflow_count;	/* ordinary pages deposited now */
-static u64 hvcarve_overflow_cumulative;	/* ... and accepted since boot */
-static bool hvcarve_gate_closed;	/* a kexec is under way */
-static bool hvcarve_image_loaded;	/* a kexec reboot image is loaded */
 
 static int hvcarve_overflow_set(const char *val, const struct kernel_param *kp)
 {
@@ -1423,7 +1413,7 @@ void hvcarve_pool_destroy(struct hvcarve_pool *pool)
 EXPORT_SYMBOL_IF_KUNIT(hvcarve_pool_destroy);
 #endif /* CONFIG_KUNIT */
 
-/* Ordinary pages deposited as overflow, and the kexec gate */
+/* Ordinary pages at exhaustion (counted by the kexec gate: hv_deposit_gate_get()) */
 
 /**
  * hvcarve_overflow_allowed() - may deposits use ordinary RAM at exhaustion?
@@ -1433,242 +1423,6 @@ EXPORT_SYMBOL_IF_KUNIT(hvcarve_pool_destroy);
 bool hvcarve_overflow_allowed(void)
 {
 	return READ_ONCE(hvcarve_overflow);
-}
-
-/**
- * hvcarve_overflow_get() - count ordinary pages before they are deposited
- * @nr: number of pages about to be handed to the hypervisor
- *
- * Ordinary pages the hypervisor holds would be free RAM to the next kernel,
- * so kexec is refused while any is deposited. The count is raised before the
- * pages are sent, under hvcarve_gate_lock. Loading a kexec reboot image
- * (hvcarve_kexec_check()) and kexec itself (hvcarve_kexec_prepare()) close
- * the gate under the same lock once they have seen the count at zero:
- * either they see these pages, or this call fails. The gate stays closed
- * while the image is loaded (hvcarve_kexec_loaded()).
- *
- * Context: process context; takes hvcarve_gate_lock (not with interrupts
- * disabled: no caller runs in interrupt context).
- * Return: 0; -EBUSY if a kexec reboot image is loaded or a kexec is under
- * way.
- */
-int hvcarve_overflow_get(unsigned long nr)
-{
-	int ret = 0;
-
-	spin_lock(&hvcarve_gate_lock);
-	if (hvcarve_gate_closed || hvcarve_image_loaded)
-		ret = -EBUSY;
-	else
-		hvcarve_overflow_count += nr;
-	spin_unlock(&hvcarve_gate_lock);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(hvcarve_overflow_get);
-
-/**
- * hvcarve_overflow_put() - uncount ordinary pages
- * @nr: pages withdrawn, or counted by hvcarve_overflow_get() and not sent
- *
- * Context: process context; takes hvcarve_gate_lock (not with interrupts
- * disabled: no caller runs in interrupt context).
- */
-void hvcarve_overflow_put(unsigned long nr)
-{
-	spin_lock(&hvcarve_gate_lock);
-	if (WARN_ON_ONCE(nr > hvcarve_overflow_count))
-		nr = hvcarve_overflow_count;
-	hvcarve_overflow_count -= nr;
-	spin_unlock(&hvcarve_gate_lock);
-}
-EXPORT_SYMBOL_GPL(hvcarve_overflow_put);
-
-/**
- * hvcarve_overflow_accepted() - count ordinary pages the hypervisor took
- * @nr: pages of a deposit counted by hvcarve_overflow_get() and accepted
- *
- * Adds to the count since boot (hvcarve_overflow_cumulative_pages()); the
- * count now is hvcarve_overflow_get()'s.
- *
- * Context: process context; takes hvcarve_gate_lock (not with interrupts
- * disabled: no caller runs in interrupt context).
- */
-void hvcarve_overflow_accepted(unsigned long nr)
-{
-	spin_lock(&hvcarve_gate_lock);
-	hvcarve_overflow_cumulative += nr;
-	spin_unlock(&hvcarve_gate_lock);
-}
-EXPORT_SYMBOL_GPL(hvcarve_overflow_accepted);
-
-/**
- * hvcarve_overflow_cumulative_pages() - ordinary pages deposited since boot
- *
- * Context: process context; takes hvcarve_gate_lock (not with interrupts
- * disabled: no caller runs in interrupt context).
- * Return: the number of ordinary pages the hypervisor accepted since boot,
- * whether withdrawn since or not.
- */
-u64 hvcarve_overflow_cumulative_pages(void)
-{
-	u64 n;
-
-	spin_lock(&hvcarve_gate_lock);
-	n = hvcarve_overflow_cumulative;
-	spin_unlock(&hvcarve_gate_lock);
-	return n;
-}
-
-/**
- * hvcarve_overflow_pages() - ordinary pages deposited now
- *
- * Context: process context; takes hvcarve_gate_lock (not with interrupts
- * disabled: no caller runs in interrupt context).
- * Return: the number of ordinary pages the hypervisor holds.
- */
-u64 hvcarve_overflow_pages(void)
-{
-	u64 n;
-
-	spin_lock(&hvcarve_gate_lock);
-	n = hvcarve_overflow_count;
-	spin_unlock(&hvcarve_gate_lock);
-	return n;
-}
-
-/**
- * hvcarve_kexec_prepare() - close the overflow gate for a kexec reboot
- *
- * The kexec veto's prepare(): kernel_kexec() calls it before it starts to
- * shut down for a kexec reboot (not for a crash kernel, which runs in its
- * own memory). While
- * ordinary pages are deposited the kexec is refused. Otherwise no overflow
- * deposit can start from now on, on any CPU (hvcarve_overflow_get()), until
- * hvcarve_kexec_finish().
- *
- * Context: process context, kexec_lock held.
- * Return: 0, or -EBUSY while ordinary pages are deposited.
- */
-static int hvcarve_kexec_prepare(void)
-{
-	u64 overflow;
-
-	spin_lock(&hvcarve_gate_lock);
-	overflow = hvcarve_overflow_count;
-	if (!overflow)
-		hvcarve_gate_closed = true;
-	spin_unlock(&hvcarve_gate_lock);
-	if (overflow) {
-		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
-				   overflow);
-		return -EBUSY;
-	}
-	return 0;
-}
-
-/**
- * hvcarve_kexec_finish() - reopen the overflow gate after kernel_kexec()
- *
- * The kexec veto's finish(): kernel_kexec() failed, or came back from a
- * kexec jump (preserve_context).
- *
- * Context: process context, kexec_lock held.
- */
-static void hvcarve_kexec_finish(void)
-{
-	spin_lock(&hvcarve_gate_lock);
-	hvcarve_gate_closed = false;
-	spin_unlock(&hvcarve_gate_lock);
-}
-
-/**
- * hvcarve_kexec_loaded() - a kexec load or unload has ended
- * @loaded: a kexec reboot image is loaded now
- *
- * The kexec veto's load_end(): kexec_load() and kexec_file_load() call it on
- * every path out of their kexec_lock section: a load, an unload, a
- * failure. It ends what
- * hvcarve_kexec_check() began: the gate that check closed stays closed only
- * if a reboot image is loaded now. While a reboot image is loaded no
- * ordinary page is deposited (hvcarve_overflow_get() fails), so the load,
- * which hvcarve_kexec_check() refuses while any is deposited, decides the
- * kexec: kexec -e cannot then be refused for ordinary pages during the
- * shutdown, which systemd would turn into a cold reboot.
- *
- * Context: process context, kexec_lock held.
- */
-static void hvcarve_kexec_loaded(bool loaded)
-{
-	spin_lock(&hvcarve_gate_lock);
-	hvcarve_image_loaded = loaded;
-	spin_unlock(&hvcarve_gate_lock);
-}
-
-/**
- * hvcarve_kexec_check() - refuse a kexec image that would land in the carveout
- * @image: the image being loaded, by either kexec syscall
- *
- * The kexec veto's load(), from sanity_check_segment_list().
- *
- * kexec_load() trusts user space about where segments go, and kexec-tools
- * places them anywhere /sys/firmware/memmap calls RAM. A segment in the
- * carveout would overwrite hypervisor-owned pages when the image is copied
- * into place at kexec time.
- *
- * An image for a kexec reboot is also refused while ordinary (overflow)
- * pages are deposited; once one passes this check, no ordinary page is
- * deposited until the load returns, and after that for as long as a reboot
- * image stays loaded (hvcarve_kexec_loaded(), which the caller must call
- * when the load is over), so that a kexec is decided here and
- * hvcarve_kexec_prepare() has nothing left to refuse. A crash
- * kernel is never refused for that: it runs in its own reserved memory,
- * which the page allocator never had.
- *
- * Context: process context, kexec_lock held by the caller.
- * Return: 0; -EBUSY while overflow pages are deposited; -EADDRNOTAVAIL if a
- * segment overlaps a carveout region.
- */
-static int hvcarve_kexec_check(struct kimage *image)
-{
-	unsigned long i;
-	unsigned int j;
-	u64 overflow;
-
-	if (image->type != KEXEC_TYPE_CRASH) {
-		/*
-		 * From here on no ordinary page is deposited, until
-		 * hvcarve_kexec_loaded() says whether this load left an image.
-		 */
-		spin_lock(&hvcarve_gate_lock);
-		overflow = hvcarve_overflow_count;
-		if (!overflow)
-			hvcarve_image_loaded = true;
-		spin_unlock(&hvcarve_gate_lock);
-		if (overflow) {
-			pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
-			       overflow);
-			return -EBUSY;
-		}
-	}
-
-	for (i = 0; i < image->nr_segments; i++) {
-		u64 mstart = boot_phys_to_phys(image->segment[i].mem);
-		u64 msize = image->segment[i].memsz;
-
-		if (!msize)
-			continue;
-		for (j = 0; j < hvcarve_live.nr_regions; j++) {
-			const struct hvcarve_region *reg = &hvcarve_live.regions[j];
-
-			if (!hvcarve_overlap(mstart, msize, reg->base, reg->size))
-				continue;
-			pr_err("kexec segment %lu [mem %#018llx-%#018llx] overlaps carveout region %u [mem %#018llx-%#018llx]: refused\n",
-			       i, mstart, mstart + msize - 1, j, reg->base,
-			       reg->base + reg->size - 1);
-			return -EADDRNOTAVAIL;
-		}
-	}
-	return 0;
 }
 
 /*
@@ -1704,35 +1458,10 @@ static struct notifier_block hvcarve_pm_nb = {
 	.notifier_call = hvcarve_pm_notify,
 };
 
-/*
- * kexec asks hvcarve, whether hvcarve= was given or not: without it every
- * deposit is of ordinary memory, and the gate refuses kexec while any is
- * deposited.
- */
-static const struct kexec_veto hvcarve_kexec_veto = {
-	.load = hvcarve_kexec_check,
-	.load_end = hvcarve_kexec_loaded,
-	.prepare = hvcarve_kexec_prepare,
-	.finish = hvcarve_kexec_finish,
-};
-
 static int __init hvcarve_late_init(void)
 {
 	unsigned int i;
 	int ret;
-
-	/*
-	 * Before user space: nothing can load a kexec image yet. Without the
-	 * veto nothing refuses a kexec, so fail closed: no ordinary page is
-	 * ever deposited (hvcarve_overflow_get() fails).
-	 */
-	ret = kexec_set_veto(&hvcarve_kexec_veto);
-	if (WARN(ret, "hvcarve: cannot guard kexec (%d): no ordinary page will be deposited\n",
-		 ret)) {
-		spin_lock(&hvcarve_gate_lock);
-		hvcarve_gate_closed = true;
-		spin_unlock(&hvcarve_gate_lock);
-	}
 
 	if (IS_ENABLED(CONFIG_HIBERNATION) && hvcarve_requested()) {
 		ret = register_pm_notifier(&hvcarve_pm_nb);
@@ -1740,6 +1469,11 @@ static int __init hvcarve_late_init(void)
 			pr_err("cannot refuse hibernation: %d\n", ret);
 	}
 
+	/*
+	 * kexec_load() refuses segments in reserved memory
+	 * (sanity_check_segment_list()): it finds the carveout through this
+	 * resource, and through the e820 "Reserved" one it holds.
+	 */
 	for (i = 0; i < hvcarve_live.nr_regions; i++) {
 		struct hvcarve_region *reg = &hvcarve_live.regions[i];
 

@@ -18,6 +18,7 @@
 #define pr_fmt(fmt) "hvcarve: " fmt
 
 #include <linux/debugfs.h>
+#include <linux/hv_deposit_gate.h>
 #include <linux/kobject.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -152,7 +153,7 @@ static struct kobj_attribute reason_attr = __ATTR_RO(reason);
 static ssize_t overflow_pages_show(struct kobject *kobj,
 				   struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%llu\n", hvcarve_overflow_pages());
+	return sysfs_emit(buf, "%llu\n", hv_deposit_gate_pages());
 }
 
 static struct kobj_attribute overflow_pages_attr = __ATTR_RO(overflow_pages);
@@ -161,7 +162,7 @@ static ssize_t overflow_cumulative_pages_show(struct kobject *kobj,
 					      struct kobj_attribute *attr,
 					      char *buf)
 {
-	return sysfs_emit(buf, "%llu\n", hvcarve_overflow_cumulative_pages());
+	return sysfs_emit(buf, "%llu\n", hv_deposit_gate_pages_since_boot());
 }
 
 static struct kobj_attribute overflow_cumulative_pages_attr =

@@ -76,7 +76,7 @@
  *
  * Overflow. When the carveout cannot serve a deposit, ordinary pages from
  * the page allocator are deposited instead if hvcarve_may_overflow()
- * allows it. Each is counted with hvcarve_overflow_get() before it is
+ * allows it. Each is counted with hv_deposit_gate_get() before it is
  * sent, so that kexec is refused while any may be in the hypervisor, and
  * remembered in hv_carve_overflow, so that its withdrawal uncounts it.
  *
@@ -112,6 +112,7 @@
 
 #include <linux/export.h>
 #include <linux/gfp.h>
+#include <linux/hv_deposit_gate.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
 #include <linux/kernel.h>
@@ -406,7 +407,7 @@ const char *hv_carve_backend_name(void)
  * the start (the Hyper-V backend). Then every deposit, with hvcarve= or
  * without, goes through hv_carve_deposit_pages() or
  * hv_carve_deposit_contiguous(), so that every ordinary page deposited is
- * counted for the kexec gate (hvcarve_overflow_get()).
+ * counted for the kexec gate (hv_deposit_gate_get()).
  *
  * Context: any.
  * Return: true if hv_carve_deposit_pages() has a backend.
@@ -1104,7 +1105,7 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 			ret = -ENOMEM;
 			break;
 		}
-		ret = hvcarve_overflow_get(n);
+		ret = hv_deposit_gate_get(n);
 		if (ret) {
 			/*
 			 * A kexec image is loaded, or a kexec is under way:
@@ -1128,14 +1129,14 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		deposited += done;
 		op->accepted_pages += done;
 		if (done)
-			hvcarve_overflow_accepted(done);
+			hv_deposit_gate_accepted(done);
 		if (done && op->pool) {
 			op->accepted = true;
 			hv_carve_confirm(op);
 		}
 		if (ret) {
 			hv_carve_overflow_free(op->batch + done, n - done);
-			hvcarve_overflow_put(n - done);
+			hv_deposit_gate_put(n - done);
 			/* Not about the page: it was never deposited. */
 			if (hv_carve_is_refusal(ret))
 				ret = -EACCES;
@@ -1326,7 +1327,7 @@ void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 				    pfn);
 	}
 	if (overflow)
-		hvcarve_overflow_put(overflow);
+		hv_deposit_gate_put(overflow);
 }
 EXPORT_SYMBOL_GPL(hv_carve_withdrawn);
 

@@ -141,6 +141,7 @@
 #include <linux/completion.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
+#include <linux/hv_deposit_gate.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
 #include <linux/io.h>
@@ -937,7 +938,7 @@ static int hvcsim_stress_fn(void *data)
 		pages = prandom_u32_state(&t->rnd) % HVCSIM_STRESS_PAGES + 1;
 		partition = prandom_u32_state(&t->rnd) % t->partitions + 1;
 		/* Deposit half the time; a quarter while ordinary pages are in. */
-		if (prandom_u32_state(&t->rnd) % 4 < (hvcarve_overflow_pages() ? 1 : 2)) {
+		if (prandom_u32_state(&t->rnd) % 4 < (hv_deposit_gate_pages() ? 1 : 2)) {
 			if (hv_carve_deposit_pages(NUMA_NO_NODE, partition, pages))
 				t->errors++;
 			else
@@ -1236,7 +1237,7 @@ static int __init hvcsim_init(void)
 					     hvcsim_boot_pages);
 		pr_info("boot deposit of %u pages for partition %llu: %d; %llu ordinary pages deposited\n",
 			hvcsim_boot_pages, hvcsim_boot_partition, ret,
-			hvcarve_overflow_pages());
+			hv_deposit_gate_pages());
 	}
 	return 0;
 }

@@ -154,11 +154,6 @@ int hvcarve_region_get(unsigned int i, struct hvcarve_range *range);
 
 /* Ordinary pages deposited when the carveout cannot serve a deposit. */
 bool hvcarve_overflow_allowed(void);
-int hvcarve_overflow_get(unsigned long nr);
-void hvcarve_overflow_put(unsigned long nr);
-void hvcarve_overflow_accepted(unsigned long nr);
-u64 hvcarve_overflow_pages(void);
-u64 hvcarve_overflow_cumulative_pages(void);
 
 /* The page pool, for the deposit glue. */
 struct hvcarve_pool *hvcarve_pool(void);
@@ -210,6 +205,7 @@ void hv_carve_withdraw_end(void);
 
 #else /* !CONFIG_HVCARVE */
 
+#include <linux/hv_deposit_gate.h>
 #include <linux/mm.h>
 
 static inline void hvcarve_pool_init(void)
@@ -248,13 +244,17 @@ static inline int hv_carve_deposit_contiguous(int node, u64 partition_id,
 	return -ENODEV;
 }
 
-/* Without hvcarve every deposited page came from the page allocator. */
+/*
+ * Without hvcarve every deposited page came from the page allocator and was
+ * counted by the kexec gate.
+ */
 static inline void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 {
 	unsigned int i;
 
 	for (i = 0; i < nr; i++)
 		__free_page(pfn_to_page(pfns[i]));
+	hv_deposit_gate_put(nr);
 }
 
 static inline void hv_carve_withdraw_begin(void)

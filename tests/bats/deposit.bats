@@ -198,7 +198,7 @@ EOF
 	assert_equal "$(r over.overflow_pages)" 76
 	assert_equal "$(r over.overflow_cumulative_pages)" 76
 	assert_equal "$(r over.sim_held)" 1100
-	run console_grep 'hvcarve: kexec refused: 76 ordinary pages are deposited'
+	run console_grep 'hv_deposit: kexec refused: 76 ordinary pages are deposited'
 	assert_success
 	run awk '$2 == "kexec_load_err" { print }' "$(vm_artifacts)/results.txt"
 	assert_equal "${#lines[@]}" 2
@@ -276,7 +276,7 @@ EOF
 	assert_equal "$(r dep.held)" 4000
 	# 4000 pages are 16000 kB out of the page allocator.
 	(($(r free0) - $(r free1) >= 15000))
-	run console_grep 'hvcarve: kexec refused: 4000 ordinary pages are deposited'
+	run console_grep 'hv_deposit: kexec refused: 4000 ordinary pages are deposited'
 	assert_success
 	run awk '$1 == 0 && $2 == "kexec_load_err" { print }' "$(vm_artifacts)/results.txt"
 	assert_equal "${#lines[@]}" 2
@@ -377,7 +377,7 @@ EOS
 	run r forced_err
 	assert_success
 	assert_output --partial "Cannot assign requested address"
-	run console_grep 'hvcarve: kexec segment [0-9]+ \[mem 0x000000003[a-d][0-9a-f]{6}-0x[0-9a-f]+\] overlaps carveout region 0 \[mem 0x000000003a000000-0x000000003dffffff\]: refused'
+	run console_grep 'kexec_core: segment [0-9]+ \[mem 0x000000003[a-d][0-9a-f]{6}-0x000000003[a-d][0-9a-f]{6}\] meets reserved memory: refused'
 	assert_success
 	# The refused image is not loaded: kexec -e has nothing to copy.
 	assert_equal "$(r loaded_after_forced)" 0
@@ -392,6 +392,47 @@ EOS
 	assert_equal "$(host_held after)" 300
 	assert_equal "$(r end.sim_held)" 300
 	assert_equal "$(r end.sim_corrupted)" 0
+}
+
+# The check above is kexec core's, not hvcarve's: kexec_load() refuses a
+# segment in any memory reserved in the resource tree. memmap=$ reserves a
+# range in the kernel's e820 table only, so /sys/firmware/memmap still calls
+# it RAM and kexec-tools places segments there when told to. No hvcarve=.
+forced_reserved_load() {
+	VM_KERNEL=$1 vm_run - "nokaslr memmap=64M\$0x30000000" <<EOS
+hvt_result reserved "\$(grep -c '^ *30000000-33ffffff : Reserved$' /proc/iomem)"
+echo x >/tmp/rd
+rc=0
+out=\$(kexec -c -l /boot/vmlinuz-new --initrd=/tmp/rd --mem-min=0x30000000 --mem-max=0x33ffffff 2>&1) || rc=\$?
+hvt_result forced_rc "\$rc"
+hvt_result forced_err "\$out"
+hvt_result loaded_after_forced "\$(cat /sys/kernel/kexec_loaded)"
+kexec -u
+rc=0
+out=\$(kexec -c -l /boot/vmlinuz-new --initrd=/tmp/rd --mem-min=0x20000000 --mem-max=0x2fffffff 2>&1) || rc=\$?
+hvt_result control_rc "\$rc"
+hvt_result loaded_after_control "\$(cat /sys/kernel/kexec_loaded)"
+kexec -u
+hvt_done
+EOS
+}
+
+@test "kexec -l forced into memory memmap=\$ reserved is refused too, without hvcarve= (kexec core's check); the stock kernel takes it (control)" {
+	forced_reserved_load "$NEW_KERNEL"
+	assert_equal "$(r reserved)" 1
+	[ "$(r forced_rc)" != 0 ] || fail "the patched kernel loaded segments into memmap=\$ memory"
+	run r forced_err
+	assert_output --partial "Cannot assign requested address"
+	run console_grep 'kexec_core: segment [0-9]+ \[mem 0x000000003[0-3][0-9a-f]{6}-0x000000003[0-3][0-9a-f]{6}\] meets reserved memory: refused'
+	assert_success
+	assert_equal "$(r loaded_after_forced)" 0
+	assert_equal "$(r control_rc)" 0
+	assert_equal "$(r loaded_after_control)" 1
+	# Control: Debian's 6.1, without the check, loads the same segments.
+	forced_reserved_load "$OLD_KERNEL"
+	assert_equal "$(r reserved)" 1
+	assert_equal "$(r forced_rc)" 0
+	assert_equal "$(r loaded_after_forced)" 1
 }
 
 # Every hvcarve sysfs and simulator debugfs file, written by `nobody` and

@@ -280,7 +280,7 @@ held() {
 	assert_equal "$(result refused_running 4)" running
 	assert_equal "$(result refused_units 4)" "active active active active"
 	assert_equal "$(result refused_jobs 4)" 0
-	console_grep -g 4 'hvcarve: kexec refused: 300 ordinary pages are deposited' >/dev/null ||
+	console_grep -g 4 'hv_deposit: kexec refused: 300 ordinary pages are deposited' >/dev/null ||
 		fail "no refusal in gen 4's kernel log"
 	assert_equal "$(result overflow_after 4)" 0
 	assert_equal "$(last_gen)" 7

@@ -234,7 +234,7 @@ EOF
 	assert_equal "${#lines[@]}" 2
 	assert_line --index 0 --regexp '^rc=[1-9]'
 	assert_line --index 1 rc=0
-	run console_grep -g 0 'hvcarve: kexec refused: 100 ordinary pages are deposited'
+	run console_grep -g 0 'hv_deposit: kexec refused: 100 ordinary pages are deposited'
 	assert_success
 	assert_equal "$(r overflow_after)" 0
 	assert_equal "$(r held_after)" 3500

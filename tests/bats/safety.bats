@@ -129,7 +129,7 @@ EOF
 	assert_line --index 2 rc=0
 	run r kexec_load_err
 	assert_output --partial "Device or resource busy"
-	run console_grep -g 0 'hvcarve: kexec refused: 976 ordinary pages are deposited in the hypervisor'
+	run console_grep -g 0 'hv_deposit: kexec refused: 976 ordinary pages are deposited in the hypervisor'
 	assert_success
 	assert_equal "$(r refused.loaded)" 0
 	assert_equal "$(r withdrawn.overflow)" 0
@@ -267,7 +267,7 @@ EOF
 	# The racer really raced: loads were refused for ordinary pages.
 	echo "kexec load refused with EBUSY $refused times in $n races"
 	[ "$refused" -gt 0 ] || fail "the load was never refused with EBUSY: the race was not run"
-	run console_grep 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited'
+	run console_grep 'hv_deposit: kexec refused: [0-9]+ ordinary pages are deposited'
 	assert_success
 	run console_grep 'hvcarve: partition 0x9: 300 ordinary pages not deposited: a kexec image is loaded'
 	assert_success
@@ -378,7 +378,7 @@ EOF
 	assert_equal "$(r overflow2)" 86
 	run r reboot_s
 	assert_output --partial "Device or resource busy"
-	run console_grep -g 0 'hvcarve: kexec refused: 86 ordinary pages are deposited in the hypervisor'
+	run console_grep -g 0 'hv_deposit: kexec refused: 86 ordinary pages are deposited in the hypervisor'
 	assert_success
 }
 

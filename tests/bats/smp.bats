@@ -180,7 +180,7 @@ EOF
 		run r "refused$i" 0
 		assert_output --regexp '^rc=[1-9][0-9]* loaded=0 .*Device or resource busy'
 	done
-	run console_grep -g 0 'hvcarve: kexec refused: [0-9]+ ordinary pages are deposited in the hypervisor'
+	run console_grep -g 0 'hv_deposit: kexec refused: [0-9]+ ordinary pages are deposited in the hypervisor'
 	assert_success
 	[ "${#lines[@]}" -ge 3 ] || fail "${#lines[@]} refusals in the log, not 3"
 	# Loaded: partition 98's deposit failed with EBUSY, no ordinary page

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The kexec gate for pages deposited into the Microsoft Hypervisor.
+ *
+ * A root partition deposits pages of its own memory into the hypervisor
+ * (HvCallDepositMemory; hv_call_deposit_pages()). The hypervisor keeps
+ * them until they are withdrawn, across a kexec too: it does not know the
+ * partition rebooted. The next kernel, handed the same memory map, would
+ * take those pages for free RAM and hand them out while the hypervisor
+ * still uses them. So every page deposited from the page allocator is
+ * counted here, and kexec is refused while the count is not zero.
+ *
+ * The refusal comes when a kexec reboot image is loaded (kexec_load(),
+ * kexec_file_load()), before anything shuts down, and again in
+ * kernel_kexec(), as the last word. Once an image is loaded, no page is
+ * deposited until it is unloaded: a kexec -e is then never refused for
+ * deposited pages during the shutdown, which "systemctl kexec" would turn
+ * into a cold reboot. A crash kernel is neither refused nor waited for: it
+ * runs in memory reserved for it, which the page allocator never had.
+ *
+ * Not counted: guest memory an encrypted partition has made exclusive to
+ * the hypervisor (HV_GPA_ATTR_MAKE_EXCLUSIVE, drivers/hv/mshv_regions.c).
+ * That memory belongs to the partition, which must be torn down before a
+ * kexec in any case.
+ *
+ * Locking: hv_deposit_gate_lock protects the counts and both flags. It is
+ * a spinlock, taken in process context only, never with interrupts
+ * disabled: no caller runs in interrupt context.
+ */
+
+#define pr_fmt(fmt) "hv_deposit: " fmt
+
+#include <linux/bug.h>
+#include <linux/export.h>
+#include <linux/hv_deposit_gate.h>
+#include <linux/init.h>
+#include <linux/kexec.h>
+#include <linux/minmax.h>
+#include <linux/printk.h>
+#include <linux/spinlock.h>
+
+static DEFINE_SPINLOCK(hv_deposit_gate_lock);
+static u64 hv_deposit_count;		/* pages the hypervisor holds now */
+static u64 hv_deposit_since_boot;	/* ... and accepted since boot */
+static bool hv_deposit_kexec_started;	/* kernel_kexec() is under way */
+static bool hv_deposit_image_loaded;	/* a kexec reboot image is loaded */
+
+/**
+ * hv_deposit_gate_get() - count pages before they are deposited
+ * @nr: number of pages of the kernel's memory about to be deposited
+ *
+ * The count is raised before the pages are sent, under
+ * hv_deposit_gate_lock. Loading a kexec reboot image and kexec itself close
+ * the gate under the same lock once they have seen the count at zero:
+ * either they see these pages, or this call fails. The gate stays closed
+ * while a reboot image is loaded.
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ * Return: 0; -EBUSY if a kexec reboot image is loaded or a kexec is under
+ * way: then deposit nothing.
+ */
+int hv_deposit_gate_get(unsigned long nr)
+{
+	int ret = 0;
+
+	spin_lock(&hv_deposit_gate_lock);
+	if (hv_deposit_kexec_started || hv_deposit_image_loaded)
+		ret = -EBUSY;
+	else
+		hv_deposit_count += nr;
+	spin_unlock(&hv_deposit_gate_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(hv_deposit_gate_get);
+
+/**
+ * hv_deposit_gate_put() - uncount pages
+ * @nr: pages withdrawn, or counted by hv_deposit_gate_get() and not
+ *	deposited
+ *
+ * More pages than are counted can come back only if an earlier kernel,
+ * without this gate, deposited them and kexec'd: the count stops at zero.
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ */
+void hv_deposit_gate_put(unsigned long nr)
+{
+	bool more;
+
+	spin_lock(&hv_deposit_gate_lock);
+	more = nr > hv_deposit_count;
+	hv_deposit_count -= min_t(u64, nr, hv_deposit_count);
+	spin_unlock(&hv_deposit_gate_lock);
+	if (more)
+		pr_warn_once("more pages withdrawn than this kernel deposited: an earlier kernel deposited them\n");
+}
+EXPORT_SYMBOL_GPL(hv_deposit_gate_put);
+
+/**
+ * hv_deposit_gate_accepted() - count pages the hypervisor took
+ * @nr: pages counted by hv_deposit_gate_get() that the hypervisor accepted
+ *
+ * Adds to the count since boot (hv_deposit_gate_pages_since_boot()).
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ */
+void hv_deposit_gate_accepted(unsigned long nr)
+{
+	spin_lock(&hv_deposit_gate_lock);
+	hv_deposit_since_boot += nr;
+	spin_unlock(&hv_deposit_gate_lock);
+}
+EXPORT_SYMBOL_GPL(hv_deposit_gate_accepted);
+
+/**
+ * hv_deposit_gate_pages() - pages of the kernel's memory deposited now
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ * Return: the number of counted pages the hypervisor holds (or is being
+ * sent).
+ */
+u64 hv_deposit_gate_pages(void)
+{
+	u64 n;
+
+	spin_lock(&hv_deposit_gate_lock);
+	n = hv_deposit_count;
+	spin_unlock(&hv_deposit_gate_lock);
+	return n;
+}
+EXPORT_SYMBOL_GPL(hv_deposit_gate_pages);
+
+/**
+ * hv_deposit_gate_pages_since_boot() - pages deposited since boot
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ * Return: the number of counted pages the hypervisor accepted since boot,
+ * whether withdrawn since or not.
+ */
+u64 hv_deposit_gate_pages_since_boot(void)
+{
+	u64 n;
+
+	spin_lock(&hv_deposit_gate_lock);
+	n = hv_deposit_since_boot;
+	spin_unlock(&hv_deposit_gate_lock);
+	return n;
+}
+EXPORT_SYMBOL_GPL(hv_deposit_gate_pages_since_boot);
+
+/*
+ * Close the gate if nothing is deposited: set *@flag under the lock.
+ * Return: the number of pages deposited; 0 if the gate was closed.
+ */
+static u64 hv_deposit_gate_close(bool *flag)
+{
+	u64 count;
+
+	spin_lock(&hv_deposit_gate_lock);
+	count = hv_deposit_count;
+	if (!count)
+		*flag = true;
+	spin_unlock(&hv_deposit_gate_lock);
+	return count;
+}
+
+/*
+ * The kexec veto's load(): a reboot image is refused while pages are
+ * deposited; once one passes, nothing is deposited until the load ends
+ * (hv_deposit_gate_loaded()), and after that for as long as a reboot image
+ * stays loaded. A crash image is never refused.
+ *
+ * Context: process context, kexec_lock held.
+ */
+static int hv_deposit_gate_load(struct kimage *image)
+{
+	u64 count;
+
+	if (image->type == KEXEC_TYPE_CRASH)
+		return 0;
+	count = hv_deposit_gate_close(&hv_deposit_image_loaded);
+	if (count) {
+		pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
+		       count);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/*
+ * The kexec veto's load_end(), on every path out of a load or unload: the
+ * gate that hv_deposit_gate_load() closed stays closed only if a reboot
+ * image is loaded now.
+ *
+ * Context: process context, kexec_lock held.
+ */
+static void hv_deposit_gate_loaded(bool reboot_image)
+{
+	spin_lock(&hv_deposit_gate_lock);
+	hv_deposit_image_loaded = reboot_image;
+	spin_unlock(&hv_deposit_gate_lock);
+}
+
+/*
+ * The kexec veto's prepare(): kernel_kexec() is about to shut down. While
+ * pages are deposited the kexec is refused; otherwise no deposit starts
+ * from now on, on any CPU, until hv_deposit_gate_finish().
+ *
+ * Context: process context, kexec_lock held.
+ */
+static int hv_deposit_gate_prepare(void)
+{
+	u64 count = hv_deposit_gate_close(&hv_deposit_kexec_started);
+
+	if (count) {
+		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
+				   count);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/*
+ * The kexec veto's finish(): kernel_kexec() failed, or came back from a
+ * kexec jump.
+ *
+ * Context: process context, kexec_lock held.
+ */
+static void hv_deposit_gate_finish(void)
+{
+	spin_lock(&hv_deposit_gate_lock);
+	hv_deposit_kexec_started = false;
+	spin_unlock(&hv_deposit_gate_lock);
+}
+
+static const struct kexec_veto hv_deposit_kexec_veto = {
+	.load = hv_deposit_gate_load,
+	.load_end = hv_deposit_gate_loaded,
+	.prepare = hv_deposit_gate_prepare,
+	.finish = hv_deposit_gate_finish,
+};
+
+static int __init hv_deposit_gate_init(void)
+{
+	int ret;
+
+	/*
+	 * Before user space: nothing can load a kexec image yet. Without the
+	 * veto nothing would refuse a kexec, so fail closed: nothing is ever
+	 * deposited (hv_deposit_gate_get() fails).
+	 */
+	ret = kexec_set_veto(&hv_deposit_kexec_veto);
+	if (WARN(ret, "hv_deposit: cannot guard kexec (%d): no page will be deposited\n",
+		 ret)) {
+		spin_lock(&hv_deposit_gate_lock);
+		hv_deposit_kexec_started = true;
+		spin_unlock(&hv_deposit_gate_lock);
+	}
+	return 0;
+}
+subsys_initcall(hv_deposit_gate_init);

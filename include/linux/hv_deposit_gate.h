@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kexec gate for pages deposited into the Microsoft Hypervisor: while
+ * the hypervisor holds pages of the kernel's own memory, kexec is refused,
+ * since the next kernel would take those pages for free RAM. See
+ * drivers/hv/hv_deposit_gate.c.
+ */
+#ifndef _LINUX_HV_DEPOSIT_GATE_H
+#define _LINUX_HV_DEPOSIT_GATE_H
+
+#include <linux/types.h>
+
+#ifdef CONFIG_HYPERV_DEPOSIT_GATE
+
+int hv_deposit_gate_get(unsigned long nr);
+void hv_deposit_gate_put(unsigned long nr);
+void hv_deposit_gate_accepted(unsigned long nr);
+u64 hv_deposit_gate_pages(void);
+u64 hv_deposit_gate_pages_since_boot(void);
+
+#else /* !CONFIG_HYPERV_DEPOSIT_GATE: no kexec, nothing to refuse */
+
+static inline int hv_deposit_gate_get(unsigned long nr)
+{
+	return 0;
+}
+
+static inline void hv_deposit_gate_put(unsigned long nr)
+{
+}
+
+static inline void hv_deposit_gate_accepted(unsigned long nr)
+{
+}
+
+static inline u64 hv_deposit_gate_pages(void)
+{
+	return 0;
+}
+
+static inline u64 hv_deposit_gate_pages_since_boot(void)
+{
+	return 0;
+}
+
+#endif /* CONFIG_HYPERV_DEPOSIT_GATE */
+
+#endif /* _LINUX_HV_DEPOSIT_GATE_H */
