@@ -39,6 +39,10 @@
 #include <linux/printk.h>
 #include <linux/spinlock.h>
 
+#if IS_ENABLED(CONFIG_MSHV_ROOT)
+#include <asm/mshyperv.h>
+#endif
+
 static DEFINE_SPINLOCK(hv_deposit_gate_lock);
 static u64 hv_deposit_count;		/* pages the hypervisor holds now */
 static u64 hv_deposit_since_boot;	/* ... and accepted since boot */
@@ -71,7 +75,6 @@ int hv_deposit_gate_get(unsigned long nr)
 	spin_unlock(&hv_deposit_gate_lock);
 	return ret;
 }
-EXPORT_SYMBOL_GPL(hv_deposit_gate_get);
 
 /**
  * hv_deposit_gate_put() - uncount pages
@@ -110,7 +113,6 @@ void hv_deposit_gate_accepted(unsigned long nr)
 	hv_deposit_since_boot += nr;
 	spin_unlock(&hv_deposit_gate_lock);
 }
-EXPORT_SYMBOL_GPL(hv_deposit_gate_accepted);
 
 /**
  * hv_deposit_gate_pages() - pages of the kernel's memory deposited now
@@ -128,7 +130,6 @@ u64 hv_deposit_gate_pages(void)
 	spin_unlock(&hv_deposit_gate_lock);
 	return n;
 }
-EXPORT_SYMBOL_GPL(hv_deposit_gate_pages);
 
 /**
  * hv_deposit_gate_pages_since_boot() - pages deposited since boot
@@ -146,7 +147,6 @@ u64 hv_deposit_gate_pages_since_boot(void)
 	spin_unlock(&hv_deposit_gate_lock);
 	return n;
 }
-EXPORT_SYMBOL_GPL(hv_deposit_gate_pages_since_boot);
 
 /*
  * Close the gate if nothing is deposited: set *@flag under the lock.
@@ -180,7 +180,7 @@ static int hv_deposit_gate_load(struct kimage *image)
 		return 0;
 	count = hv_deposit_gate_close(&hv_deposit_image_loaded);
 	if (count) {
-		pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
+		pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor, which keeps them across kexec: only their withdrawal allows it (a child partition's come back when it is destroyed, this partition's own never do)\n",
 		       count);
 		return -EBUSY;
 	}
@@ -213,7 +213,7 @@ static int hv_deposit_gate_prepare(void)
 	u64 count = hv_deposit_gate_close(&hv_deposit_kexec_started);
 
 	if (count) {
-		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor; withdraw them first\n",
+		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor, which keeps them across kexec: only their withdrawal allows it (a child partition's come back when it is destroyed, this partition's own never do)\n",
 				   count);
 		return -EBUSY;
 	}
@@ -240,22 +240,40 @@ static const struct kexec_veto hv_deposit_kexec_veto = {
 	.finish = hv_deposit_gate_finish,
 };
 
+/* Does this kernel deposit into a hypervisor? */
+static bool __init hv_deposit_gate_needed(void)
+{
+#if IS_ENABLED(CONFIG_MSHV_ROOT)
+	/* Only a root or L1VH partition does. */
+	return hv_parent_partition();
+#else
+	/* Only another backend (one for tests) can: guard it. */
+	return true;
+#endif
+}
+
 static int __init hv_deposit_gate_init(void)
 {
 	int ret;
 
+	/* Leave the kexec veto to others, and deposit nothing. */
+	if (!hv_deposit_gate_needed())
+		goto close;
 	/*
-	 * Before user space: nothing can load a kexec image yet. Without the
-	 * veto nothing would refuse a kexec, so fail closed: nothing is ever
-	 * deposited (hv_deposit_gate_get() fails).
+	 * Before user space: nothing can load a kexec image yet. Deposits made
+	 * before this (a root partition's at smp_prepare_cpus() time) are
+	 * counted already.
 	 */
 	ret = kexec_set_veto(&hv_deposit_kexec_veto);
-	if (WARN(ret, "hv_deposit: cannot guard kexec (%d): no page will be deposited\n",
-		 ret)) {
-		spin_lock(&hv_deposit_gate_lock);
-		hv_deposit_kexec_started = true;
-		spin_unlock(&hv_deposit_gate_lock);
-	}
+	if (!ret)
+		return 0;
+	/* Nothing would refuse a kexec: fail closed, deposit nothing more. */
+	WARN(1, "hv_deposit: cannot guard kexec (%d): no page will be deposited\n",
+	     ret);
+close:
+	spin_lock(&hv_deposit_gate_lock);
+	hv_deposit_kexec_started = true;
+	spin_unlock(&hv_deposit_gate_lock);
 	return 0;
 }
 subsys_initcall(hv_deposit_gate_init);

@@ -18,7 +18,7 @@ void hv_deposit_gate_accepted(unsigned long nr);
 u64 hv_deposit_gate_pages(void);
 u64 hv_deposit_gate_pages_since_boot(void);
 
-#else /* !CONFIG_HYPERV_DEPOSIT_GATE: no kexec, nothing to refuse */
+#else /* !CONFIG_HYPERV_DEPOSIT_GATE: no kexec, or no deposits */
 
 static inline int hv_deposit_gate_get(unsigned long nr)
 {

@@ -5,15 +5,15 @@
  * kexec chain -- old or new -- keeps its hands off, because the e820 map it
  * is handed says the carveout is reserved.
  *
- * Three users include this header:
+ * Two users include this header:
  * - the architecture, which checks the hvcarve= regions against its memory
  *   map and reserves them (x86: arch/x86/kernel/hvcarve.c);
- * - kexec, which refuses images that would land in the carveout, and a
- *   load or a kexec while ordinary pages are deposited, and tells hvcarve
- *   whether a reboot image is loaded (kernel/kexec_core.c, kernel/kexec.c,
- *   kernel/kexec_file.c);
- * - the deposit glue in drivers/hv, which takes pages from the carveout's
- *   page pool and hands them to a hypervisor backend.
+ * - drivers/hv: the deposit glue, which takes pages from the carveout's
+ *   page pool and hands them to a hypervisor backend, and mshv's deposit
+ *   and withdrawal paths, which go through it.
+ * kexec core does not: it keeps segments out of reserved memory, the
+ * carveout among it, and the kexec gate (drivers/hv/hv_deposit_gate.c)
+ * refuses a kexec while ordinary pages are deposited.
  *
  * See Documentation/virt/hyperv/hvcarve.rst.
  */

@@ -377,7 +377,7 @@ EOS
 	run r forced_err
 	assert_success
 	assert_output --partial "Cannot assign requested address"
-	run console_grep 'kexec_core: segment [0-9]+ \[mem 0x000000003[a-d][0-9a-f]{6}-0x000000003[a-d][0-9a-f]{6}\] meets reserved memory: refused'
+	run console_grep 'kexec_core: segment [0-9]+ \[mem 0x000000003[a-d][0-9a-f]{6}-0x000000003[a-d][0-9a-f]{6}\] overlaps reserved memory: refused'
 	assert_success
 	# The refused image is not loaded: kexec -e has nothing to copy.
 	assert_equal "$(r loaded_after_forced)" 0
@@ -423,7 +423,7 @@ EOS
 	[ "$(r forced_rc)" != 0 ] || fail "the patched kernel loaded segments into memmap=\$ memory"
 	run r forced_err
 	assert_output --partial "Cannot assign requested address"
-	run console_grep 'kexec_core: segment [0-9]+ \[mem 0x000000003[0-3][0-9a-f]{6}-0x000000003[0-3][0-9a-f]{6}\] meets reserved memory: refused'
+	run console_grep 'kexec_core: segment [0-9]+ \[mem 0x000000003[0-3][0-9a-f]{6}-0x000000003[0-3][0-9a-f]{6}\] overlaps reserved memory: refused'
 	assert_success
 	assert_equal "$(r loaded_after_forced)" 0
 	assert_equal "$(r control_rc)" 0

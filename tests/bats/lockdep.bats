@@ -36,10 +36,10 @@ DEPOSIT_CASES=(
 	'a contiguous request gets one naturally aligned block'
 )
 
-# The hvcarve locks lockdep must have seen (lock class names in
-# /proc/lockdep): the region lock, the kexec gate, the glue's backend
-# mutex and the simulator's.
-HVCARVE_LOCKS=('&reg->lock' hvcarve_gate_lock hv_carve_backend_lock hvcsim_lock)
+# The locks lockdep must have seen (lock class names in /proc/lockdep):
+# hvcarve's region lock, the kexec gate's (drivers/hv/hv_deposit_gate.c),
+# the glue's backend mutex and the simulator's.
+HVCARVE_LOCKS=('&reg->lock' hv_deposit_gate_lock hv_carve_backend_lock hvcsim_lock)
 
 setup_file() {
 	[ -f "$LOCKDEP_KERNEL" ] || {

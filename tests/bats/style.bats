@@ -126,7 +126,7 @@ next_line() {
 @test "style: checkpatch findings are dropped only with a reason, and no reason goes stale" {
 	need_tree
 	# Every patch the list has an entry for.
-	copy patches/checkpatch-justified.txt patches/0002-kexec-*.patch patches/0005-x86-e820-*.patch
+	copy patches/checkpatch-justified.txt patches/0002-kexec-*.patch patches/0006-x86-e820-*.patch
 	local p
 	p=$(cd "$ROOT" && echo patches/0002-kexec-*.patch)
 	# Tracked and committed by git, as in the repository (see the test
