@@ -39,10 +39,6 @@
 #include <linux/printk.h>
 #include <linux/spinlock.h>
 
-#if IS_ENABLED(CONFIG_MSHV_ROOT)
-#include <asm/mshyperv.h>
-#endif
-
 static DEFINE_SPINLOCK(hv_deposit_gate_lock);
 static u64 hv_deposit_count;		/* pages the hypervisor holds now */
 static u64 hv_deposit_since_boot;	/* ... and accepted since boot */
@@ -240,29 +236,15 @@ static const struct kexec_veto hv_deposit_kexec_veto = {
 	.finish = hv_deposit_gate_finish,
 };
 
-/* Does this kernel deposit into a hypervisor? */
-static bool __init hv_deposit_gate_needed(void)
-{
-#if IS_ENABLED(CONFIG_MSHV_ROOT)
-	/* Only a root or L1VH partition does. */
-	return hv_parent_partition();
-#else
-	/* Only another backend (one for tests) can: guard it. */
-	return true;
-#endif
-}
-
 static int __init hv_deposit_gate_init(void)
 {
 	int ret;
 
-	/* Leave the kexec veto to others, and deposit nothing. */
-	if (!hv_deposit_gate_needed())
-		goto close;
 	/*
 	 * Before user space: nothing can load a kexec image yet. Deposits made
 	 * before this (a root partition's at smp_prepare_cpus() time) are
-	 * counted already.
+	 * counted already. The veto is set on any kernel that has the gate:
+	 * while nothing is deposited it refuses nothing.
 	 */
 	ret = kexec_set_veto(&hv_deposit_kexec_veto);
 	if (!ret)
@@ -270,7 +252,6 @@ static int __init hv_deposit_gate_init(void)
 	/* Nothing would refuse a kexec: fail closed, deposit nothing more. */
 	WARN(1, "hv_deposit: cannot guard kexec (%d): no page will be deposited\n",
 	     ret);
-close:
 	spin_lock(&hv_deposit_gate_lock);
 	hv_deposit_kexec_started = true;
 	spin_unlock(&hv_deposit_gate_lock);

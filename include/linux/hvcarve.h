@@ -245,8 +245,9 @@ static inline int hv_carve_deposit_contiguous(int node, u64 partition_id,
 }
 
 /*
- * Without hvcarve every deposited page came from the page allocator and was
- * counted by the kexec gate.
+ * Without hvcarve a deposited page came from the page allocator and was
+ * counted by the kexec gate, unless an earlier kernel without the gate
+ * deposited it: it is freed all the same, as mainline does.
  */
 static inline void hv_carve_withdrawn(const u64 *pfns, unsigned int nr)
 {
