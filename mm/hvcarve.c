@@ -4,13 +4,16 @@
  * kexec into any kernel, old or new.
  *
  * "hvcarve=size@addr[,size@addr...]" names up to HVCARVE_MAX_REGIONS
- * physical ranges. This file holds what does not depend on the
- * architecture: the parser, the region table, the page pool that deposits
- * take pages from. The architecture checks the
- * regions against its memory map and reserves them there, in the map this
- * kernel uses and in the one kexec hands to the next kernel (x86:
- * arch/x86/kernel/hvcarve.c); then it calls hvcarve_region_add() for each
- * and hvcarve_pool_init() once NUMA is known.
+ * physical ranges. This file holds only the page pool that deposits take
+ * pages from, in the manner of mm/cma.c: the region table, the pages'
+ * state, and the carveout's state for sysfs. The architecture parses
+ * hvcarve=, checks the regions against its memory map and reserves them
+ * there, in the map this kernel uses and in the one kexec hands to the
+ * next kernel (x86: arch/x86/kernel/hvcarve.c); then it calls
+ * hvcarve_region_add() for each, or hvcarve_refuse() once, and
+ * hvcarve_pool_init() once NUMA is known. What is deposited, when, and
+ * what is learnt from the hypervisor's answers is drivers/hv's
+ * (drivers/hv/hv_carve_deposit.c).
  *
  * The kernel never reads or writes carveout memory. The pool is two
  * bitmaps per region in ordinary kernel memory; after a kexec every page
@@ -40,7 +43,6 @@
 #include <linux/kernel.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
-#include <linux/moduleparam.h>
 #include <linux/notifier.h>
 #include <linux/numa.h>
 #include <linux/overflow.h>
@@ -71,44 +73,6 @@ static const char * const hvcarve_state_names[] = {
 
 static struct hvcarve_pool hvcarve_live;
 static enum hvcarve_state hvcarve_state = HVCARVE_DISABLED;
-
-/* hvcarve.overflow=deny|allow: may deposits use ordinary RAM at exhaustion? */
-static bool hvcarve_overflow;
-
-static int hvcarve_overflow_set(const char *val, const struct kernel_param *kp)
-{
-	if (sysfs_streq(val, "deny"))
-		hvcarve_overflow = false;
-	else if (sysfs_streq(val, "allow"))
-		hvcarve_overflow = true;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-static int hvcarve_overflow_show(char *buf, const struct kernel_param *kp)
-{
-	return sysfs_emit(buf, "%s\n", hvcarve_overflow ? "allow" : "deny");
-}
-
-static const struct kernel_param_ops hvcarve_overflow_ops = {
-	.set = hvcarve_overflow_set,
-	.get = hvcarve_overflow_show,
-};
-module_param_cb(overflow, &hvcarve_overflow_ops, NULL, 0444);
-MODULE_PARM_DESC(overflow,
-		 "At carveout exhaustion: deny (default) fails runtime deposits, allow uses ordinary RAM; kexec is refused while ordinary pages are deposited");
-
-/*
- * What the hvcarve= parameters asked for, before the architecture checked
- * it against the memory map. Every parameter's text is remembered for the
- * error messages.
- */
-static struct hvcarve_range hvcarve_pending[HVCARVE_MAX_REGIONS] __initdata;
-static char *hvcarve_pending_text[HVCARVE_MAX_REGIONS] __initdata;
-static unsigned int hvcarve_nr_pending __initdata;
-static bool hvcarve_seen __initdata;
-static bool hvcarve_rejected __initdata;
 
 /* Why the carveout is invalid: the first reason, for sysfs. */
 static char hvcarve_why[HVCARVE_REASON_LEN];
@@ -142,79 +106,6 @@ const char *hvcarve_invalid_reason(void)
 	return hvcarve_why[0] ? hvcarve_why : NULL;
 }
 
-/**
- * hvcarve_parse() - parse the value of one hvcarve= parameter
- * @str: the text after "hvcarve=", e.g. "64M@0x3a000000,32M@2G"
- * @ranges: table of HVCARVE_MAX_REGIONS entries to append to
- * @nr: number of entries already in @ranges; updated on success. On
- *	failure it is the index of the element that was rejected.
- * @reason: set to a static description of the problem on failure
- *
- * hvcarve_parse_value() (<linux/hvcarve_parse.h>, the rules the
- * administrator's tool shares) with this kernel's page size and physical
- * address space.
- *
- * Context: any; does not sleep and touches no global state.
- * Return: 0 on success, -EINVAL for a malformed or unsafe element, -E2BIG
- * when the table would hold more than HVCARVE_MAX_REGIONS ranges.
- */
-int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
-		  unsigned int *nr, const char **reason)
-{
-	return hvcarve_parse_value(str, ranges, nr, PAGE_SIZE,
-				   BIT_ULL(MAX_PHYSMEM_BITS), reason);
-}
-EXPORT_SYMBOL_IF_KUNIT(hvcarve_parse);
-
-/* Length of one "size@address" element of a parameter. */
-static int __init hvcarve_elem_len(const char *s)
-{
-	return s ? strchrnul(s, ',') - s : 0;
-}
-
-/*
- * hvcarve= may be given more than once: all the parameters together make one
- * carveout (at most HVCARVE_MAX_REGIONS regions in all), and if any of them
- * is rejected, none is applied.
- */
-static int __init hvcarve_setup(char *str)
-{
-	struct hvcarve_range ranges[HVCARVE_MAX_REGIONS];
-	unsigned int first = hvcarve_nr_pending, nr = first, i;
-	const char *reason = NULL;
-	char *elem;
-
-	hvcarve_seen = true;
-	if (hvcarve_rejected)
-		return 0;
-
-	memcpy(ranges, hvcarve_pending, sizeof(ranges));
-	if (hvcarve_parse(str, ranges, &nr, &reason)) {
-		/* Find the text of the element that failed. */
-		elem = str;
-		for (i = first; elem && i < nr; i++) {
-			elem = strchr(elem, ',');
-			if (elem)
-				elem++;
-		}
-		hvcarve_invalid_err("rejecting \"hvcarve=%s\": \"%.*s\": %s",
-				    str ?: "", hvcarve_elem_len(elem), elem ?: "",
-				    reason);
-		hvcarve_rejected = true;
-		return 0;
-	}
-
-	elem = str;
-	for (i = first; i < nr; i++) {
-		hvcarve_pending[i] = ranges[i];
-		hvcarve_pending_text[i] = elem;
-		elem = strchrnul(elem, ',') + 1;
-	}
-	hvcarve_nr_pending = nr;
-	return 0;
-}
-early_param("hvcarve", hvcarve_setup);
-
 /*
  * No carveout page will be deposited. Deposits then use ordinary memory
  * (drivers/hv/hv_carve_deposit.c), and kexec is refused while any of it
@@ -229,54 +120,35 @@ static void __init hvcarve_disable(bool reserved)
 }
 
 /**
- * hvcarve_requested_regions() - the regions the hvcarve= parameters name
- * @ranges: set to the table of regions, in hvcarve= order
+ * hvcarve_refuse() - disable the carveout before any region is reserved
+ * @fmt: why, as a printf format: which parameter or region, and what is
+ *	wrong with it
  *
- * For the architecture's reservation, in setup_arch() after
- * parse_early_param().
- *
- * Context: early boot, single-threaded.
- * Return: the number of regions; 0 when there is no hvcarve= parameter;
- * -EINVAL when a parameter was rejected (that was reported already, and the
- * carveout is disabled).
- */
-int __init hvcarve_requested_regions(const struct hvcarve_range **ranges)
-{
-	*ranges = hvcarve_pending;
-	if (!hvcarve_seen)
-		return 0;
-	if (hvcarve_rejected || !hvcarve_nr_pending) {
-		if (hvcarve_state != HVCARVE_INVALID)
-			hvcarve_disable(false);
-		return -EINVAL;
-	}
-	return hvcarve_nr_pending;
-}
-
-/**
- * hvcarve_refuse() - reject the carveout because of one region
- * @i: index of the region, as hvcarve_requested_regions() numbers them
- * @why: the reason, e.g. "overlaps the initrd [mem ...]"
- *
- * Prints the region's text, its range and @why, and disables the
- * carveout: the architecture must not have reserved any region.
+ * For the architecture, which parses hvcarve= and checks its regions
+ * against its memory map (x86: arch/x86/kernel/hvcarve.c). Logs why,
+ * keeps the first reason for sysfs, and disables the carveout. The
+ * architecture must not have reserved any region, and must not add one
+ * afterwards.
  *
  * Context: early boot, single-threaded.
  */
-void __init hvcarve_refuse(unsigned int i, const char *why)
+void __init hvcarve_refuse(const char *fmt, ...)
 {
-	const struct hvcarve_range *r = &hvcarve_pending[i];
+	struct va_format vaf;
+	va_list args;
 
-	hvcarve_invalid_err("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s",
-			    hvcarve_elem_len(hvcarve_pending_text[i]),
-			    hvcarve_pending_text[i], r->base,
-			    r->base + r->size - 1, why);
-	hvcarve_disable(false);
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	hvcarve_invalid_err("%pV", &vaf);
+	va_end(args);
+	if (hvcarve_state != HVCARVE_INVALID)
+		hvcarve_disable(false);
 }
 
 /**
  * hvcarve_region_add() - record a region the architecture has reserved
- * @range: the region, one of those of hvcarve_requested_regions()
+ * @range: the region, as the architecture checked and reserved it
  * @inherited: the boot memory map had (part of) it reserved as the
  *	carveout of a kernel before a kexec
  *
@@ -1412,18 +1284,6 @@ void hvcarve_pool_destroy(struct hvcarve_pool *pool)
 }
 EXPORT_SYMBOL_IF_KUNIT(hvcarve_pool_destroy);
 #endif /* CONFIG_KUNIT */
-
-/* Ordinary pages at exhaustion (counted by the kexec gate: hv_deposit_gate_get()) */
-
-/**
- * hvcarve_overflow_allowed() - may deposits use ordinary RAM at exhaustion?
- *
- * Return: true if booted with hvcarve.overflow=allow.
- */
-bool hvcarve_overflow_allowed(void)
-{
-	return READ_ONCE(hvcarve_overflow);
-}
 
 /*
  * Hibernation cannot keep what hvcarve promises. The hypervisor holds the

@@ -119,12 +119,14 @@
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/random.h>
 #include <linux/ratelimit.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/sysfs.h>
 #include <linux/xarray.h>
 
 #if IS_ENABLED(CONFIG_MSHV_ROOT)
@@ -159,6 +161,43 @@ static const struct hv_carve_backend *hv_carve_backend;
 
 /* Ordinary pages this kernel deposited (overflow); index: pfn. */
 static DEFINE_XARRAY(hv_carve_overflow);
+
+/*
+ * hvcarve.overflow=deny|allow: may deposits use ordinary RAM when the
+ * carveout cannot serve them? The policy is this file's; the parameter
+ * keeps the name it is documented under (kernel-parameters.txt), and
+ * /sys/module/hvcarve/parameters/overflow shows it.
+ */
+#undef MODULE_PARAM_PREFIX
+#define MODULE_PARAM_PREFIX "hvcarve."
+
+static bool hv_carve_overflow_allow;
+
+static int hv_carve_overflow_set(const char *val,
+				 const struct kernel_param *kp)
+{
+	if (sysfs_streq(val, "deny"))
+		hv_carve_overflow_allow = false;
+	else if (sysfs_streq(val, "allow"))
+		hv_carve_overflow_allow = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int hv_carve_overflow_show(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n",
+			  hv_carve_overflow_allow ? "allow" : "deny");
+}
+
+static const struct kernel_param_ops hv_carve_overflow_ops = {
+	.set = hv_carve_overflow_set,
+	.get = hv_carve_overflow_show,
+};
+module_param_cb(overflow, &hv_carve_overflow_ops, NULL, 0444);
+MODULE_PARM_DESC(overflow,
+		 "At carveout exhaustion: deny (default) fails runtime deposits, allow uses ordinary RAM; kexec is refused while ordinary pages are deposited");
 
 /*
  * Withdrawals started and finished (hv_carve_withdraw_begin() and
@@ -1012,7 +1051,7 @@ int hv_carve_pool_deposit(const struct hv_carve_backend *be,
  */
 static bool hv_carve_may_overflow(struct hvcarve_pool *pool)
 {
-	return !pool || hvcarve_overflow_allowed() ||
+	return !pool || READ_ONCE(hv_carve_overflow_allow) ||
 	       system_state < SYSTEM_RUNNING;
 }
 
@@ -1149,7 +1188,7 @@ static int hv_carve_from_ram(struct hv_carve_op *op, unsigned int order)
 		pr_warn_ratelimited("deposited %u ordinary pages for partition %#llx (overflow: %s); kexec is refused until they are withdrawn\n",
 				    deposited, op->partition_id,
 				    !op->pool ? "the carveout is not usable" :
-				    hvcarve_overflow_allowed() ?
+				    READ_ONCE(hv_carve_overflow_allow) ?
 				    "carveout exhausted, hvcarve.overflow=allow" :
 				    "carveout exhausted during boot");
 	return ret;

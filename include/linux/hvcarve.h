@@ -137,12 +137,13 @@ enum hvcarve_page {
 
 #ifdef CONFIG_HVCARVE
 
+/* The parser of hvcarve= (arch/x86/kernel/hvcarve.c). */
 int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
 		  unsigned int *nr, const char **reason);
 
-/* Early boot, for the architecture's reservation (setup_arch()). */
-int hvcarve_requested_regions(const struct hvcarve_range **ranges);
-void hvcarve_refuse(unsigned int i, const char *why);
+/* Early boot, for the architecture's parser and reservation (setup_arch()). */
+__printf(1, 2)
+void hvcarve_refuse(const char *fmt, ...);
 void hvcarve_region_add(const struct hvcarve_range *range, bool inherited);
 void hvcarve_pool_init(void);
 
@@ -151,9 +152,6 @@ bool hvcarve_requested(void);
 bool hvcarve_active(void);
 bool hvcarve_pfn_in_carveout(unsigned long pfn);
 int hvcarve_region_get(unsigned int i, struct hvcarve_range *range);
-
-/* Ordinary pages deposited when the carveout cannot serve a deposit. */
-bool hvcarve_overflow_allowed(void);
 
 /* The page pool, for the deposit glue. */
 struct hvcarve_pool *hvcarve_pool(void);

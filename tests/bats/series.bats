@@ -116,6 +116,42 @@ names_hvcarve() {
 	done
 }
 
+# The lines a patch adds to one file.
+added_to() {
+	awk -v f="b/$2" '/^diff --git /{on = ($4 == f)} on && /^\+[^+]/' "$1"
+}
+
+# What mm/ must not hold: a kernel parameter's parser, or a hypercall.
+NOT_MM='early_param\(|__setup\(|module_param|core_param|hv_do_(rep_)?hypercall|HVCALL_'
+
+@test "series: mm/ holds only the page pool: no parameter and no hypercall in any file the series adds under mm/; hvcarve= is parsed in arch/x86, hvcarve.overflow= is drivers/hv's" {
+	need_pristine
+	run "$SERIES" --no-build --out "$OUT" "$PRISTINE"
+	assert_success
+	local p f n=0
+	for p in "$OUT"/00[0-9][0-9]-*.patch; do
+		[ "${p##*/0000-}" = "$p" ] || continue
+		for f in $(sed -n 's|^ create mode [0-9]* \(mm/.*\)$|\1|p' "$p"); do
+			n=$((n + 1))
+			run added_to "$p" "$f"
+			assert_success
+			[ -n "$output" ] || fail "$f: no lines found in ${p##*/}"
+			if grep -nE "$NOT_MM" <<<"$output"; then
+				fail "$f (${p##*/}) parses a parameter or makes a hypercall"
+			fi
+		done
+	done
+	[ "$n" -ge 4 ] || fail "only $n files under mm/ found in the series"
+	# Control: the same check finds them where they are.
+	run added_to "$OUT"/0008-*.patch arch/x86/kernel/hvcarve.c
+	grep -qE '^\+early_param\("hvcarve", ' <<<"$output"
+	grep -qE "$NOT_MM" <<<"$output"
+	run added_to "$OUT"/0012-*.patch drivers/hv/hv_carve_deposit.c
+	grep -qE '^\+module_param_cb\(overflow, ' <<<"$output"
+	grep -qE '^\+#define MODULE_PARAM_PREFIX "hvcarve\."$' <<<"$output"
+	grep -qE "$NOT_MM" <<<"$output"
+}
+
 @test "series negative control: a patch that builds a file the manifest puts in a later patch is refused, by name" {
 	need_pristine
 	copy_root

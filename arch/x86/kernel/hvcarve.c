@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * hvcarve on x86: check the hvcarve= regions against the e820 memory map,
- * and reserve them, as E820_TYPE_HVCARVE, both in e820_table (the map this
- * kernel uses) and in e820_table_kexec (what kexec_file_load() hands to the
- * next kernel, and what /sys/firmware/memmap shows to kexec-tools for
+ * hvcarve on x86: parse hvcarve=, check its regions against the e820 memory
+ * map, and reserve them, as E820_TYPE_HVCARVE, both in e820_table (the map
+ * this kernel uses) and in e820_table_kexec (what kexec_file_load() hands to
+ * the next kernel, and what /sys/firmware/memmap shows to kexec-tools for
  * kexec_load()). The regions are then handed to the generic pool
  * (mm/hvcarve.c).
  *
@@ -30,9 +30,9 @@
  * turns E820_TYPE_HVCARVE into such entries). Any other reservation inside
  * a region is a firmware one, and the carveout is refused.
  *
- * Everything here runs in setup_arch(), single-threaded, after
- * parse_early_param() and efi_memblock_x86_reserve_range() and before
- * e820__memblock_setup().
+ * Everything here runs in setup_arch(), single-threaded: the parser in
+ * parse_early_param(), the rest after it and efi_memblock_x86_reserve_range()
+ * and before e820__memblock_setup().
  */
 
 #define pr_fmt(fmt) "hvcarve: " fmt
@@ -44,6 +44,7 @@
 #include <linux/kernel.h>
 #include <linux/memblock.h>
 #include <linux/string.h>
+#include <kunit/visibility.h>
 
 #include <asm/e820/api.h>
 #include <asm/sections.h>
@@ -59,11 +60,97 @@ static char hvcarve_why[HVCARVE_WHY_LEN] __initdata;
 static struct e820_table hvcarve_new_table __initdata;
 static struct e820_table hvcarve_new_kexec __initdata;
 
-/* The regions hvcarve= asks for: hvcarve_requested_regions(). */
+/*
+ * The regions the hvcarve= parameters ask for, in hvcarve= order, and the
+ * text of each, for the error messages. hvcarve= may be given more than
+ * once: all the parameters together make one carveout (at most
+ * HVCARVE_MAX_REGIONS regions in all), and if any of them is rejected,
+ * none is applied.
+ */
 static struct {
-	const struct hvcarve_range *r;
+	struct hvcarve_range r[HVCARVE_MAX_REGIONS];
+	const char *text[HVCARVE_MAX_REGIONS];
 	int nr;
+	bool rejected;
 } hvcarve_req __initdata;
+
+/**
+ * hvcarve_parse() - parse the value of one hvcarve= parameter
+ * @str: the text after "hvcarve=", e.g. "64M@0x3a000000,32M@2G"
+ * @ranges: table of HVCARVE_MAX_REGIONS entries to append to
+ * @nr: number of entries already in @ranges; updated on success. On
+ *	failure it is the index of the element that was rejected.
+ * @reason: set to a static description of the problem on failure
+ *
+ * hvcarve_parse_value() (<linux/hvcarve_parse.h>: the rules that the
+ * decompressor's KASLR, the EFI stub and the administrator's tool share)
+ * with this kernel's page size and physical address space.
+ *
+ * Context: any; does not sleep and touches no global state.
+ * Return: 0 on success, -EINVAL for a malformed or unsafe element, -E2BIG
+ * when the table would hold more than HVCARVE_MAX_REGIONS ranges.
+ */
+int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
+		  unsigned int *nr, const char **reason)
+{
+	return hvcarve_parse_value(str, ranges, nr, PAGE_SIZE,
+				   BIT_ULL(MAX_PHYSMEM_BITS), reason);
+}
+EXPORT_SYMBOL_IF_KUNIT(hvcarve_parse);
+
+/* Length of one "size@address" element of a parameter. */
+static int __init hvcarve_elem_len(const char *s)
+{
+	return s ? strchrnul(s, ',') - s : 0;
+}
+
+static int __init hvcarve_setup(char *str)
+{
+	struct hvcarve_range ranges[HVCARVE_MAX_REGIONS];
+	unsigned int first = hvcarve_req.nr, nr = first, i;
+	const char *reason = NULL;
+	char *elem;
+
+	if (hvcarve_req.rejected)
+		return 0;
+
+	memcpy(ranges, hvcarve_req.r, sizeof(ranges));
+	if (hvcarve_parse(str, ranges, &nr, &reason)) {
+		/* Find the text of the element that failed. */
+		elem = str;
+		for (i = first; elem && i < nr; i++) {
+			elem = strchr(elem, ',');
+			if (elem)
+				elem++;
+		}
+		hvcarve_refuse("rejecting \"hvcarve=%s\": \"%.*s\": %s",
+			       str ?: "", hvcarve_elem_len(elem), elem ?: "",
+			       reason);
+		hvcarve_req.rejected = true;
+		return 0;
+	}
+
+	elem = str;
+	for (i = first; i < nr; i++) {
+		hvcarve_req.r[i] = ranges[i];
+		hvcarve_req.text[i] = elem;
+		elem = strchrnul(elem, ',') + 1;
+	}
+	hvcarve_req.nr = nr;
+	return 0;
+}
+early_param("hvcarve", hvcarve_setup);
+
+/* Reject the carveout because of region @i: none of them is reserved. */
+static void __init hvcarve_refuse_region(int i, const char *why)
+{
+	const struct hvcarve_range *r = &hvcarve_req.r[i];
+
+	hvcarve_refuse("rejecting hvcarve region \"%.*s\" [mem %#018llx-%#018llx]: %s",
+		       hvcarve_elem_len(hvcarve_req.text[i]),
+		       hvcarve_req.text[i], r->base, r->base + r->size - 1,
+		       why);
+}
 
 static const struct e820_entry * __init
 hvcarve_lookup(const struct e820_table *table, u64 addr)
@@ -433,8 +520,7 @@ void __init e820__reserve_hvcarve(void)
 	bool inherited[HVCARVE_MAX_REGIONS];
 	int i, bad;
 
-	hvcarve_req.nr = hvcarve_requested_regions(&hvcarve_req.r);
-	if (hvcarve_req.nr <= 0)
+	if (hvcarve_req.rejected || !hvcarve_req.nr)
 		return;
 
 	/*
@@ -449,12 +535,12 @@ void __init e820__reserve_hvcarve(void)
 
 		if (!hvcarve_check_map(r, &inherited[i]) ||
 		    !hvcarve_check_in_use(r)) {
-			hvcarve_refuse(i, hvcarve_why);
+			hvcarve_refuse_region(i, hvcarve_why);
 			return;
 		}
 	}
 	if (!hvcarve_apply(&bad)) {
-		hvcarve_refuse(bad, hvcarve_why);
+		hvcarve_refuse_region(bad, hvcarve_why);
 		return;
 	}
 
