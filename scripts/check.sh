@@ -98,14 +98,17 @@ build() {
 	env ${arch:+ARCH=$arch} flock "$lock" "$top/scripts/build-kernel.sh" "$ktree" "$out" "$@"
 }
 
-# kconfig_probe ARCH: does HVCARVE survive olddefconfig when asked for on
-# ARCH (tinyconfig + hvcarve-i386.config + CONFIG_HVCARVE=y)? Prints
-# "available" or "unavailable"; fails if KEXEC_CORE did not survive (then
-# the probe would prove nothing about the architecture).
+# kconfig_probe ARCH [bare]: does HVCARVE survive olddefconfig when asked
+# for on ARCH (tinyconfig + hvcarve-i386.config + CONFIG_HVCARVE=y, and
+# unless "bare" what it depends on: HYPERVISOR_GUEST, HYPERV, MSHV_ROOT)?
+# Prints "available" or "unavailable"; fails if KEXEC_CORE did not survive
+# (then the probe would prove nothing about the architecture).
 kconfig_probe() {
-	local arch=$1 dir=$check_out/kconfig-probe-$1
+	local arch=$1 dir=$check_out/kconfig-probe-$1${2:+-$2}
 	mkdir -p "$dir"
 	printf 'CONFIG_HVCARVE=y\n' >"$dir/want.config"
+	[ "${2:-}" = bare ] ||
+		printf 'CONFIG_HYPERVISOR_GUEST=y\nCONFIG_HYPERV=y\nCONFIG_MSHV_ROOT=y\n' >>"$dir/want.config"
 	{
 		make -C "$ktree" O="$dir" ARCH="$arch" HOSTCC=gcc -s tinyconfig &&
 			"$ktree/scripts/kconfig/merge_config.sh" -m -O "$dir" "$dir/.config" \
@@ -182,6 +185,14 @@ check_compile_i386() {
 		return 1
 	fi
 	echo "kconfig: HVCARVE=y asked for on $arch is dropped, KEXEC_CORE stays"
+	# What can deposit: on x86_64, asked for without MSHV_ROOT, it is dropped
+	# too (the negative control shows the probe finds it with MSHV_ROOT).
+	got=$(kconfig_probe x86_64 bare) || { echo "$got"; return 1; }
+	if [ "$got" != unavailable ]; then
+		echo "HVCARVE=y asked for on x86_64 without MSHV_ROOT survives olddefconfig: it does not depend on what deposits"
+		return 1
+	fi
+	echo "kconfig: HVCARVE=y asked for on x86_64 without MSHV_ROOT is dropped"
 	# shellcheck disable=SC2086 # object lists
 	build "$o" i386 "$cfg/hvcarve-i386.config" -- $hooks_common || return 1
 	grep -qx 'CONFIG_X86_32=y' "$o/.config" || { echo "not a 32-bit configuration"; return 1; }

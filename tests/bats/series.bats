@@ -222,12 +222,13 @@ NOT_MM='early_param\(|__setup\(|module_param|core_param|hv_do_(rep_)?hypercall|H
 	assert_output --regexp '^check: compile-off: ok'
 }
 
-@test "compile: 32-bit x86 cannot enable hvcarve, and its hooked objects compile" {
+@test "compile: 32-bit x86 cannot enable hvcarve, nor x86_64 without MSHV_ROOT (what deposits), and the 32-bit hooked objects compile" {
 	run "$CHECK" compile-i386
 	echo "$output"
 	assert_success
 	assert_output --regexp '^check: compile-i386: ok'
 	grep -q 'HVCARVE=y asked for on i386 is dropped' "$REPO/build/check/compile-i386.log"
+	grep -q 'HVCARVE=y asked for on x86_64 without MSHV_ROOT is dropped' "$REPO/build/check/compile-i386.log"
 }
 
 @test "compile negative control: the same Kconfig probe on x86_64 finds hvcarve available, and the check fails" {
