@@ -160,6 +160,9 @@ void __init hvcarve_region_add(const struct hvcarve_range *range,
 {
 	struct hvcarve_region *reg;
 
+	/* hvcarve_refuse() was called: no region may be added after it. */
+	if (WARN_ON_ONCE(hvcarve_state == HVCARVE_INVALID))
+		return;
 	if (WARN_ON(hvcarve_live.nr_regions >= HVCARVE_MAX_REGIONS))
 		return;
 	reg = &hvcarve_live.regions[hvcarve_live.nr_regions++];

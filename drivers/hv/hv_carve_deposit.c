@@ -75,10 +75,11 @@
  * the skipped pages are free again.
  *
  * Overflow. When the carveout cannot serve a deposit, ordinary pages from
- * the page allocator are deposited instead if hvcarve_may_overflow()
- * allows it. Each is counted with hv_deposit_gate_get() before it is
- * sent, so that kexec is refused while any may be in the hypervisor, and
- * remembered in hv_carve_overflow, so that its withdrawal uncounts it.
+ * the page allocator are deposited instead if hv_carve_may_overflow()
+ * allows it (hvcarve.overflow=allow, or no usable carveout, or boot).
+ * Each is counted with hv_deposit_gate_get() before it is sent, so that
+ * kexec is refused while any may be in the hypervisor, and remembered in
+ * hv_carve_overflow, so that its withdrawal uncounts it.
  *
  * Without hvcarve=. Every deposit still comes here when a backend exists
  * (hv_carve_enabled(); drivers/hv/hv_proc.c asks): it deposits ordinary
@@ -135,6 +136,15 @@
 
 #include "hv_carve_deposit.h"
 
+/*
+ * This file's parameters are hvcarve.*, the names kernel-parameters.txt
+ * documents, not hv_carve_deposit.*.
+ */
+#ifdef MODULE_PARAM_PREFIX
+#undef MODULE_PARAM_PREFIX
+#endif
+#define MODULE_PARAM_PREFIX "hvcarve."
+
 static_assert(PAGE_SIZE == HV_CARVE_PAGE_SIZE);
 
 /*
@@ -164,12 +174,10 @@ static DEFINE_XARRAY(hv_carve_overflow);
 
 /*
  * hvcarve.overflow=deny|allow: may deposits use ordinary RAM when the
- * carveout cannot serve them? The policy is this file's; the parameter
- * keeps the name it is documented under (kernel-parameters.txt), and
- * /sys/module/hvcarve/parameters/overflow shows it.
+ * carveout cannot serve them? The policy is this file's
+ * (hv_carve_may_overflow()); /sys/module/hvcarve/parameters/overflow
+ * shows it.
  */
-#undef MODULE_PARAM_PREFIX
-#define MODULE_PARAM_PREFIX "hvcarve."
 
 static bool hv_carve_overflow_allow;
 

@@ -6,8 +6,8 @@
  * is handed says the carveout is reserved.
  *
  * Two users include this header:
- * - the architecture, which checks the hvcarve= regions against its memory
- *   map and reserves them (x86: arch/x86/kernel/hvcarve.c);
+ * - the architecture, which parses hvcarve=, checks its regions against its
+ *   memory map and reserves them (x86: arch/x86/kernel/hvcarve.c);
  * - drivers/hv: the deposit glue, which takes pages from the carveout's
  *   page pool and hands them to a hypervisor backend, and mshv's deposit
  *   and withdrawal paths, which go through it.
@@ -20,7 +20,9 @@
 #ifndef _LINUX_HVCARVE_H
 #define _LINUX_HVCARVE_H
 
+#include <linux/bits.h>
 #include <linux/errno.h>
+#include <linux/mm.h>
 #include <linux/sizes.h>
 #include <linux/types.h>
 
@@ -137,9 +139,29 @@ enum hvcarve_page {
 
 #ifdef CONFIG_HVCARVE
 
-/* The parser of hvcarve= (arch/x86/kernel/hvcarve.c). */
-int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
-		  unsigned int *nr, const char **reason);
+/**
+ * hvcarve_parse() - parse the value of one hvcarve= parameter
+ * @str: the text after "hvcarve=", e.g. "64M@0x3a000000,32M@2G"
+ * @ranges: table of HVCARVE_MAX_REGIONS entries to append to
+ * @nr: number of entries already in @ranges; updated on success. On
+ *	failure it is the index of the element that was rejected.
+ * @reason: set to a static description of the problem on failure
+ *
+ * hvcarve_parse_value() (<linux/hvcarve_parse.h>: the rules that the
+ * decompressor's KASLR, the EFI stub and the administrator's tool share)
+ * with this kernel's page size and physical address space. The
+ * architecture's early_param calls it (x86: arch/x86/kernel/hvcarve.c).
+ *
+ * Context: any; does not sleep and touches no global state.
+ * Return: 0 on success, -EINVAL for a malformed or unsafe element, -E2BIG
+ * when the table would hold more than HVCARVE_MAX_REGIONS ranges.
+ */
+static inline int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
+				unsigned int *nr, const char **reason)
+{
+	return hvcarve_parse_value(str, ranges, nr, PAGE_SIZE,
+				   BIT_ULL(MAX_PHYSMEM_BITS), reason);
+}
 
 /* Early boot, for the architecture's parser and reservation (setup_arch()). */
 __printf(1, 2)
@@ -204,7 +226,6 @@ void hv_carve_withdraw_end(void);
 #else /* !CONFIG_HVCARVE */
 
 #include <linux/hv_deposit_gate.h>
-#include <linux/mm.h>
 
 static inline void hvcarve_pool_init(void)
 {

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The hvcarve= parser. The kernel (mm/hvcarve.c), the x86 EFI stub
- * (drivers/firmware/efi/libstub/x86-stub.c) and the administrator's tool
- * (tools/hvcarve/hvcarve-parse.c, which scripts/hvcarve-cmdline.sh calls)
- * compile this very file, and so does the x86 decompressor
- * (arch/x86/boot/compressed/kaslr.c), the way the x86 boot code includes
- * the kernel's own helpers, so that they cannot disagree about what is
- * accepted.
+ * The hvcarve= parser. The kernel (arch/x86/kernel/hvcarve.c), the x86
+ * EFI stub (drivers/firmware/efi/libstub/x86-stub.c) and the
+ * administrator's tool (tools/hvcarve/hvcarve-parse.c, which
+ * scripts/hvcarve-cmdline.sh calls) compile this very file, and so does
+ * the x86 decompressor (arch/x86/boot/compressed/kaslr.c), the way the
+ * x86 boot code includes the kernel's own helpers, so that they cannot
+ * disagree about what is accepted.
  *
  * It is static code that needs nothing but u64, bool, NULL and the errno
  * values EINVAL, ERANGE and E2BIG; the includer provides them (the kernel

@@ -122,7 +122,7 @@ added_to() {
 }
 
 # What mm/ must not hold: a kernel parameter's parser, or a hypercall.
-NOT_MM='early_param\(|__setup\(|module_param|core_param|hv_do_(rep_)?hypercall|HVCALL_'
+NOT_MM='early_param\(|__setup\(|module_param|core_param|hvcarve_parse_value\(|hv_do_(rep_)?hypercall|HVCALL_'
 
 @test "series: mm/ holds only the page pool: no parameter and no hypercall in any file the series adds under mm/; hvcarve= is parsed in arch/x86, hvcarve.overflow= is drivers/hv's" {
 	need_pristine

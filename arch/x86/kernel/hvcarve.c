@@ -44,7 +44,6 @@
 #include <linux/kernel.h>
 #include <linux/memblock.h>
 #include <linux/string.h>
-#include <kunit/visibility.h>
 
 #include <asm/e820/api.h>
 #include <asm/sections.h>
@@ -70,33 +69,9 @@ static struct e820_table hvcarve_new_kexec __initdata;
 static struct {
 	struct hvcarve_range r[HVCARVE_MAX_REGIONS];
 	const char *text[HVCARVE_MAX_REGIONS];
-	int nr;
+	unsigned int nr;
 	bool rejected;
 } hvcarve_req __initdata;
-
-/**
- * hvcarve_parse() - parse the value of one hvcarve= parameter
- * @str: the text after "hvcarve=", e.g. "64M@0x3a000000,32M@2G"
- * @ranges: table of HVCARVE_MAX_REGIONS entries to append to
- * @nr: number of entries already in @ranges; updated on success. On
- *	failure it is the index of the element that was rejected.
- * @reason: set to a static description of the problem on failure
- *
- * hvcarve_parse_value() (<linux/hvcarve_parse.h>: the rules that the
- * decompressor's KASLR, the EFI stub and the administrator's tool share)
- * with this kernel's page size and physical address space.
- *
- * Context: any; does not sleep and touches no global state.
- * Return: 0 on success, -EINVAL for a malformed or unsafe element, -E2BIG
- * when the table would hold more than HVCARVE_MAX_REGIONS ranges.
- */
-int hvcarve_parse(const char *str, struct hvcarve_range *ranges,
-		  unsigned int *nr, const char **reason)
-{
-	return hvcarve_parse_value(str, ranges, nr, PAGE_SIZE,
-				   BIT_ULL(MAX_PHYSMEM_BITS), reason);
-}
-EXPORT_SYMBOL_IF_KUNIT(hvcarve_parse);
 
 /* Length of one "size@address" element of a parameter. */
 static int __init hvcarve_elem_len(const char *s)
@@ -142,7 +117,7 @@ static int __init hvcarve_setup(char *str)
 early_param("hvcarve", hvcarve_setup);
 
 /* Reject the carveout because of region @i: none of them is reserved. */
-static void __init hvcarve_refuse_region(int i, const char *why)
+static void __init hvcarve_refuse_region(unsigned int i, const char *why)
 {
 	const struct hvcarve_range *r = &hvcarve_req.r[i];
 
@@ -170,7 +145,7 @@ hvcarve_lookup(const struct e820_table *table, u64 addr)
 static bool __init hvcarve_within_requested(u64 start, u64 end)
 {
 	u64 cur = start;
-	int i;
+	unsigned int i;
 
 	while (cur < end) {
 		for (i = 0; i < hvcarve_req.nr; i++) {
@@ -194,7 +169,7 @@ static bool __init hvcarve_within_requested(u64 start, u64 end)
 static bool __init hvcarve_carveout_shaped(u64 start, u64 end)
 {
 	bool starts = false, ends = false;
-	int i;
+	unsigned int i;
 
 	for (i = 0; i < hvcarve_req.nr; i++) {
 		starts |= hvcarve_req.r[i].base == start;
@@ -463,9 +438,9 @@ static bool __init hvcarve_mark(struct e820_table *t,
 }
 
 /* Apply all regions to the scratch tables and check what came of it. */
-static bool __init hvcarve_apply(int *bad)
+static bool __init hvcarve_apply(unsigned int *bad)
 {
-	int i;
+	unsigned int i;
 
 	memcpy(&hvcarve_new_table, e820_table, sizeof(hvcarve_new_table));
 	memcpy(&hvcarve_new_kexec, e820_table_kexec, sizeof(hvcarve_new_kexec));
@@ -518,7 +493,7 @@ static bool __init hvcarve_apply(int *bad)
 void __init e820__reserve_hvcarve(void)
 {
 	bool inherited[HVCARVE_MAX_REGIONS];
-	int i, bad;
+	unsigned int i, bad;
 
 	if (hvcarve_req.rejected || !hvcarve_req.nr)
 		return;
