@@ -440,7 +440,7 @@ EOS
 # first: both can write elsewhere, so a refusal is the files' own checks.
 # The host compares the carveout before and after the attempts, and after
 # a deposit by root with its capabilities (which the dump must show).
-@test "unprivileged: no hvcarve sysfs or debugfs file can be written" {
+@test "unprivileged: no hvcarve sysfs or debugfs file can be written; the sysfs files are exactly those Documentation/ABI documents, skipped_pages is in debugfs only" {
 	vm_run - "nokaslr $CARVE" <<EOS
 . /hvt/sim.sh
 # The scenario's initramfs piece (vm_run) packs its mktemp -d stage as "."
@@ -464,6 +464,9 @@ nocaps sh -c 'echo 1 1 >/tmp/rootonly' && hvt_result nocaps_writes_tmp ok
 hvt_result tmp_contents "\$(echo \$(cat /tmp/anyone /tmp/nobody-new /tmp/rootonly))"
 files=\$(find \$HVT_HVC \$HVT_HVCD \$HVT_SIM /sys/kernel/debug/hvcarve_bench -type f)
 hvt_result nfiles "\$(echo "\$files" | wc -l)"
+# The names, regions as region@BASE, for the ABI check on the host.
+hvt_result sysfs_names "\$(echo \$(cd \$HVT_HVC && find . -type f | sed 's|^\./||; s|^region@[0-9a-f]*/|region@BASE/|' | sort))"
+hvt_result debugfs_names "\$(echo \$(cd \$HVT_HVCD && find . -type f | sed 's|^\./||; s|^region@[0-9a-f]*/|region@BASE/|' | sort))"
 hvt_ckpt before-attempts $CARVE_BASE $CARVE_SIZE
 nobody_ok=0 nocaps_ok=0 root_sysfs_ok=0
 for f in \$files; do
@@ -494,6 +497,16 @@ EOS
 	# 4 global + 11 per-region sysfs files; debugfs: 1 of hvcarve's own (the
 	# region's skipped_pages), 9 simulator and 2 benchmark files.
 	assert_equal "$(r nfiles)" 27
+	# sysfs is ABI: its files are exactly those Documentation/ABI documents,
+	# and the learning internal skipped_pages is in debugfs only.
+	local abi
+	abi=$(sed -n 's|^What:[[:space:]]*/sys/kernel/mm/hvcarve/\(.\{1,\}\)$|\1|p' \
+		"$HVT_ROOT/Documentation/ABI/testing/sysfs-kernel-mm-hvcarve" |
+		sed 's|^region@<base>/|region@BASE/|' | LC_ALL=C sort)
+	abi=$(paste -sd' ' <<<"$abi")
+	[ "$(wc -w <<<"$abi")" -eq 15 ] || fail "ABI file lists $(wc -w <<<"$abi") sysfs files: $abi"
+	assert_equal "$(r sysfs_names)" "$abi"
+	assert_equal "$(r debugfs_names)" "region@BASE/skipped_pages"
 	assert_equal "$(r nobody_writes)" 0
 	assert_equal "$(r nocaps_writes)" 0
 	assert_equal "$(r root_sysfs_writes)" 0
