@@ -36,21 +36,18 @@
 #define pr_fmt(fmt) "hvcarve: " fmt
 
 #include <linux/bitmap.h>
-#include <linux/crash_reserve.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
 #include <linux/ioport.h>
 #include <linux/kernel.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
-#include <linux/notifier.h>
 #include <linux/numa.h>
 #include <linux/overflow.h>
 #include <linux/pfn.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
-#include <linux/suspend.h>
 #include <linux/sysfs.h>
 #include <linux/timex.h>
 #include <kunit/visibility.h>
@@ -78,20 +75,27 @@ static enum hvcarve_state hvcarve_state = HVCARVE_DISABLED;
 static char hvcarve_why[HVCARVE_REASON_LEN];
 
 /* Say why the carveout is invalid: in the log, and the first in sysfs. */
-static __printf(1, 2) void __init hvcarve_invalid_err(const char *fmt, ...)
+static __printf(1, 0) void __init hvcarve_invalid_verr(const char *fmt,
+						      va_list args)
 {
 	struct va_format vaf;
+	va_list log_args;
+
+	va_copy(log_args, args);
+	vaf.fmt = fmt;
+	vaf.va = &log_args;
+	pr_err("%pV\n", &vaf);
+	va_end(log_args);
+	if (!hvcarve_why[0])
+		vscnprintf(hvcarve_why, sizeof(hvcarve_why), fmt, args);
+}
+
+static __printf(1, 2) void __init hvcarve_invalid_err(const char *fmt, ...)
+{
 	va_list args;
 
 	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	pr_err("%pV\n", &vaf);
-	va_end(args);
-	if (hvcarve_why[0])
-		return;
-	va_start(args, fmt);
-	vscnprintf(hvcarve_why, sizeof(hvcarve_why), fmt, args);
+	hvcarve_invalid_verr(fmt, args);
 	va_end(args);
 }
 
@@ -134,13 +138,10 @@ static void __init hvcarve_disable(bool reserved)
  */
 void __init hvcarve_refuse(const char *fmt, ...)
 {
-	struct va_format vaf;
 	va_list args;
 
 	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	hvcarve_invalid_err("%pV", &vaf);
+	hvcarve_invalid_verr(fmt, args);
 	va_end(args);
 	if (hvcarve_state != HVCARVE_INVALID)
 		hvcarve_disable(false);
@@ -225,34 +226,6 @@ int hvcarve_range_node(u64 base, u64 size, int (*node_of)(u64 addr),
 }
 EXPORT_SYMBOL_IF_KUNIT(hvcarve_range_node);
 
-/*
- * A crashkernel=size@offset in the carveout cannot be reserved (memblock
- * does not have that memory) and must not be: the carveout wins. Say so in
- * hvcarve's words, next to the crash kernel's own "reservation failed".
- */
-static void __init hvcarve_check_crashkernel(void)
-{
-	unsigned long long size = 0, base = 0, low = 0, cma = 0;
-	bool high = false;
-	unsigned int i;
-
-	if (!IS_ENABLED(CONFIG_CRASH_RESERVE))
-		return;
-	if (parse_crashkernel(boot_command_line, memblock_phys_mem_size(),
-			      &size, &base, &low, &cma, &high) || !size || !base)
-		return;
-	for (i = 0; i < hvcarve_live.nr_regions; i++) {
-		const struct hvcarve_region *reg = &hvcarve_live.regions[i];
-
-		if (!hvcarve_overlap(base, size, reg->base, reg->size))
-			continue;
-		pr_err("crashkernel= [mem %#018llx-%#018llx] overlaps carveout region %u [mem %#018llx-%#018llx]: no crash kernel memory will be reserved, the carveout is kept\n",
-		       base, base + size - 1, i, reg->base,
-		       reg->base + reg->size - 1);
-		return;
-	}
-}
-
 static unsigned long hvcarve_bitmap_bytes(const struct hvcarve_region *reg)
 {
 	return BITS_TO_LONGS(reg->npages) * sizeof(long);
@@ -281,8 +254,6 @@ void __init hvcarve_pool_init(void)
 
 	if (hvcarve_state != HVCARVE_RESERVED)
 		return;
-
-	hvcarve_check_crashkernel();
 
 	/* An address no node is known for is on the only node, if one. */
 	only = num_online_nodes() == 1 ? first_online_node : NUMA_NO_NODE;
@@ -1288,49 +1259,10 @@ void hvcarve_pool_destroy(struct hvcarve_pool *pool)
 EXPORT_SYMBOL_IF_KUNIT(hvcarve_pool_destroy);
 #endif /* CONFIG_KUNIT */
 
-/*
- * Hibernation cannot keep what hvcarve promises. The hypervisor holds the
- * deposited pages, and they are not in the image. The page pool's state
- * would come back from the image whatever the resuming boot reserved. And
- * the resuming kernel's check that it has the same memory map, the CRC of
- * e820_table_firmware (arch/x86/power/hibernate.c), does not see the
- * carveout on a firmware boot, where that table is the firmware's map.
- * Mainline's hv_is_hibernation_supported() is false on a root partition,
- * but nothing in kernel/power consults it. So refuse to hibernate whenever
- * hvcarve= was given, valid or not: hibernate() and /dev/snapshot call the
- * PM_HIBERNATION_PREPARE notifiers before anything is frozen. So does
- * hibernate_quiet_exec() (NVDIMM firmware activation), which is refused
- * too; no notifier can tell the callers apart.
- *
- * A resume (PM_RESTORE_PREPARE) is not refused: software_resume() has
- * invalidated the image's signature by then, so a refusal would throw the
- * image away, and it leaves the resume device claimed. No image comes from
- * a kernel that was given hvcarve=, which refuses to hibernate.
- */
-static int hvcarve_pm_notify(struct notifier_block *nb, unsigned long action,
-			     void *data)
-{
-	if (action != PM_HIBERNATION_PREPARE)
-		return NOTIFY_DONE;
-	pr_err("hibernation refused: hvcarve= was given (state %s): the hypervisor may hold carveout pages, which a hibernation image cannot carry\n",
-	       hvcarve_state_name(hvcarve_state));
-	return notifier_from_errno(-EBUSY);
-}
-
-static struct notifier_block hvcarve_pm_nb = {
-	.notifier_call = hvcarve_pm_notify,
-};
-
 static int __init hvcarve_late_init(void)
 {
 	unsigned int i;
 	int ret;
-
-	if (IS_ENABLED(CONFIG_HIBERNATION) && hvcarve_requested()) {
-		ret = register_pm_notifier(&hvcarve_pm_nb);
-		if (ret)
-			pr_err("cannot refuse hibernation: %d\n", ret);
-	}
 
 	/*
 	 * kexec_load() refuses segments in reserved memory

@@ -122,11 +122,13 @@
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
 #include <linux/random.h>
 #include <linux/ratelimit.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/suspend.h>
 #include <linux/sysfs.h>
 #include <linux/xarray.h>
 
@@ -384,6 +386,52 @@ static int __init hv_carve_hyperv_init(void)
 early_initcall(hv_carve_hyperv_init);
 
 #endif /* CONFIG_MSHV_ROOT */
+
+/*
+ * Hibernation cannot keep what hvcarve promises. The hypervisor holds the
+ * deposited pages, and they are not in the image. The page pool's state
+ * would come back from the image whatever the resuming boot reserved. And
+ * the resuming kernel's check that it has the same memory map, the CRC of
+ * e820_table_firmware (arch/x86/power/hibernate.c), does not see the
+ * carveout on a firmware boot, where that table is the firmware's map.
+ * Mainline's hv_is_hibernation_supported() is false on a root partition,
+ * but nothing in kernel/power consults it. So refuse to hibernate whenever
+ * hvcarve= was given, valid or not: hibernate() and /dev/snapshot call the
+ * PM_HIBERNATION_PREPARE notifiers before anything is frozen. So does
+ * hibernate_quiet_exec() (NVDIMM firmware activation), which is refused
+ * too; no notifier can tell the callers apart.
+ *
+ * A resume (PM_RESTORE_PREPARE) is not refused: software_resume() has
+ * invalidated the image's signature by then, so a refusal would throw the
+ * image away, and it leaves the resume device claimed. No image comes from
+ * a kernel that was given hvcarve=, which refuses to hibernate.
+ */
+static int hv_carve_pm_notify(struct notifier_block *nb, unsigned long action,
+			      void *data)
+{
+	if (action != PM_HIBERNATION_PREPARE)
+		return NOTIFY_DONE;
+	pr_err("hibernation refused: hvcarve= was given (carveout %s): the hypervisor may hold carveout pages, which a hibernation image cannot carry\n",
+	       hvcarve_active() ? "active" : "not active");
+	return notifier_from_errno(-EBUSY);
+}
+
+static struct notifier_block hv_carve_pm_nb = {
+	.notifier_call = hv_carve_pm_notify,
+};
+
+static int __init hv_carve_pm_init(void)
+{
+	int ret;
+
+	if (!IS_ENABLED(CONFIG_HIBERNATION) || !hvcarve_requested())
+		return 0;
+	ret = register_pm_notifier(&hv_carve_pm_nb);
+	if (ret)
+		pr_err("cannot refuse hibernation: %d\n", ret);
+	return 0;
+}
+subsys_initcall(hv_carve_pm_init);
 
 static const struct hv_carve_backend *hv_carve_get_backend(void)
 {

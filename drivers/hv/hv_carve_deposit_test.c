@@ -3,13 +3,17 @@
  * KUnit tests for the hvcarve deposit glue's learning: a private pool and a
  * fake hypervisor that holds chosen pages, as one that outlived a kexec
  * would, and refuses them the way hv_carve_backend documents. Neither
- * touches any memory but its own bitmaps.
+ * touches any memory but its own bitmaps. And what a withdrawal does with
+ * a page no kernel it knows deposited: one page of the test's own.
  */
 
 #include <kunit/test.h>
 #include <linux/bitmap.h>
+#include <linux/gfp.h>
+#include <linux/hv_deposit_gate.h>
 #include <linux/hvcarve.h>
 #include <linux/log2.h>
+#include <linux/mm.h>
 #include <linux/numa.h>
 #include <linux/pfn.h>
 #include <linux/sizes.h>
@@ -480,4 +484,39 @@ static struct kunit_suite hv_carve_learn_suite = {
 	.test_cases = hv_carve_learn_cases,
 };
 
-kunit_test_suites(&hv_carve_learn_suite, &hv_carve_cold_suite);
+/*
+ * A withdrawn page that is neither a carveout page nor one this kernel
+ * deposited was deposited by a kernel before a kexec, and this kernel may
+ * have used it since: hv_carve_withdrawn() must not free it, nor uncount
+ * anything. A page this test owns stands in for it: were it freed, its
+ * reference count would drop to 0 (and its __free_page() here would free
+ * it twice).
+ */
+static void withdrawn_foreign(struct kunit *test)
+{
+	u64 before = hv_deposit_gate_pages();
+	struct page *page;
+	u64 pfn;
+
+	page = alloc_page(GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	pfn = page_to_pfn(page);
+	KUNIT_ASSERT_FALSE(test, hvcarve_pfn_in_carveout(pfn));
+	hv_carve_withdrawn(&pfn, 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 1);
+	KUNIT_EXPECT_EQ(test, hv_deposit_gate_pages(), before);
+	__free_page(page);
+}
+
+static struct kunit_case hv_carve_withdraw_cases[] = {
+	KUNIT_CASE(withdrawn_foreign),
+	{}
+};
+
+static struct kunit_suite hv_carve_withdraw_suite = {
+	.name = "hvcarve_withdraw",
+	.test_cases = hv_carve_withdraw_cases,
+};
+
+kunit_test_suites(&hv_carve_learn_suite, &hv_carve_cold_suite,
+		  &hv_carve_withdraw_suite);

@@ -85,6 +85,12 @@
  *   scan      write "1": rescan the carveout and rebuild the cache
  *   fail      write "K": the K-th page offered from now on is refused
  *             with -EIO, once (fault injection); "0" cancels
+ *   partition write "create" or "delete": count one child partition in
+ *             the kexec gate, or uncount one this file counted, as mshv
+ *             does around HvCallCreatePartition and HvCallDeletePartition
+ *             (no partition is created: no hypervisor here has one).
+ *             "create" fails with the gate's -EBUSY while a kexec reboot
+ *             image is loaded; "delete" with -ENOENT when none is counted
  *   inject    write one of (fault injection, until "none"):
  *               "deny P"    refuse every deposit for partition P at its
  *                           first page with -EEXIST, as the Microsoft
@@ -115,6 +121,8 @@
  *               withdraw_calls W
  *               fail_in K              pages until the injected failure
  *               inject MODE [ARG]      the injected refusal, or "none"
+ *               gate_partitions N      child partitions the kexec gate
+ *                                      counts (hv_deposit_gate_partitions())
  *               last_deposit requested=N deposited=N overflow=N rc=E ns=T
  *                                      T: time in the glue (ktime_get_ns)
  *               last_withdraw requested=N withdrawn=N rc=E
@@ -258,6 +266,7 @@ static u64 hvcsim_refusals;
 static u64 hvcsim_deposit_calls;
 static u64 hvcsim_withdraw_calls;
 static u64 hvcsim_fail_in;
+static u64 hvcsim_gate_partitions;	/* counted by the "partition" file */
 static bool hvcsim_scanned;
 static bool hvcsim_lazy_scan;
 module_param_named(lazy_scan, hvcsim_lazy_scan, bool, 0);
@@ -879,6 +888,38 @@ static ssize_t hvcsim_fail_write(struct file *file, const char __user *ubuf,
 	return len;
 }
 
+static ssize_t hvcsim_partition_write(struct file *file,
+				      const char __user *ubuf,
+				      size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[1];
+	int n, ret = 0;
+
+	n = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (n < 0)
+		return n;
+	if (n != 1)
+		return -EINVAL;
+
+	mutex_lock(&hvcsim_lock);
+	if (!strcmp(words[0], "create")) {
+		ret = hv_deposit_gate_partition_get();
+		if (!ret)
+			hvcsim_gate_partitions++;
+	} else if (!strcmp(words[0], "delete")) {
+		if (hvcsim_gate_partitions) {
+			hv_deposit_gate_partition_put();
+			hvcsim_gate_partitions--;
+		} else {
+			ret = -ENOENT;
+		}
+	} else {
+		ret = -EINVAL;
+	}
+	mutex_unlock(&hvcsim_lock);
+	return ret ?: len;
+}
+
 static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
 				   size_t len, loff_t *ppos)
 {
@@ -1033,6 +1074,7 @@ static int hvcsim_ledger_show(struct seq_file *m, void *v)
 	else
 		seq_printf(m, "inject %s %llu\n",
 			   hvcsim_inject_names[hvcsim_inject], hvcsim_inject_arg);
+	seq_printf(m, "gate_partitions %llu\n", hv_deposit_gate_partitions());
 	seq_printf(m, "last_deposit requested=%llu deposited=%llu overflow=%llu rc=%d ns=%llu\n",
 		   hvcsim_last_deposit.requested, hvcsim_last_deposit.deposited,
 		   hvcsim_last_deposit.overflow, hvcsim_last_deposit.rc,
@@ -1088,6 +1130,13 @@ static const struct file_operations hvcsim_stress_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
 	.write = hvcsim_stress_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations hvcsim_partition_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_partition_write,
 	.llseek = noop_llseek,
 };
 
@@ -1231,6 +1280,8 @@ static int __init hvcsim_init(void)
 	debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);
 	debugfs_create_file("fail", 0600, dir, NULL, &hvcsim_fail_fops);
 	debugfs_create_file("inject", 0600, dir, NULL, &hvcsim_inject_fops);
+	debugfs_create_file("partition", 0600, dir, NULL,
+			    &hvcsim_partition_fops);
 
 	if (hvcsim_boot_pages) {
 		ret = hv_carve_deposit_pages(NUMA_NO_NODE, hvcsim_boot_partition,

@@ -18,10 +18,18 @@
  * into a cold reboot. A crash kernel is neither refused nor waited for: it
  * runs in memory reserved for it, which the page allocator never had.
  *
- * Not counted: guest memory an encrypted partition has made exclusive to
- * the hypervisor (HV_GPA_ATTR_MAKE_EXCLUSIVE, drivers/hv/mshv_regions.c).
- * That memory belongs to the partition, which must be torn down before a
- * kexec in any case.
+ * Child partitions are counted too, from before their creation
+ * (HvCallCreatePartition) to their deletion, and kexec is refused while
+ * one exists. A child's guest memory is pages of this partition mapped
+ * into the child's address space, which the next kernel would take for
+ * free RAM while the child can still write them. An encrypted partition
+ * makes its guest memory exclusive to the hypervisor
+ * (HV_MODIFY_SPA_PAGE_HOST_ACCESS_MAKE_EXCLUSIVE, drivers/hv/mshv_regions.c)
+ * until it gives it back when the region is destroyed: that memory is the
+ * hypervisor's alone while the partition lives, so it is covered by the
+ * same count. A partition whose deletion failed stays counted, and kexec
+ * stays refused until the next cold boot: nothing here can tell what the
+ * hypervisor still maps.
  *
  * Locking: hv_deposit_gate_lock protects the counts and both flags. It is
  * a spinlock, taken in process context only, never with interrupts
@@ -42,6 +50,7 @@
 static DEFINE_SPINLOCK(hv_deposit_gate_lock);
 static u64 hv_deposit_count;		/* pages the hypervisor holds now */
 static u64 hv_deposit_since_boot;	/* ... and accepted since boot */
+static u64 hv_deposit_partitions;	/* child partitions that exist */
 static bool hv_deposit_kexec_started;	/* kernel_kexec() is under way */
 static bool hv_deposit_image_loaded;	/* a kexec reboot image is loaded */
 
@@ -144,25 +153,92 @@ u64 hv_deposit_gate_pages_since_boot(void)
 	return n;
 }
 
-/*
- * Close the gate if nothing is deposited: set *@flag under the lock.
- * Return: the number of pages deposited; 0 if the gate was closed.
+/**
+ * hv_deposit_gate_partition_get() - count a child partition before it exists
+ *
+ * Called before HvCallCreatePartition. As with hv_deposit_gate_get(),
+ * either a kexec load sees the partition, or this call fails.
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ * Return: 0; -EBUSY if a kexec reboot image is loaded or a kexec is under
+ * way: then create no partition.
  */
-static u64 hv_deposit_gate_close(bool *flag)
+int hv_deposit_gate_partition_get(void)
 {
-	u64 count;
+	int ret = 0;
+
+	spin_lock(&hv_deposit_gate_lock);
+	if (hv_deposit_kexec_started || hv_deposit_image_loaded)
+		ret = -EBUSY;
+	else
+		hv_deposit_partitions++;
+	spin_unlock(&hv_deposit_gate_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(hv_deposit_gate_partition_get);
+
+/**
+ * hv_deposit_gate_partition_put() - uncount a child partition
+ *
+ * Called once HvCallDeletePartition has succeeded, or when
+ * HvCallCreatePartition failed after hv_deposit_gate_partition_get().
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ */
+void hv_deposit_gate_partition_put(void)
+{
+	spin_lock(&hv_deposit_gate_lock);
+	if (!WARN_ON_ONCE(!hv_deposit_partitions))
+		hv_deposit_partitions--;
+	spin_unlock(&hv_deposit_gate_lock);
+}
+EXPORT_SYMBOL_GPL(hv_deposit_gate_partition_put);
+
+/**
+ * hv_deposit_gate_partitions() - child partitions counted now
+ *
+ * Context: process context; takes hv_deposit_gate_lock.
+ * Return: the number of child partitions created and not deleted.
+ */
+u64 hv_deposit_gate_partitions(void)
+{
+	u64 n;
+
+	spin_lock(&hv_deposit_gate_lock);
+	n = hv_deposit_partitions;
+	spin_unlock(&hv_deposit_gate_lock);
+	return n;
+}
+
+/*
+ * Close the gate if nothing is deposited and no child partition exists:
+ * set *@flag under the lock. Otherwise say why kexec is refused, through
+ * pr_err_ratelimited(): user space can retry a load in a loop.
+ * Return: true if the gate was closed.
+ */
+static bool hv_deposit_gate_close(bool *flag)
+{
+	u64 count, partitions;
 
 	spin_lock(&hv_deposit_gate_lock);
 	count = hv_deposit_count;
-	if (!count)
+	partitions = hv_deposit_partitions;
+	if (!count && !partitions)
 		*flag = true;
 	spin_unlock(&hv_deposit_gate_lock);
-	return count;
+	if (count)
+		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor, which keeps them across kexec: only their withdrawal allows it (a child partition's come back when it is destroyed, this partition's own never do)\n",
+				   count);
+	if (partitions)
+		pr_err_ratelimited("kexec refused: %llu child partitions exist: their guest memory is this kernel's, mapped in the hypervisor (or exclusive to it, if encrypted): destroy them first\n",
+				   partitions);
+	return !count && !partitions;
 }
 
 /*
  * The kexec veto's load(): a reboot image is refused while pages are
- * deposited; once one passes, nothing is deposited until the load ends
+ * deposited or a child partition exists; once one passes, nothing is
+ * deposited and no partition created until the load ends
  * (hv_deposit_gate_loaded()), and after that for as long as a reboot image
  * stays loaded. A crash image is never refused.
  *
@@ -170,17 +246,9 @@ static u64 hv_deposit_gate_close(bool *flag)
  */
 static int hv_deposit_gate_load(struct kimage *image)
 {
-	u64 count;
-
 	if (image->type == KEXEC_TYPE_CRASH)
 		return 0;
-	count = hv_deposit_gate_close(&hv_deposit_image_loaded);
-	if (count) {
-		pr_err("kexec refused: %llu ordinary pages are deposited in the hypervisor, which keeps them across kexec: only their withdrawal allows it (a child partition's come back when it is destroyed, this partition's own never do)\n",
-		       count);
-		return -EBUSY;
-	}
-	return 0;
+	return hv_deposit_gate_close(&hv_deposit_image_loaded) ? 0 : -EBUSY;
 }
 
 /*
@@ -199,21 +267,15 @@ static void hv_deposit_gate_loaded(bool reboot_image)
 
 /*
  * The kexec veto's prepare(): kernel_kexec() is about to shut down. While
- * pages are deposited the kexec is refused; otherwise no deposit starts
- * from now on, on any CPU, until hv_deposit_gate_finish().
+ * pages are deposited or a child partition exists the kexec is refused;
+ * otherwise no deposit and no partition starts from now on, on any CPU,
+ * until hv_deposit_gate_finish().
  *
  * Context: process context, kexec_lock held.
  */
 static int hv_deposit_gate_prepare(void)
 {
-	u64 count = hv_deposit_gate_close(&hv_deposit_kexec_started);
-
-	if (count) {
-		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor, which keeps them across kexec: only their withdrawal allows it (a child partition's come back when it is destroyed, this partition's own never do)\n",
-				   count);
-		return -EBUSY;
-	}
-	return 0;
+	return hv_deposit_gate_close(&hv_deposit_kexec_started) ? 0 : -EBUSY;
 }
 
 /*

@@ -11,17 +11,25 @@ load '/usr/lib/bats/bats-assert/load'
 
 # suite name and the number of test cases it has (parameterised cases
 # count once, as KTAP reports them at the suite level).
-SUITES="hvcarve_parse:4 hvcarve_pool:8 hvcarve_learn:11 hvcarve_cold:2"
+SUITES="hvcarve_parse:4 hvcarve_pool:8 hvcarve_learn:11 hvcarve_cold:2 hvcarve_withdraw:1"
 
 teardown() {
 	hvt_teardown
 }
 
-# ktap_suite NAME: "RESULT PASS FAIL SKIP TOTAL" of one top-level suite.
+# ktap_suite NAME: "RESULT PASS FAIL SKIP TOTAL" of one top-level suite:
+# the counts of its "# NAME: pass:" line, or, where KUnit prints none (a
+# suite of one case), of its case result lines.
 ktap_suite() {
 	console_log | sed -E 's/^\[ *[0-9.]+\] //' | awk -v s="$1" '
 		done { next }
 		$0 == "    # Subtest: " s { in_s = 1; next }
+		in_s && /^    (not )?ok [0-9]+ / {
+			c["total"]++
+			if ($1 == "not") c["fail"]++
+			else if (/# SKIP/) c["skip"]++
+			else c["pass"]++
+		}
 		in_s && /^# [a-z_]+: pass:/ {
 			n = split($0, f, /[: ]+/)
 			for (i = 1; i < n; i++) v[f[i]] = f[i + 1]
@@ -29,6 +37,8 @@ ktap_suite() {
 		}
 		in_s && /^(not )?ok [0-9]+ / {
 			res = ($1 == "ok") ? "ok" : "not_ok"
+			if (counts == "")
+				counts = sprintf("%d %d %d %d", c["pass"], c["fail"], c["skip"], c["total"])
 			print res, counts
 			done = 1
 		}'
@@ -74,9 +84,16 @@ ktap_suite() {
 [    0.900008] # hvcarve_parse: pass:2 fail:1 skip:0 total:3
 [    0.900009] # Totals: pass:2 fail:1 skip:0 total:3
 [    0.900010] not ok 1 hvcarve_parse
+[    0.900011]     KTAP version 1
+[    0.900012]     # Subtest: hvcarve_withdraw
+[    0.900013]     1..1
+[    0.900014]     not ok 1 withdrawn_foreign
+[    0.900015] not ok 2 hvcarve_withdraw
 LOG
 	assert_equal "$(ktap_suite hvcarve_parse)" "not_ok 2 1 0 3"
 	assert_equal "$(ktap_suite hvcarve_pool)" ""
+	# A suite of one case has no "# NAME: pass:" line: its case counts.
+	assert_equal "$(ktap_suite hvcarve_withdraw)" "not_ok 0 1 0 1"
 }
 
 # Item 12: the suites use private pools only. Run again at runtime, while
@@ -88,7 +105,7 @@ LOG
 hvt_sim_deposit 500 1 || hvt_fail "deposit: $hvt_sim_err"
 hvt_sim_report before
 hvt_ckpt before 0x3a000000 0x4000000
-for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold; do
+for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold hvcarve_withdraw; do
 	echo 1 >/sys/kernel/debug/kunit/$s/run || hvt_fail "cannot run $s"
 	hvt_result "result.$s" "$(tail -n 1 /sys/kernel/debug/kunit/$s/results)"
 done
@@ -97,7 +114,7 @@ hvt_sim_report after
 hvt_done
 EOF
 	local s k
-	for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold; do
+	for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold hvcarve_withdraw; do
 		run result "result.$s" 0
 		assert_output --regexp "^ok [0-9]+ $s\$"
 	done

@@ -121,10 +121,11 @@ added_to() {
 	awk -v f="b/$2" '/^diff --git /{on = ($4 == f)} on && /^\+[^+]/' "$1"
 }
 
-# What mm/ must not hold: a kernel parameter's parser, or a hypercall.
-NOT_MM='early_param\(|__setup\(|module_param|core_param|hvcarve_parse_value\(|hv_do_(rep_)?hypercall|HVCALL_'
+# What mm/ must not hold: a kernel parameter's parser (crashkernel='s
+# too), a hypercall, or the hibernation policy.
+NOT_MM='early_param\(|__setup\(|module_param|core_param|hvcarve_parse_value\(|parse_crashkernel\(|hv_do_(rep_)?hypercall|HVCALL_|register_pm_notifier\('
 
-@test "series: mm/ holds only the page pool: no parameter and no hypercall in any file the series adds under mm/; hvcarve= is parsed in arch/x86, hvcarve.overflow= is drivers/hv's" {
+@test "series: mm/ holds only the page pool: no parameter, no hypercall and no hibernation policy in any file the series adds under mm/; hvcarve= and crashkernel='s overlap are arch/x86's, hvcarve.overflow= and hibernation drivers/hv's" {
 	need_pristine
 	run "$SERIES" --no-build --out "$OUT" "$PRISTINE"
 	assert_success
@@ -145,10 +146,12 @@ NOT_MM='early_param\(|__setup\(|module_param|core_param|hvcarve_parse_value\(|hv
 	# Control: the same check finds them where they are.
 	run added_to "$OUT"/0008-*.patch arch/x86/kernel/hvcarve.c
 	grep -qE '^\+early_param\("hvcarve", ' <<<"$output"
+	grep -qE '^\+	if \(parse_crashkernel\(' <<<"$output"
 	grep -qE "$NOT_MM" <<<"$output"
 	run added_to "$OUT"/0012-*.patch drivers/hv/hv_carve_deposit.c
 	grep -qE '^\+module_param_cb\(overflow, ' <<<"$output"
 	grep -qE '^\+#define MODULE_PARAM_PREFIX "hvcarve\."$' <<<"$output"
+	grep -qE '^\+	ret = register_pm_notifier\(&hv_carve_pm_nb\);$' <<<"$output"
 	grep -qE "$NOT_MM" <<<"$output"
 }
 
