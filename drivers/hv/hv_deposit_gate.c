@@ -21,15 +21,18 @@
  * Child partitions are counted too, from before their creation
  * (HvCallCreatePartition) to their deletion, and kexec is refused while
  * one exists. A child's guest memory is pages of this partition mapped
- * into the child's address space, which the next kernel would take for
- * free RAM while the child can still write them. An encrypted partition
- * makes its guest memory exclusive to the hypervisor
+ * into the child's address space, and nothing in a kexec unmaps them: the
+ * next kernel would take them for free RAM while the child can still
+ * write them. mshv also has code for encrypted partitions, whose guest
+ * memory it makes exclusive to the hypervisor
  * (HV_MODIFY_SPA_PAGE_HOST_ACCESS_MAKE_EXCLUSIVE, drivers/hv/mshv_regions.c)
- * until it gives it back when the region is destroyed: that memory is the
- * hypervisor's alone while the partition lives, so it is covered by the
- * same count. A partition whose deletion failed stays counted, and kexec
- * stays refused until the next cold boot: nothing here can tell what the
- * hypervisor still maps.
+ * and gives back when a region is destroyed (if that fails, the region's
+ * pages stay exclusive, and are not counted here); 7.3's uAPI creates none
+ * (MSHV_PT_ISOLATION_NONE only). While the partition lives, the same count
+ * covers that memory. A partition whose deletion failed stays counted, and
+ * kexec stays refused until the next cold boot: nothing here can tell what
+ * the hypervisor still maps. Assumed: a deleted partition maps none of
+ * this partition's memory.
  *
  * Locking: hv_deposit_gate_lock protects the counts and both flags. It is
  * a spinlock, taken in process context only, never with interrupts
@@ -173,6 +176,8 @@ int hv_deposit_gate_partition_get(void)
 	else
 		hv_deposit_partitions++;
 	spin_unlock(&hv_deposit_gate_lock);
+	if (ret)
+		pr_info_ratelimited("child partition not created: a kexec image is loaded (kexec -u unloads it)\n");
 	return ret;
 }
 EXPORT_SYMBOL_GPL(hv_deposit_gate_partition_get);
@@ -230,7 +235,7 @@ static bool hv_deposit_gate_close(bool *flag)
 		pr_err_ratelimited("kexec refused: %llu ordinary pages are deposited in the hypervisor, which keeps them across kexec: only their withdrawal allows it (a child partition's come back when it is destroyed, this partition's own never do)\n",
 				   count);
 	if (partitions)
-		pr_err_ratelimited("kexec refused: %llu child partitions exist: their guest memory is this kernel's, mapped in the hypervisor (or exclusive to it, if encrypted): destroy them first\n",
+		pr_err_ratelimited("kexec refused: %llu child partition(s) not deleted, whose guest memory is this kernel's; stop them first (one whose deletion failed stays until a cold boot)\n",
 				   partitions);
 	return !count && !partitions;
 }

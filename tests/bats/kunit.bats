@@ -96,9 +96,10 @@ LOG
 	assert_equal "$(ktap_suite hvcarve_withdraw)" "not_ok 0 1 0 1"
 }
 
-# Item 12: the suites use private pools only. Run again at runtime, while
-# the live carveout has deposits, they change neither its counters nor a
-# byte of it (host dumps).
+# Item 12: the suites use private pools (hvcarve_withdraw passes one page
+# of its own through the live glue, which it must leave as it was). Run
+# again at runtime, while the live carveout has deposits, they change
+# neither its counters nor a byte of it (host dumps).
 @test "KUnit suites run again at runtime leave the live pool and the carveout as they were" {
 	vm_run - "nokaslr kunit.enable=1 hvcarve=64M@0x3a000000" --allow-taint N <<'EOF'
 . /hvt/sim.sh

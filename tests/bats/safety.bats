@@ -420,7 +420,9 @@ EOF2
 	assert_line --index 0 --regexp '^rc=[1-9]'
 	assert_line --index 1 --regexp '^rc=[1-9]'
 	assert_line --index 2 rc=0
-	assert_equal "$(console_grep -g 0 'hv_deposit: kexec refused: 1 child partitions exist' | wc -l)" 2
+	assert_equal "$(console_grep -g 0 'hv_deposit: kexec refused: 1 child partition\(s\) not deleted' | wc -l)" 2
+	run console_grep -g 0 'hv_deposit: child partition not created: a kexec image is loaded'
+	assert_success
 	run console_grep -g 0 'kexec refused: [0-9]+ ordinary pages'
 	assert_failure
 	assert_equal "$(r refused.loaded)" 0

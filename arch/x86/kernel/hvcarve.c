@@ -74,6 +74,9 @@ static struct {
 	bool rejected;
 } hvcarve_req __initdata;
 
+/* e820__reserve_hvcarve() reserved every region of hvcarve_req. */
+static bool hvcarve_reserved __initdata;
+
 /* Length of one "size@address" element of a parameter. */
 static int __init hvcarve_elem_len(const char *s)
 {
@@ -479,39 +482,6 @@ static bool __init hvcarve_apply(unsigned int *bad)
 	return true;
 }
 
-/*
- * A crashkernel=size@offset in the carveout cannot be reserved (memblock
- * will not have that memory) and must not be: the carveout wins. Say so in
- * hvcarve's words, next to the crash kernel's own "reservation failed".
- * parse_crashkernel()'s range syntax wants the size of system RAM, which
- * memblock does not know yet: give it the RAM of e820_table, which
- * e820__memblock_setup() is about to hand to memblock.
- */
-static void __init hvcarve_check_crashkernel(void)
-{
-	unsigned long long size = 0, base = 0, low = 0, cma = 0, ram = 0;
-	bool high = false;
-	unsigned int i;
-
-	if (!IS_ENABLED(CONFIG_CRASH_RESERVE))
-		return;
-	for (i = 0; i < e820_table->nr_entries; i++)
-		if (e820_table->entries[i].type == E820_TYPE_RAM)
-			ram += e820_table->entries[i].size;
-	if (parse_crashkernel(boot_command_line, ram, &size, &base, &low,
-			      &cma, &high) || !size || !base)
-		return;
-	for (i = 0; i < hvcarve_req.nr; i++) {
-		const struct hvcarve_range *r = &hvcarve_req.r[i];
-
-		if (!hvcarve_overlap(base, size, r->base, r->size))
-			continue;
-		pr_err("crashkernel= [mem %#018llx-%#018llx] overlaps carveout region %u [mem %#018llx-%#018llx]: no crash kernel memory will be reserved, the carveout is kept\n",
-		       base, base + size - 1, i, r->base, r->base + r->size - 1);
-		return;
-	}
-}
-
 /**
  * e820__reserve_hvcarve() - check the hvcarve= regions and reserve them
  *
@@ -557,6 +527,39 @@ void __init e820__reserve_hvcarve(void)
 	memcpy(e820_table_kexec, &hvcarve_new_kexec, sizeof(*e820_table_kexec));
 	for (i = 0; i < hvcarve_req.nr; i++)
 		hvcarve_region_add(&hvcarve_req.r[i], inherited[i]);
+	hvcarve_reserved = true;
 	e820__update_table_print();
-	hvcarve_check_crashkernel();
+}
+
+/**
+ * e820__hvcarve_check_crashkernel() - say why crashkernel= is not reserved
+ *
+ * A crashkernel=size@offset in the carveout cannot be reserved (memblock
+ * does not have that memory) and must not be: the carveout wins. Say so in
+ * hvcarve's words, before arch_reserve_crashkernel() says it failed. The
+ * size of system RAM for crashkernel='s range syntax is the one
+ * arch_reserve_crashkernel() passes, memblock_phys_mem_size().
+ *
+ * Context: early boot, single-threaded, memblock set up.
+ */
+void __init e820__hvcarve_check_crashkernel(void)
+{
+	unsigned long long size = 0, base = 0, low = 0, cma = 0;
+	bool high = false;
+	unsigned int i;
+
+	if (!IS_ENABLED(CONFIG_CRASH_RESERVE) || !hvcarve_reserved)
+		return;
+	if (parse_crashkernel(boot_command_line, memblock_phys_mem_size(),
+			      &size, &base, &low, &cma, &high) || !size || !base)
+		return;
+	for (i = 0; i < hvcarve_req.nr; i++) {
+		const struct hvcarve_range *r = &hvcarve_req.r[i];
+
+		if (!hvcarve_overlap(base, size, r->base, r->size))
+			continue;
+		pr_err("crashkernel= [mem %#018llx-%#018llx] overlaps carveout region %u [mem %#018llx-%#018llx]: no crash kernel memory will be reserved, the carveout is kept\n",
+		       base, base + size - 1, i, r->base, r->base + r->size - 1);
+		return;
+	}
 }
