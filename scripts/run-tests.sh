@@ -3,7 +3,9 @@
 #
 # Run the bats suites, HVT_JOBS of them at a time (default: one per CPU),
 # with GNU parallel; print each suite's TAP output when it ends, then each
-# suite's time and one summary line ("N passed, N failed, N skipped").
+# suite's time and one summary line ("N passed, N failed, N skipped, N boots
+# retried"; the retried boots, after the one crash vm_run allows a second
+# boot for, are also listed).
 # Exit status: 0 only if every suite passed.
 #
 #   run-tests.sh [FILE OR DIR...]      (default: tests/bats)
@@ -56,7 +58,7 @@ jobs=${HVT_JOBS:-$(nproc)}
 start=$(date +%s)
 parallel --will-cite --jobs "$jobs" "$here/run-tests.sh" --one {} "$out" ::: "${ordered[@]}"
 
-rc=0 passed=0 skipped=0 failed=0
+rc=0 passed=0 skipped=0 failed=0 retries=0
 echo "# suite times (s), $jobs at a time:"
 for f in "${ordered[@]}"; do
 	name=$(basename "$f" .bats)
@@ -72,8 +74,11 @@ for f in "${ordered[@]}"; do
 	printf '#   %-12s %5s   %d passed, %d failed, %d skipped\n' "$name" \
 		"$(cat "$out/$name.time")" $((p - s)) "$n" "$s"
 	passed=$((passed + p - s)) skipped=$((skipped + s)) failed=$((failed + n))
+	retries=$((retries + $(grep -c '^# vm_run: RETRY ' "$out/$name.tap")))
 done
 echo "# suite time: $(($(date +%s) - start)) s"
-echo "$passed passed, $failed failed, $skipped skipped"
+# A boot retried after the one allowed crash (tests/bats/helpers.bash).
+[ "$retries" -eq 0 ] || grep -h '^# vm_run: RETRY ' "$out"/*.tap
+echo "$passed passed, $failed failed, $skipped skipped, $retries boots retried"
 [ "$failed" -eq 0 ] || rc=1
 exit "$rc"

@@ -123,6 +123,7 @@
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/prandom.h>
 #include <linux/random.h>
 #include <linux/ratelimit.h>
 #include <linux/sched.h>
@@ -208,6 +209,50 @@ static const struct kernel_param_ops hv_carve_overflow_ops = {
 module_param_cb(overflow, &hv_carve_overflow_ops, NULL, 0444);
 MODULE_PARM_DESC(overflow,
 		 "At carveout exhaustion: deny (default) fails runtime deposits, allow uses ordinary RAM; kexec is refused while ordinary pages are deposited");
+
+/*
+ * Learning's random choices (the jitter of hv_carve_skip_run()'s probes,
+ * the page hv_carve_check_run_end() tries) come from a PRNG whose seed is
+ * logged the first time it is used and shown in
+ * /sys/module/hvcarve/parameters/probe_seed, so that a run can be
+ * reproduced with hvcarve.probe_seed=N. 0, the default, draws a seed with
+ * get_random_u64(). The probes need to differ from one kernel to the next
+ * only by chance, not unpredictably.
+ *
+ * Locking: hv_carve_probe_lock protects the PRNG state; deposits on
+ * several CPUs draw from it.
+ */
+static u64 hv_carve_probe_seed;
+module_param_named(probe_seed, hv_carve_probe_seed, ullong, 0444);
+MODULE_PARM_DESC(probe_seed,
+		 "Seed of learning's random probes; 0 (default): a random one, logged");
+
+static DEFINE_SPINLOCK(hv_carve_probe_lock);
+static struct rnd_state hv_carve_probe_rnd;
+static bool hv_carve_probe_seeded;
+
+/* Seed the PRNG with @seed (0: a random one). Call with hv_carve_probe_lock. */
+static void hv_carve_probe_seed_locked(u64 seed)
+{
+	hv_carve_probe_seed = seed ?: get_random_u64() ?: 1;
+	prandom_seed_state(&hv_carve_probe_rnd, hv_carve_probe_seed);
+	hv_carve_probe_seeded = true;
+	pr_info("learning's probes: seed %llu (hvcarve.probe_seed= repeats them)\n",
+		hv_carve_probe_seed);
+}
+
+/* A number below @n, which is not 0, from learning's PRNG. */
+static u32 hv_carve_random_below(u32 n)
+{
+	u32 v;
+
+	spin_lock(&hv_carve_probe_lock);
+	if (!hv_carve_probe_seeded)
+		hv_carve_probe_seed_locked(hv_carve_probe_seed);
+	v = prandom_u32_state(&hv_carve_probe_rnd);
+	spin_unlock(&hv_carve_probe_lock);
+	return reciprocal_scale(v, n);
+}
 
 /*
  * Withdrawals started and finished (hv_carve_withdraw_begin() and
@@ -815,7 +860,7 @@ static int hv_carve_check_run_end(struct hv_carve_op *op, u64 pfn, u64 prev,
 	if (last <= prev + 1 || !op->left)
 		return 0;
 	span = last - prev - 1;
-	v = prev + 1 + get_random_u32_below(min_t(u64, span, U32_MAX));
+	v = prev + 1 + hv_carve_random_below(min_t(u64, span, U32_MAX));
 	if (hvcarve_pool_page(op->pool, v) != HVCARVE_PAGE_SKIPPED)
 		return 0;
 	ret = hv_carve_probe(op, v, 0);
@@ -849,7 +894,7 @@ static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 		cond_resched();
 		q = lo + step;
 		if (step > 1)
-			q += get_random_u32_below(min_t(u64, step / 2, U32_MAX));
+			q += hv_carve_random_below(min_t(u64, step / 2, U32_MAX));
 		q = min(q, end - 1);
 		if (q <= lo)	/* the run reaches the end of the region? */
 			return hv_carve_check_run_end(op, pfn, prev, lo);
@@ -1096,6 +1141,19 @@ int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 	if (stats)
 		*stats = op.stats;
 	return ret;
+}
+
+/**
+ * hv_carve_probe_reseed() - restart learning's PRNG, for the KUnit test
+ * @seed: the seed, as hvcarve.probe_seed= would give it (0: a random one)
+ *
+ * Context: process context; takes hv_carve_probe_lock.
+ */
+void hv_carve_probe_reseed(u64 seed)
+{
+	spin_lock(&hv_carve_probe_lock);
+	hv_carve_probe_seed_locked(seed);
+	spin_unlock(&hv_carve_probe_lock);
 }
 #endif /* HV_CARVE_TESTED */
 

@@ -35,6 +35,7 @@ int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 			  struct hvcarve_pool *pool, int node,
 			  u64 partition_id, u32 num_pages,
 			  struct hv_carve_op_stats *stats);
+void hv_carve_probe_reseed(u64 seed);
 #endif
 
 #endif /* _HV_CARVE_DEPOSIT_H */

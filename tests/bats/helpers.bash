@@ -116,8 +116,10 @@ vm_run() {
 		if [ "$VM_RC" -ne 4 ] || [ "$attempt" != 1 ] || ! hvt_ioapic_race "$art"; then
 			break
 		fi
-		# Kept for the record; the test sees the second boot only.
+		# Kept for the record; the test sees the second boot only. The
+		# retry is said in the TAP output too (fd 3), pass or fail.
 		echo "vm_run: the kernel hit the IO-APIC setup race before user space (see hvt_ioapic_race); booting once more" >&2
+		{ echo "# vm_run: RETRY of \"${BATS_TEST_DESCRIPTION:-?}\": the IO-APIC setup race before user space, the one crash hvt_ioapic_race allows a second boot for; first boot's artifacts in $art/ioapic-race" >&3; } 2>/dev/null || true
 		mkdir -p "$art/ioapic-race"
 		mv "$art"/*.log "$art"/*.txt "$art/ioapic-race/"
 	done
