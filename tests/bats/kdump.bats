@@ -142,6 +142,11 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	rm -f /tmp/crash.cpio
 	hvt_result crash_loaded "\$(cat /sys/kernel/kexec_crash_loaded)"
 	hvt_ckpt pre-panic $CARVE_BASE $CARVE_SIZE
+	if [ "$fake" = fake-iomem ]; then
+		# The control of the scan's count of held ordinary pages.
+		hvt_ckpt ram-low 0 $CARVE_BASE
+		hvt_ckpt ram-high $((CARVE_BASE + CARVE_SIZE)) $((0x40000000 - CARVE_BASE - CARVE_SIZE))
+	fi
 	echo c >/proc/sysrq-trigger
 	hvt_fail "still alive after the panic"
 fi
@@ -372,12 +377,15 @@ setup_file() {
 	gcc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/carve-scan" "$HVT_ROOT/tests/progs/carve-scan.c"
 }
 
-# carve_scan FILE: "COPIES DISTINCT" carveout page headers in FILE.
+# carve_scan FILE: "COPIES DISTINCT OTHER": carveout page headers in FILE,
+# the carveout pfns they name, and headers of held pages outside the
+# carveout (ordinary pages deposited, or copies of them).
 carve_scan() {
 	local out
 	out=$("$BATS_FILE_TMPDIR/carve-scan" "$1" "$CARVE_BASE" "$CARVE_SIZE") || return 1
-	[[ $out =~ ^copies\ ([0-9]+)\ distinct\ ([0-9]+)$ ]] || { echo "carve-scan said '$out'"; return 1; }
-	echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+	[[ $out =~ ^copies\ ([0-9]+)\ distinct\ ([0-9]+)\ other\ ([0-9]+)$ ]] ||
+		{ echo "carve-scan said '$out'"; return 1; }
+	echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
 }
 
 # mdf_run SYSCALL [fake-iomem]: the whole carveout and 300 ordinary pages
@@ -413,6 +421,11 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	rm -f /tmp/crash.cpio
 	hvt_result crash_loaded "\$(cat /sys/kernel/kexec_crash_loaded)"
 	hvt_ckpt pre-panic $CARVE_BASE $CARVE_SIZE
+	if [ "$fake" = fake-iomem ]; then
+		# The control of the scan's count of held ordinary pages.
+		hvt_ckpt ram-low 0 $CARVE_BASE
+		hvt_ckpt ram-high $((CARVE_BASE + CARVE_SIZE)) $((0x40000000 - CARVE_BASE - CARVE_SIZE))
+	fi
 	echo "hvt-kdump-marker $token" >/dev/kmsg
 	echo c >/proc/sysrq-trigger
 	hvt_fail "still alive after the panic"
@@ -487,8 +500,10 @@ mdf_checks() {
 	local why
 	why=$(loads_ok "$(result phdrs 1 | xargs -n 2)") || fail "vmcore: $why"
 	scan=$(carve_scan "$(dump_file crash-memory)") || fail "$scan"
-	echo "carveout page headers in the crash kernel's memory: $scan"
-	assert_equal "$scan" "0 0"
+	echo "held-page headers in the crash kernel's memory (carveout copies, distinct, other): $scan"
+	# Nor a copy of any page the hypervisor held: the 300 ordinary pages
+	# were left out as Offline, unread.
+	assert_equal "$scan" "0 0 0"
 }
 
 @test "kdump: makedumpfile -d 31 after kexec -p -s never touches the carveout (host scan of the crash kernel's memory)" {
@@ -510,13 +525,22 @@ mdf_checks() {
 	assert_failure
 	assert_output --partial "overlaps the carveout"
 	assert_equal "$(result mdf_rc 1)" 0
-	local scan copies distinct
+	local scan copies distinct other low high
 	scan=$(carve_scan "$(dump_file crash-memory)") || fail "$scan"
-	echo "carveout page headers in the crash kernel's memory: $scan"
-	read -r copies distinct <<<"$scan"
+	echo "held-page headers in the crash kernel's memory (carveout copies, distinct, other): $scan"
+	read -r copies distinct other <<<"$scan"
 	# Every held carveout page is in the dump file, so in that memory.
 	assert_equal "$distinct" $((CARVE_SIZE >> 12))
 	[ "$copies" -ge "$distinct" ]
+	# The ordinary pages, Offline, stay out of the dump all the same.
+	assert_equal "$other" 0
+	# The scan's "other" count finds held ordinary pages where they are:
+	# the first kernel's 300, in its RAM outside the carveout.
+	low=$(carve_scan "$(dump_file ram-low)") || fail "$low"
+	high=$(carve_scan "$(dump_file ram-high)") || fail "$high"
+	echo "held-page headers in the first kernel's RAM below and above the carveout: $low; $high"
+	[ $(("${low##* }" + "${high##* }")) -ge 300 ] ||
+		fail "the scan found $(("${low##* }" + "${high##* }")) held ordinary pages in RAM, not the 300 deposited"
 	# ...while the carveout itself is unchanged: reading leaves no trace
 	# in it, which is why the host scans the crash kernel's memory.
 	dumps_equal pre-panic after-makedumpfile

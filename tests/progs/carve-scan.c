@@ -11,12 +11,13 @@
  * partition, serial, checksum, "HVCSIMTL". Every byte offset of FILE is
  * tried (a copy in a file need not be page aligned), and a header whose
  * pfn lies in [BASE, BASE + SIZE) counts: that memory held a carveout
- * page's first 48 bytes. Prints
+ * page's first 48 bytes. A header naming any other pfn is a held ordinary
+ * page (an overflow deposit), or a copy of one. Prints
  *
- *   copies N distinct M
+ *   copies N distinct M other K
  *
- * (N headers found, naming M different carveout pfns). Exit 0, or 2 on a
- * usage or I/O error.
+ * (N headers found, naming M different carveout pfns; K headers naming a
+ * pfn outside the carveout). Exit 0, or 2 on a usage or I/O error.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -52,7 +53,7 @@ static uint64_t num(const char *s)
 
 int main(int argc, char **argv)
 {
-	uint64_t base, size, first, npfn, copies = 0, distinct = 0, pfn;
+	uint64_t base, size, first, npfn, copies = 0, distinct = 0, other = 0, pfn;
 	unsigned char *seen, *buf;
 	size_t len, cap = 1 << 20, i;
 	FILE *f;
@@ -105,15 +106,18 @@ int main(int argc, char **argv)
 		    memcmp(buf + i + 40, "HVCSIMTL", 8))
 			continue;
 		pfn = le64(buf + i + 8);
-		if (pfn < first || pfn - first >= npfn)
+		if (pfn < first || pfn - first >= npfn) {
+			other++;
 			continue;
+		}
 		copies++;
 		if (!seen[pfn - first]) {
 			seen[pfn - first] = 1;
 			distinct++;
 		}
 	}
-	printf("copies %llu distinct %llu\n", (unsigned long long)copies,
-	       (unsigned long long)distinct);
+	printf("copies %llu distinct %llu other %llu\n",
+	       (unsigned long long)copies, (unsigned long long)distinct,
+	       (unsigned long long)other);
 	return 0;
 }
