@@ -91,6 +91,12 @@
  *             (no partition is created: no hypervisor here has one).
  *             "create" fails with the gate's -EBUSY while a kexec reboot
  *             image is loaded; "delete" with -ENOENT when none is counted
+ *   forget    write "N": uncount N ordinary pages in the kexec gate
+ *             (hv_deposit_gate_put()) while the simulator still holds
+ *             them, so that a kexec goes ahead with them deposited: the
+ *             gate turned off, for the negative control that shows the
+ *             host finds such pages in the next kernel's RAM. -EINVAL if
+ *             the gate counts fewer than N
  *   inject    write one of (fault injection, until "none"):
  *               "deny P"    refuse every deposit for partition P at its
  *                           first page with -EEXIST, as the Microsoft
@@ -920,6 +926,25 @@ static ssize_t hvcsim_partition_write(struct file *file,
 	return ret ?: len;
 }
 
+static ssize_t hvcsim_forget_write(struct file *file, const char __user *ubuf,
+				   size_t len, loff_t *ppos)
+{
+	char cmd[HVCSIM_CMD_MAX], *words[1];
+	u64 n;
+	int ret;
+
+	ret = hvcsim_get_cmd(ubuf, len, cmd, words, ARRAY_SIZE(words));
+	if (ret < 0)
+		return ret;
+	if (ret != 1 || kstrtou64(words[0], 0, &n) || !n ||
+	    n > hv_deposit_gate_pages())
+		return -EINVAL;
+	pr_warn("the kexec gate is told %llu ordinary pages came back: they did not (a test's negative control)\n",
+		n);
+	hv_deposit_gate_put(n);
+	return len;
+}
+
 static ssize_t hvcsim_inject_write(struct file *file, const char __user *ubuf,
 				   size_t len, loff_t *ppos)
 {
@@ -1140,6 +1165,13 @@ static const struct file_operations hvcsim_partition_fops = {
 	.llseek = noop_llseek,
 };
 
+static const struct file_operations hvcsim_forget_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hvcsim_forget_write,
+	.llseek = noop_llseek,
+};
+
 static const struct file_operations hvcsim_inject_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
@@ -1282,6 +1314,7 @@ static int __init hvcsim_init(void)
 	debugfs_create_file("inject", 0600, dir, NULL, &hvcsim_inject_fops);
 	debugfs_create_file("partition", 0600, dir, NULL,
 			    &hvcsim_partition_fops);
+	debugfs_create_file("forget", 0600, dir, NULL, &hvcsim_forget_fops);
 
 	if (hvcsim_boot_pages) {
 		ret = hv_carve_deposit_pages(NUMA_NO_NODE, hvcsim_boot_partition,

@@ -495,8 +495,8 @@ EOS
 	assert_equal "$(r nocaps_writes_tmp)" ok
 	assert_equal "$(r tmp_contents)" "1 1 1 1 1 1"
 	# 4 global + 11 per-region sysfs files; debugfs: 1 of hvcarve's own (the
-	# region's skipped_pages), 10 simulator and 2 benchmark files.
-	assert_equal "$(r nfiles)" 28
+	# region's skipped_pages), 11 simulator and 2 benchmark files.
+	assert_equal "$(r nfiles)" 29
 	# sysfs is ABI: its files are exactly those Documentation/ABI documents,
 	# and the learning internal skipped_pages is in debugfs only.
 	local abi

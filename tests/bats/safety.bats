@@ -94,6 +94,11 @@ if [ "\$(hvt_gen)" = 0 ]; then
 fi
 ram_ckpt next-kernel
 hvt_ckpt post-boot $CARVE_BASE 0x400000
+# Memory pressure: the next kernel hands out all it can; the carveout must
+# come through that too.
+hvt_memhog_run 90 80
+hvt_memhog_release
+hvt_ckpt post-hog $CARVE_BASE 0x400000
 hvt_sim_report boot
 hvt_done
 EOF
@@ -137,9 +142,46 @@ EOF
 	# holds is in the next kernel's RAM, and the carveout crossed whole.
 	assert_equal "$(ram_held next-kernel-low next-kernel-high)" 0
 	dumps_equal pre-kexec-gen0 post-boot
+	local why
+	why=$(memhog_floor_ok "$(r memhog 1)") || fail "$why"
+	dumps_equal pre-kexec-gen0 post-hog
 	assert_equal "$(decode_value "$(dump_file post-boot)" "$CARVE_BASE" held)" 1024
 	assert_equal "$(r boot.sim_held 1)" 1024
 	assert_equal "$(r boot.sim_corrupted 1)" 0
+}
+
+# Item 1's negative control: the simulator's "forget" file turns the gate
+# off (it uncounts ordinary pages it still holds), so kexec -s goes ahead
+# with 76 ordinary pages deposited. The host then finds pages the
+# hypervisor holds in the next kernel's RAM: the check ram_held ... = 0 of
+# the test above catches an ordinary page that crosses a kexec.
+@test "negative control: with the gate told the ordinary pages came back, kexec goes ahead, and the host finds them in the next kernel's RAM" {
+	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" <<EOS
+. /hvt/sim.sh
+$RAM_CKPT
+export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
+if [ "\$(hvt_gen)" = 0 ]; then
+	# The carveout's 1024 pages and 76 ordinary ones.
+	hvt_sim_deposit 1100 1 || hvt_fail "deposit: \$hvt_sim_err"
+	hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
+	ram_ckpt deposited
+	echo 76 >\$HVT_SIM/forget || hvt_fail "forget failed"
+	hvt_result forgotten "\$(cat \$HVT_HVC/overflow_pages)"
+	hvt_kexec -s /boot/vmlinuz-new "$SMALL"
+fi
+ram_ckpt next-kernel
+hvt_done
+EOS
+	assert_equal "$(r overflow 0)" 76
+	assert_equal "$(ram_held deposited-low deposited-high)" 76
+	assert_equal "$(r forgotten 0)" 0
+	run console_grep -g 0 'hvcarve_sim: the kexec gate is told 76 ordinary pages came back'
+	assert_success
+	assert_equal "$(last_gen)" 1
+	local held
+	held=$(ram_held next-kernel-low next-kernel-high)
+	echo "held ordinary pages found in the next kernel's RAM: $held of 76"
+	[ "$held" -gt 0 ] || fail "the host found none of the 76 in the next kernel's RAM"
 }
 
 # Item 1, racing. A second vCPU deposits and withdraws ordinary pages in a
