@@ -57,6 +57,17 @@ static u64 hv_deposit_partitions;	/* child partitions that exist */
 static bool hv_deposit_kexec_started;	/* kernel_kexec() is under way */
 static bool hv_deposit_image_loaded;	/* a kexec reboot image is loaded */
 
+/* One of the counts, read under hv_deposit_gate_lock. */
+static u64 hv_deposit_gate_read(const u64 *count)
+{
+	u64 n;
+
+	spin_lock(&hv_deposit_gate_lock);
+	n = *count;
+	spin_unlock(&hv_deposit_gate_lock);
+	return n;
+}
+
 /**
  * hv_deposit_gate_get() - count pages before they are deposited
  * @nr: number of pages of the kernel's memory about to be deposited
@@ -131,12 +142,7 @@ void hv_deposit_gate_accepted(unsigned long nr)
  */
 u64 hv_deposit_gate_pages(void)
 {
-	u64 n;
-
-	spin_lock(&hv_deposit_gate_lock);
-	n = hv_deposit_count;
-	spin_unlock(&hv_deposit_gate_lock);
-	return n;
+	return hv_deposit_gate_read(&hv_deposit_count);
 }
 
 /**
@@ -148,12 +154,7 @@ u64 hv_deposit_gate_pages(void)
  */
 u64 hv_deposit_gate_pages_since_boot(void)
 {
-	u64 n;
-
-	spin_lock(&hv_deposit_gate_lock);
-	n = hv_deposit_since_boot;
-	spin_unlock(&hv_deposit_gate_lock);
-	return n;
+	return hv_deposit_gate_read(&hv_deposit_since_boot);
 }
 
 /**
@@ -207,12 +208,7 @@ EXPORT_SYMBOL_GPL(hv_deposit_gate_partition_put);
  */
 u64 hv_deposit_gate_partitions(void)
 {
-	u64 n;
-
-	spin_lock(&hv_deposit_gate_lock);
-	n = hv_deposit_partitions;
-	spin_unlock(&hv_deposit_gate_lock);
-	return n;
+	return hv_deposit_gate_read(&hv_deposit_partitions);
 }
 
 /*
