@@ -180,7 +180,7 @@ static int hvbench_pool_deposit(struct hvbench_thread *t, u64 partition_id,
 {
 	return hv_carve_pool_deposit(&hvbench_backend, hvcarve_pool(),
 				     cpu_to_node(t->cpu), partition_id,
-				     num_pages, NULL);
+				     num_pages, 0, NULL);
 }
 
 /*

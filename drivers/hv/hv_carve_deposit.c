@@ -101,8 +101,9 @@
  * - hv_carve_backend is set once, under hv_carve_backend_lock, by
  *   hv_carve_register_backend(), and read with smp_load_acquire() and no
  *   lock. A backend is never unregistered.
- * - Deposits and withdrawals take no lock of their own and may run
- *   concurrently: the pool locks its regions, the backend serialises its
+ * - Deposits and withdrawals take no lock of their own (but
+ *   hv_carve_probe_lock, once per boot, to draw learning's seed) and may
+ *   run concurrently: the pool locks its regions, the backend serialises its
  *   own hypercalls (the Hyper-V backend uses this CPU's hypercall input
  *   page with interrupts disabled), and hv_carve_overflow is an xarray with
  *   its own lock. All state of one deposit is in its struct hv_carve_op.
@@ -111,8 +112,10 @@
 
 #define pr_fmt(fmt) "hvcarve: " fmt
 
+#include <linux/atomic.h>
 #include <linux/export.h>
 #include <linux/gfp.h>
+#include <linux/hash.h>
 #include <linux/hv_deposit_gate.h>
 #include <linux/hvcarve.h>
 #include <linux/init.h>
@@ -212,15 +215,19 @@ MODULE_PARM_DESC(overflow,
 
 /*
  * Learning's random choices (the jitter of hv_carve_skip_run()'s probes,
- * the page hv_carve_check_run_end() tries) come from a PRNG whose seed is
- * logged the first time it is used and shown in
- * /sys/module/hvcarve/parameters/probe_seed, so that a run can be
- * reproduced with hvcarve.probe_seed=N. 0, the default, draws a seed with
- * get_random_u64(). The probes need to differ from one kernel to the next
- * only by chance, not unpredictably.
+ * the page hv_carve_check_run_end() tries) come from a PRNG of each
+ * deposit's own, seeded with the boot's seed and the deposit's number
+ * (deposits are numbered as they first need a random number). The boot's
+ * seed is hvcarve.probe_seed=, or, when that is 0 (the default), one drawn
+ * with get_random_u64() the first time; it is logged then ("learning's
+ * probes: seed N"). The same seed, and the same deposits in the same
+ * order, probe the same pages. The probes need to differ from one kernel
+ * to the next only by chance, not unpredictably; a probe_seed= left on a
+ * command line that kexec reuses makes every kernel probe alike, which the
+ * jitter is there to avoid: it is for reproducing a run.
  *
- * Locking: hv_carve_probe_lock protects the PRNG state; deposits on
- * several CPUs draw from it.
+ * Locking: hv_carve_probe_lock serialises the drawing of the boot's seed;
+ * the deposits are counted atomically; each deposit's PRNG is its own.
  */
 static u64 hv_carve_probe_seed;
 module_param_named(probe_seed, hv_carve_probe_seed, ullong, 0444);
@@ -228,30 +235,26 @@ MODULE_PARM_DESC(probe_seed,
 		 "Seed of learning's random probes; 0 (default): a random one, logged");
 
 static DEFINE_SPINLOCK(hv_carve_probe_lock);
-static struct rnd_state hv_carve_probe_rnd;
-static bool hv_carve_probe_seeded;
+static u64 hv_carve_probe_boot_seed;	/* 0 until first needed */
+static atomic64_t hv_carve_probe_deposits;
 
-/* Seed the PRNG with @seed (0: a random one). Call with hv_carve_probe_lock. */
-static void hv_carve_probe_seed_locked(u64 seed)
+/* The boot's seed: drawn, and logged, the first time. */
+static u64 hv_carve_probe_boot(void)
 {
-	hv_carve_probe_seed = seed ?: get_random_u64() ?: 1;
-	prandom_seed_state(&hv_carve_probe_rnd, hv_carve_probe_seed);
-	hv_carve_probe_seeded = true;
-	pr_info("learning's probes: seed %llu (hvcarve.probe_seed= repeats them)\n",
-		hv_carve_probe_seed);
-}
-
-/* A number below @n, which is not 0, from learning's PRNG. */
-static u32 hv_carve_random_below(u32 n)
-{
-	u32 v;
+	bool drawn = false;
+	u64 seed;
 
 	spin_lock(&hv_carve_probe_lock);
-	if (!hv_carve_probe_seeded)
-		hv_carve_probe_seed_locked(hv_carve_probe_seed);
-	v = prandom_u32_state(&hv_carve_probe_rnd);
+	seed = hv_carve_probe_boot_seed;
+	if (!seed) {
+		seed = hv_carve_probe_seed ?: get_random_u64() ?: 1;
+		hv_carve_probe_boot_seed = seed;
+		drawn = true;
+	}
 	spin_unlock(&hv_carve_probe_lock);
-	return reciprocal_scale(v, n);
+	if (drawn)
+		pr_info("learning's probes: seed %llu\n", seed);
+	return seed;
 }
 
 /*
@@ -595,6 +598,9 @@ struct hv_carve_unconfirmed {
  *	it is not checked (hv_carve_balance_begin())
  * @withdrawals: hv_carve_withdrawals_started before the deposit
  * @stats: what it cost
+ * @probe_seed: the seed of learning's PRNG; 0: from the boot's seed
+ * @rnd_ready: @rnd is seeded
+ * @rnd: learning's PRNG for this deposit, seeded when first used
  */
 struct hv_carve_op {
 	const struct hv_carve_backend *be;
@@ -615,7 +621,25 @@ struct hv_carve_op {
 	long balance;
 	unsigned long withdrawals;
 	struct hv_carve_op_stats stats;
+	u64 probe_seed;
+	bool rnd_ready;
+	struct rnd_state rnd;
 };
+
+/* A number below @n, which is not 0, from @op's PRNG. */
+static u32 hv_carve_random_below(struct hv_carve_op *op, u32 n)
+{
+	u64 seed = op->probe_seed;
+
+	if (!op->rnd_ready) {
+		if (!seed)
+			seed = hv_carve_probe_boot() + GOLDEN_RATIO_64 *
+			       atomic64_inc_return(&hv_carve_probe_deposits);
+		prandom_seed_state(&op->rnd, seed);
+		op->rnd_ready = true;
+	}
+	return reciprocal_scale(prandom_u32_state(&op->rnd), n);
+}
 
 /* A pool operation found pages in a state it did not expect: a bug here. */
 static void hv_carve_check_pool(unsigned long bad, const char *what)
@@ -860,7 +884,7 @@ static int hv_carve_check_run_end(struct hv_carve_op *op, u64 pfn, u64 prev,
 	if (last <= prev + 1 || !op->left)
 		return 0;
 	span = last - prev - 1;
-	v = prev + 1 + hv_carve_random_below(min_t(u64, span, U32_MAX));
+	v = prev + 1 + hv_carve_random_below(op, min_t(u64, span, U32_MAX));
 	if (hvcarve_pool_page(op->pool, v) != HVCARVE_PAGE_SKIPPED)
 		return 0;
 	ret = hv_carve_probe(op, v, 0);
@@ -894,7 +918,8 @@ static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 		cond_resched();
 		q = lo + step;
 		if (step > 1)
-			q += hv_carve_random_below(min_t(u64, step / 2, U32_MAX));
+			q += hv_carve_random_below(op, min_t(u64, step / 2,
+								 U32_MAX));
 		q = min(q, end - 1);
 		if (q <= lo)	/* the run reaches the end of the region? */
 			return hv_carve_check_run_end(op, pfn, prev, lo);
@@ -1111,6 +1136,8 @@ static void hv_carve_balance_check(struct hv_carve_op *op)
  * @node: preferred NUMA node, or NUMA_NO_NODE
  * @partition_id: partition whose memory pool receives the pages
  * @num_pages: number of pages
+ * @probe_seed: the seed of learning's probes in this deposit; 0: from the
+ *	boot's seed, as hv_carve_deposit_pages() does
  * @stats: if not NULL, receives what the deposit cost
  *
  * The pool part of hv_carve_deposit_pages(), with learning and the
@@ -1124,12 +1151,14 @@ static void hv_carve_balance_check(struct hv_carve_op *op)
  */
 int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 			  struct hvcarve_pool *pool, int node, u64 partition_id,
-			  u32 num_pages, struct hv_carve_op_stats *stats)
+			  u32 num_pages, u64 probe_seed,
+			  struct hv_carve_op_stats *stats)
 {
 	struct hv_carve_op op;
 	int ret;
 
 	ret = hv_carve_op_init(&op, be, pool, node, partition_id, num_pages);
+	op.probe_seed = probe_seed;
 	if (!ret) {
 		hv_carve_balance_begin(&op);
 		ret = hv_carve_from_pool(&op);
@@ -1143,18 +1172,6 @@ int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 	return ret;
 }
 
-/**
- * hv_carve_probe_reseed() - restart learning's PRNG, for the KUnit test
- * @seed: the seed, as hvcarve.probe_seed= would give it (0: a random one)
- *
- * Context: process context; takes hv_carve_probe_lock.
- */
-void hv_carve_probe_reseed(u64 seed)
-{
-	spin_lock(&hv_carve_probe_lock);
-	hv_carve_probe_seed_locked(seed);
-	spin_unlock(&hv_carve_probe_lock);
-}
 #endif /* HV_CARVE_TESTED */
 
 /*

@@ -33,9 +33,8 @@ struct hv_carve_op_stats {
 #if HV_CARVE_TESTED
 int hv_carve_pool_deposit(const struct hv_carve_backend *be,
 			  struct hvcarve_pool *pool, int node,
-			  u64 partition_id, u32 num_pages,
+			  u64 partition_id, u32 num_pages, u64 probe_seed,
 			  struct hv_carve_op_stats *stats);
-void hv_carve_probe_reseed(u64 seed);
 #endif
 
 #endif /* _HV_CARVE_DEPOSIT_H */

@@ -95,8 +95,10 @@
  *             (hv_deposit_gate_put()) while the simulator still holds
  *             them, so that a kexec goes ahead with them deposited: the
  *             gate turned off, for the negative control that shows the
- *             host finds such pages in the next kernel's RAM. -EINVAL if
- *             the gate counts fewer than N
+ *             host finds such pages in the next kernel's RAM. Taints the
+ *             kernel (U). -EINVAL if the gate counts fewer than N (checked
+ *             before, not with, the uncounting: a test knob). A later
+ *             withdrawal of those pages uncounts them again
  *   inject    write one of (fault injection, until "none"):
  *               "deny P"    refuse every deposit for partition P at its
  *                           first page with -EEXIST, as the Microsoft
@@ -942,6 +944,8 @@ static ssize_t hvcsim_forget_write(struct file *file, const char __user *ubuf,
 	pr_warn("the kexec gate is told %llu ordinary pages came back: they did not (a test's negative control)\n",
 		n);
 	hv_deposit_gate_put(n);
+	/* The kernel no longer keeps what it promises: say so in its taint. */
+	add_taint(TAINT_USER, LOCKDEP_STILL_OK);
 	return len;
 }
 

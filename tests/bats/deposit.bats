@@ -595,7 +595,7 @@ EOF
 # K held pages in R runs, 2 R ceil(log2(K / R)) + floor(N / 511) + 10 (511:
 # the pages one HvCallDepositMemory takes).
 call_bound() {
-	local q=$(($1 / $2)) l=0
+	local q=$((($1 + $2 - 1) / $2)) l=0
 	while [ $((1 << l)) -lt "$q" ]; do
 		l=$((l + 1))
 	done
@@ -620,7 +620,7 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_kexec -s /boot/vmlinuz-new "nokaslr $carve"
 fi
 calls run 2
-hvt_result probe_seed "\$(cat /sys/module/hvcarve/parameters/probe_seed)"
+hvt_result probe_seed_param "\$(cat /sys/module/hvcarve/parameters/probe_seed)"
 # Everything back, then 1000 pages held one by one, 1 page apart.
 hvt_sim_withdraw 100000 1 || hvt_fail "withdraw: \$hvt_sim_err"
 hvt_sim_withdraw 100000 2 || hvt_fail "withdraw: \$hvt_sim_err"
@@ -633,13 +633,15 @@ EOS
 	local bound seed
 	bound=$(call_bound 30000 1 5000)
 	[ "$(r run.calls 1)" -le "$bound" ] || fail "$(r run.calls 1) calls past a run of 30000 held pages, more than $bound"
-	# The seed of the probes: logged once, as sysfs shows it.
-	seed=$(r probe_seed 1)
-	echo "probe seed $seed: $(r run.calls 1) calls (bound $bound)"
-	[ "$seed" != 0 ] || fail "no probe seed in sysfs"
-	run console_grep -g 1 "hvcarve: learning's probes: seed $seed "
+	# The seed of the probes: none given (the parameter is 0), one drawn
+	# and logged, once.
+	assert_equal "$(r probe_seed_param 1)" 0
+	run console_grep -g 1 "hvcarve: learning's probes: seed [0-9]+"
 	assert_success
 	assert_equal "${#lines[@]}" 1
+	seed=$(sed -E "s/.*learning's probes: seed ([0-9]+).*/\1/" <<<"$output")
+	[[ $seed =~ ^[1-9][0-9]*$ ]] || fail "probe seed '$seed'"
+	echo "probe seed $seed: $(r run.calls 1) calls (bound $bound)"
 	# Every held page was kept out: learnt (inherited) or passed over.
 	[ "$(r run.inherited 1)" -ge 1 ]
 	assert_equal $(($(r run.inherited 1) + $(r run.skipped 1))) 30000
