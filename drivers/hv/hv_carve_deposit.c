@@ -102,8 +102,8 @@
  *   hv_carve_register_backend(), and read with smp_load_acquire() and no
  *   lock. A backend is never unregistered.
  * - Deposits and withdrawals take no lock of their own (but
- *   hv_carve_probe_lock, once per boot, to draw learning's seed) and may
- *   run concurrently: the pool locks its regions, the backend serialises its
+ *   hv_carve_probe_lock, once in each deposit that probes, to read or draw
+ *   the boot's seed) and may run concurrently: the pool locks its regions, the backend serialises its
  *   own hypercalls (the Hyper-V backend uses this CPU's hypercall input
  *   page with interrupts disabled), and hv_carve_overflow is an xarray with
  *   its own lock. All state of one deposit is in its struct hv_carve_op.

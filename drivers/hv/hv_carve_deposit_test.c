@@ -25,6 +25,7 @@
 #define T_PAGES		16384UL
 #define T_BASE		BIT_ULL(44)
 #define T_PARTITION	7
+#define T_SEED		0x5eedULL
 
 enum fake_mode {
 	FAKE_NORMAL,
@@ -41,7 +42,7 @@ static struct {
 	u64 calls;
 	u64 accepted;	/* the partition's memory balance */
 	u64 trace;	/* a hash of every call's first page and length */
-	u64 seed;	/* of learning's probes; 0: the boot's */
+	u64 seed;	/* of learning's probes */
 } fake;
 
 static u64 t_pfn(unsigned long idx)
@@ -107,6 +108,8 @@ static int pool_init(struct kunit *test, bool inherited)
 	static const int nid;
 
 	memset(&fake, 0, sizeof(fake));
+	/* Learning's probes from a seed of the test's, never the live one. */
+	fake.seed = T_SEED;
 	fake.held = kunit_kzalloc(test, BITS_TO_LONGS(T_PAGES) * sizeof(long),
 				  GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, fake.held);
@@ -474,8 +477,6 @@ static struct kunit_suite hv_carve_cold_suite = {
  * other pages (the jitter is real). The pages left held are the same
  * either way: the accepted probe is among those deposited next.
  */
-#define T_SEED	0x5eedULL
-
 static void learn_seeded_run(struct kunit *test, u64 seed, u64 *trace,
 			     u64 *calls)
 {

@@ -185,8 +185,10 @@ EOS
 	for f in low high; do
 		base=0
 		[ $f = high ] && base=$((CARVE_BASE + CARVE_SIZE))
-		n=$({ "$DUMP" decode --base "$base" "$(dump_file "next-kernel-$f")" 2>/dev/null || true; } |
-			awk '$1 == "held" || $1 == "corrupted" { n += $2 } END { print n + 0 }')
+		# Exit 1 means corrupted pages found; anything else is an error.
+		run "$DUMP" decode --base "$base" "$(dump_file "next-kernel-$f")"
+		[ "$status" -le 1 ] || fail "hvcarve-dump decode next-kernel-$f: exit $status: $output"
+		n=$(awk '$1 == "held" || $1 == "corrupted" { n += $2 } END { print n + 0 }' <<<"$output")
 		held=$((held + n))
 	done
 	echo "held ordinary pages found in the next kernel's RAM, intact or written over: $held of 1000"
