@@ -103,10 +103,11 @@
  *   lock. A backend is never unregistered.
  * - Deposits and withdrawals take no lock of their own (but
  *   hv_carve_probe_lock, once in each deposit that probes, to read or draw
- *   the boot's seed) and may run concurrently: the pool locks its regions, the backend serialises its
- *   own hypercalls (the Hyper-V backend uses this CPU's hypercall input
- *   page with interrupts disabled), and hv_carve_overflow is an xarray with
- *   its own lock. All state of one deposit is in its struct hv_carve_op.
+ *   the boot's seed) and may run concurrently: the pool locks its
+ *   regions, the backend serialises its own hypercalls (the Hyper-V
+ *   backend uses this CPU's hypercall input page with interrupts
+ *   disabled), and hv_carve_overflow is an xarray with its own lock. All
+ *   state of one deposit is in its struct hv_carve_op.
  *   Both run in process context and may sleep.
  */
 
