@@ -42,6 +42,8 @@ GUEST_EXTRA := $(BUILD)/guest-extra
 GUEST_PROGS := $(GUEST_EXTRA)/usr/bin/nocaps $(GUEST_EXTRA)/usr/bin/vmcore-phdrs \
 	$(GUEST_EXTRA)/usr/bin/memhog
 HOST_TOOLS := tools/hvcarve/hvcarve-dump tools/hvcarve/hvcarve-parse tools/hvcarve/memhog
+# The hypervisor model on the host (tests/bats/hvmodel.bats, vmrun.sh --hv-model).
+HV_MODEL := $(BUILD)/tools/hv-model
 CONFIG_FRAGMENT := $(TOP)/configs/hvcarve-test.config
 
 KERNEL_FILES := $(shell find mm include drivers kernel arch Documentation -type f 2>/dev/null)
@@ -55,6 +57,7 @@ export BASE_INITRD := $(INITRD)
 export DISTRO_INITRD
 export KTREE KOUT
 export LOCKDEP_KERNEL
+export HVT_HV_MODEL := $(HV_MODEL)
 # One compiler cache for every kernel built here (the test kernels and the
 # packages share most objects).
 export CCACHE_DIR := $(BUILD)/ccache
@@ -143,7 +146,11 @@ $(BUILD)/kernels/%/vmlinuz:
 
 kernels: $(OLD_KERNEL) $(DISTRO_KERNELS)
 
-tools: $(HOST_TOOLS)
+tools: $(HOST_TOOLS) $(HV_MODEL)
+
+$(HV_MODEL): tests/hv/hv-model.c
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 
 $(HOST_TOOLS): FORCE
 	@$(MAKE) -s -C tools/hvcarve

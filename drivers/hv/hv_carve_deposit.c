@@ -419,7 +419,7 @@ static long hv_carve_hv_balance(u64 partition_id)
 	return pages > LONG_MAX ? -EOVERFLOW : (long)pages;
 }
 
-static const struct hv_carve_backend hv_carve_hyperv = {
+const struct hv_carve_backend hv_carve_hyperv = {
 	.name = "hyperv",
 	.deposit = hv_carve_hv_deposit,
 	.withdraw = hv_carve_hv_withdraw,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Internals of the hvcarve deposit glue shared with its KUnit test
- * (drivers/hv/hv_carve_deposit_test.c) and its benchmark
- * (drivers/hv/hv_carve_bench.c).
+ * (drivers/hv/hv_carve_deposit_test.c), its benchmark
+ * (drivers/hv/hv_carve_bench.c) and the simulator
+ * (drivers/hv/hv_carve_sim.c).
  */
 #ifndef _HV_CARVE_DEPOSIT_H
 #define _HV_CARVE_DEPOSIT_H
@@ -29,6 +30,14 @@ struct hv_carve_op_stats {
  */
 #define HV_CARVE_TESTED	(IS_ENABLED(CONFIG_HVCARVE_KUNIT_TEST) || \
 			 IS_ENABLED(CONFIG_HVCARVE_BENCH))
+
+#if IS_ENABLED(CONFIG_MSHV_ROOT)
+/*
+ * The Hyper-V backend. The simulator's host mode registers it where no
+ * Hyper-V is detected, with hypercalls answered by a model on the host.
+ */
+extern const struct hv_carve_backend hv_carve_hyperv;
+#endif
 
 #if HV_CARVE_TESTED
 int hv_carve_pool_deposit(const struct hv_carve_backend *be,

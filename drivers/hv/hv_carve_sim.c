@@ -18,6 +18,11 @@
  * Without hvcarve= it still takes deposits: ordinary pages, as mainline
  * deposits them, so that the tests can show the kexec gate there too.
  *
+ * In host mode (hvcarve_sim.host=PORT, see "Host mode" below) the
+ * hypervisor is a process on the host instead, and the glue's Hyper-V
+ * backend runs: what follows about pages, the scan and the ledger does
+ * not apply then.
+ *
  * Page format. Every page the simulator holds starts with a 48-byte header;
  * all fields are 64-bit little-endian:
  *
@@ -147,7 +152,10 @@
  * hvcsim_ctl_lock serialises the debugfs deposit and withdraw commands so
  * that their "last_*" results are exact; it is held across the glue call
  * and always taken before hvcsim_lock, never inside it. Backend calls
- * come from the glue in process context.
+ * come from the glue in process context. In host mode, hvcsim_host_lock
+ * (a raw spinlock, taken with interrupts off inside the glue's hypercall
+ * sections) keeps one call at a time on the UART; nothing is taken
+ * inside it.
  */
 
 #define pr_fmt(fmt) "hvcarve_sim: " fmt
@@ -174,15 +182,21 @@
 #include <linux/pfn.h>
 #include <linux/seq_buf.h>
 #include <linux/seq_file.h>
+#include <linux/serial_reg.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/static_call.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 
+#include "hv_carve_deposit.h"
+
 #ifdef CONFIG_X86
 #include <asm/cpufeature.h>
 #include <asm/cpuid/api.h>
+#include <asm/mshyperv.h>
 #endif
 
 /* Its parameters are hvcarve_sim.NAME, like its messages and debugfs. */
@@ -1235,6 +1249,197 @@ static bool hvcsim_real_hypervisor(void)
 }
 
 /*
+ * Host mode (hvcarve_sim.host=PORT): the hypervisor is a process on the
+ * host (tests/hv/hv-model.c), not this file. Its state is outside the
+ * guest, so it outlives every kexec, and nothing of it is rebuilt from
+ * page contents. The glue's Hyper-V backend (hv_carve_hyperv) registers,
+ * and its hypercalls go through mainline's hv_do_hypercall() and
+ * hv_do_rep_hypercall(), unchanged: only the hv_hypercall static call,
+ * which a Hyper-V guest points at the hypercall page, points here. This
+ * sends each call to the host over the 16550 UART at I/O port PORT
+ * (QEMU's third ISA serial port is 0x3e8), polled with interrupts off,
+ * and waits for the answer:
+ *
+ *   guest -> host  4 x u64 LE  "HVTCALL1", control, input GPA, output GPA
+ *                  or          "HVTHELO1", 0, 0, 0 (once, at init)
+ *   host -> guest  2 x u64 LE  "HVTRET01", hypercall result value
+ *
+ * The host reads the input page and writes the output page in guest RAM
+ * itself (QEMU's RAM is a file the host maps), before it answers. The
+ * per-CPU input and output pages that Hyper-V's init would allocate are
+ * allocated here. The simulator's own ledger, scan and fault injection
+ * are not used, and their debugfs files are not created.
+ *
+ * Nothing is retried: a call the host does not answer within
+ * HVCSIM_HOST_TIMEOUT_NS returns U64_MAX, as mainline's hypercall does
+ * when there is no hypercall page, and the glue takes it as "nothing
+ * done". The serial driver registers the UART too (ACPI lists it), as
+ * ttyS2, and holds its I/O region: nothing may open that tty. The test
+ * initramfs opens none; the 8250 driver touches a port's registers only
+ * when it registers it (before this runs) and while the tty is open.
+ */
+#if IS_ENABLED(CONFIG_MSHV_ROOT) && defined(CONFIG_X86_64)
+
+#define HVCSIM_HOST_CALL	0x314c4c4143545648ULL	/* "HVTCALL1" */
+#define HVCSIM_HOST_HELLO	0x314f4c4548545648ULL	/* "HVTHELO1" */
+#define HVCSIM_HOST_RET		0x3130544552545648ULL	/* "HVTRET01" */
+#define HVCSIM_HOST_TIMEOUT_NS	(2 * NSEC_PER_SEC)
+
+static unsigned long hvcsim_host_port;
+module_param_named(host, hvcsim_host_port, ulong, 0444);
+MODULE_PARM_DESC(host,
+		 "I/O port of a 16550 UART to a hypervisor model on the host; 0: the simulator is the hypervisor");
+
+/* Serialises the UART: one call on the wire at a time, from any CPU. */
+static DEFINE_RAW_SPINLOCK(hvcsim_host_lock);
+
+/* Wait, with the lock held, for a bit of the line status register. */
+static bool hvcsim_host_wait(u8 bit, u64 deadline)
+{
+	while (!(inb(hvcsim_host_port + UART_LSR) & bit)) {
+		if (ktime_get_mono_fast_ns() > deadline)
+			return false;
+		cpu_relax();
+	}
+	return true;
+}
+
+static bool hvcsim_host_xfer(const u64 *out, unsigned int nout, u64 *in,
+			     unsigned int nin, u64 deadline)
+{
+	unsigned int i, b;
+
+	/* A late answer to a call that timed out is stale: drop it. */
+	while (inb(hvcsim_host_port + UART_LSR) & UART_LSR_DR)
+		inb(hvcsim_host_port + UART_RX);
+	for (i = 0; i < nout; i++) {
+		for (b = 0; b < sizeof(u64); b++) {
+			if (!hvcsim_host_wait(UART_LSR_THRE, deadline))
+				return false;
+			outb(out[i] >> (b * BITS_PER_BYTE),
+			     hvcsim_host_port + UART_TX);
+		}
+	}
+	for (i = 0; i < nin; i++) {
+		in[i] = 0;
+		for (b = 0; b < sizeof(u64); b++) {
+			if (!hvcsim_host_wait(UART_LSR_DR, deadline))
+				return false;
+			in[i] |= (u64)inb(hvcsim_host_port + UART_RX) <<
+				 (b * BITS_PER_BYTE);
+		}
+	}
+	return true;
+}
+
+static u64 hvcsim_host_call(u64 magic, u64 control, u64 input, u64 output)
+{
+	u64 frame[] = { magic, control, input, output }, reply[2];
+	unsigned long flags;
+	bool ok;
+
+	raw_spin_lock_irqsave(&hvcsim_host_lock, flags);
+	ok = hvcsim_host_xfer(frame, ARRAY_SIZE(frame), reply,
+			      ARRAY_SIZE(reply),
+			      ktime_get_mono_fast_ns() + HVCSIM_HOST_TIMEOUT_NS);
+	raw_spin_unlock_irqrestore(&hvcsim_host_lock, flags);
+	if (!ok || reply[0] != HVCSIM_HOST_RET) {
+		pr_err_ratelimited("host mode: no answer to call %#llx from the host\n",
+				   control);
+		return U64_MAX;
+	}
+	return reply[1];
+}
+
+/* What hv_do_hypercall() calls through the hv_hypercall static call. */
+static u64 hvcsim_host_hypercall(u64 control, u64 input, u64 output)
+{
+	return hvcsim_host_call(HVCSIM_HOST_CALL, control, input, output);
+}
+
+/* One zeroed page per possible CPU, as hv_common_cpu_init() gives. */
+static void * __percpu *hvcsim_host_pages(void)
+{
+	void * __percpu *pages = alloc_percpu(void *);
+	unsigned int cpu;
+
+	if (!pages)
+		return NULL;
+	for_each_possible_cpu(cpu) {
+		void *page = (void *)get_zeroed_page(GFP_KERNEL);
+
+		if (!page)
+			return NULL;	/* a test kernel's boot: not freed */
+		*per_cpu_ptr(pages, cpu) = page;
+	}
+	return pages;
+}
+
+/*
+ * Set up host mode: claim the UART, say hello (the host starts a new
+ * epoch: a new kernel), point hv_hypercall here and register the Hyper-V
+ * backend. On any failure no backend is registered: deposits then fail,
+ * rather than go to a hypervisor the test did not ask for.
+ */
+static int __init hvcsim_host_init(void)
+{
+	u64 status;
+	int ret;
+
+	if (hyperv_pcpu_input_arg || hyperv_pcpu_output_arg) {
+		pr_err("host mode: Hyper-V is initialised: not used\n");
+		return -EBUSY;
+	}
+	/* 8 data bits, no parity, FIFOs on and empty, no interrupts. */
+	outb(0, hvcsim_host_port + UART_IER);
+	outb(UART_LCR_WLEN8, hvcsim_host_port + UART_LCR);
+	outb(UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR | UART_FCR_CLEAR_XMIT,
+	     hvcsim_host_port + UART_FCR);
+	outb(UART_MCR_DTR | UART_MCR_RTS, hvcsim_host_port + UART_MCR);
+
+	status = hvcsim_host_call(HVCSIM_HOST_HELLO, 0, 0, 0);
+	if (status) {
+		pr_err("host mode: no hypervisor model answers at I/O port %#lx (%#llx)\n",
+		       hvcsim_host_port, status);
+		return -ENODEV;
+	}
+	hyperv_pcpu_input_arg = hvcsim_host_pages();
+	hyperv_pcpu_output_arg = hvcsim_host_pages();
+	if (!hyperv_pcpu_input_arg || !hyperv_pcpu_output_arg)
+		return -ENOMEM;
+	static_call_update(hv_hypercall, &hvcsim_host_hypercall);
+
+	ret = hv_carve_register_backend(&hv_carve_hyperv);
+	if (ret) {
+		pr_err("host mode: deposit backend %s is registered: %d\n",
+		       hv_carve_backend_name() ?: "(unknown)", ret);
+		return ret;
+	}
+	pr_info("host mode: the hypervisor is the host's, behind I/O port %#lx\n",
+		hvcsim_host_port);
+	return 0;
+}
+
+static bool hvcsim_host_mode(void)
+{
+	return hvcsim_host_port;
+}
+
+#else /* !(CONFIG_MSHV_ROOT && CONFIG_X86_64) */
+
+static int __init hvcsim_host_init(void)
+{
+	return -EOPNOTSUPP;
+}
+
+static bool hvcsim_host_mode(void)
+{
+	return false;
+}
+
+#endif
+
+/*
  * hvcarve_sim.boot_deposit=N,P: deposit N pages for partition P while the
  * kernel boots, as a root partition does for its logical processors in
  * smp_prepare_cpus() (before the simulator exists, so the simulator does
@@ -1280,6 +1485,14 @@ static int __init hvcsim_init(void)
 		return 0;
 	}
 
+	if (hvcsim_host_mode()) {
+		ret = hvcsim_host_init();
+		if (ret)
+			return 0;
+		hvcsim_scanned = true;	/* no ledger here to build */
+		goto debugfs;
+	}
+
 	mutex_lock(&hvcsim_lock);
 	/*
 	 * Register first, and scan only if that worked: with a real
@@ -1305,20 +1518,26 @@ static int __init hvcsim_init(void)
 		hvcsim_scan();
 	mutex_unlock(&hvcsim_lock);
 
+debugfs:
 	dir = debugfs_create_dir("hvcarve_sim", NULL);
 	debugfs_create_file("deposit", 0600, dir, NULL, &hvcsim_deposit_fops);
 	debugfs_create_file("deposit_contig", 0600, dir, HVCSIM_CONTIG,
 			    &hvcsim_deposit_fops);
 	debugfs_create_file("stress", 0600, dir, NULL, &hvcsim_stress_fops);
 	debugfs_create_file("withdraw", 0600, dir, NULL, &hvcsim_withdraw_fops);
-	debugfs_create_file("hold", 0600, dir, NULL, &hvcsim_hold_fops);
-	debugfs_create_file("ledger", 0600, dir, NULL, &hvcsim_ledger_fops);
-	debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);
-	debugfs_create_file("fail", 0600, dir, NULL, &hvcsim_fail_fops);
-	debugfs_create_file("inject", 0600, dir, NULL, &hvcsim_inject_fops);
 	debugfs_create_file("partition", 0600, dir, NULL,
 			    &hvcsim_partition_fops);
 	debugfs_create_file("forget", 0600, dir, NULL, &hvcsim_forget_fops);
+	/* The in-guest hypervisor's own files: not in host mode. */
+	if (!hvcsim_host_mode()) {
+		debugfs_create_file("hold", 0600, dir, NULL, &hvcsim_hold_fops);
+		debugfs_create_file("ledger", 0600, dir, NULL,
+				    &hvcsim_ledger_fops);
+		debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);
+		debugfs_create_file("fail", 0600, dir, NULL, &hvcsim_fail_fops);
+		debugfs_create_file("inject", 0600, dir, NULL,
+				    &hvcsim_inject_fops);
+	}
 
 	if (hvcsim_boot_pages) {
 		ret = hv_carve_deposit_pages(NUMA_NO_NODE, hvcsim_boot_partition,

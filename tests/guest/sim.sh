@@ -45,8 +45,8 @@ hvt_sim_partition() {
 }
 
 # hvt_sim_report TAG [REGION]: report region REGION's counters (see
-# hvt_region), the global overflow counters and the simulator's ledger as
-# results "TAG.name value".
+# hvt_region), the global overflow counters and the simulator's ledger (if
+# the simulator keeps one) as results "TAG.name value".
 hvt_sim_report() {
 	hvt__r=$(hvt_region "${2:-0}")
 	for hvt__f in free_pages deposited_pages inherited_pages \
@@ -59,6 +59,8 @@ hvt_sim_report() {
 	hvt_result "$1.overflow_cumulative_pages" "$(cat $HVT_HVC/overflow_cumulative_pages)"
 	hvt_result "$1.state" "$(cat $HVT_HVC/state)"
 	hvt_result "$1.reason" "$(cat $HVT_HVC/reason)"
+	# In host mode (hvcarve_sim.host=) the ledger is the host's.
+	[ -e "$HVT_SIM/ledger" ] || return 0
 	for hvt__f in held refusals corrupted bad_checksum wrong_pfn torn; do
 		hvt_result "$1.sim_$hvt__f" "$(hvt_sim_ledger $hvt__f)"
 	done

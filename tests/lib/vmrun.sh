@@ -57,6 +57,15 @@
 # so what a cold boot wrote is what changed from this dump. A guest power
 # off still ends the run.
 #
+# --hv-model "ARGS": the hypervisor is a process on the host
+# (tests/hv/hv-model.c, HVT_HV_MODEL or build/tools/hv-model), started
+# before QEMU and stopped (SIGTERM: its last checks) after it. Guest RAM is
+# then a shared file (memory-backend-file, share=on, in /dev/shm) that the
+# model maps, and the third serial port (ttyS2, I/O port 0x3e8) is a
+# socket to it; the guest kernel needs hvcarve_sim.host=0x3e8. ARGS go to
+# the model as they are (--mode, --seed, --carveout). Its ledger and log are hv-ledger.txt and hv-model.log in
+# the artifacts. Not with --numa (one memory backend).
+#
 # Artifacts (--artifacts DIR):
 #   console.log   serial 0 (kernel console), written by QEMU itself
 #   control.log   every control line, with host time since start, "<" from
@@ -64,7 +73,8 @@
 #   results.txt   one "GEN KEY VALUE..." line per RESULT (and "GEN tainted N"
 #                 per TAINT)
 #   timeline.txt  host-side events (boots, checkpoints, end) with times
-#   dumps/        NAME.bin and NAME.ranges per checkpoint
+#   dumps/        NAME.bin and NAME.ranges per checkpoint (and
+#                 NAME.hv-ledger, the model's ledger then, with --hv-model)
 #   qemu.log      QEMU's own stdout/stderr;  cmdline.txt  its argv
 #   status.txt    "RC REASON"
 #
@@ -117,6 +127,7 @@ usage: vmrun.sh --kernel FILE --initrd CPIO [CPIO...] --artifacts DIR
                 [--cpu CPU] [--accel auto|tcg|kvm] [--qemu BINARY]
                 [--allow REGEX]... [--allow-taint LETTERS] [--narrate]
                 [--interactive] [--reboot] [--reset-dump "BASE SIZE"]
+                [--hv-model "ARGS"]
        vmrun.sh --no-kernel --artifacts DIR [the options above, but --kernel,
                 --initrd and --append]
        vmrun.sh --check-console FILE [--allow REGEX]...
@@ -140,6 +151,7 @@ initrds=() numas=() qemu_args=() allows=() allow_taint=''
 narrate=0 interactive=0 reboot=0 check_console=''
 reset_dump='' reset_armed=0 reset_pending=0 poweroff_pending=0
 have_kernel=0 have_art=0 no_kernel=0 kernel_args=()
+hv_model_args='' hv_model=0 hv_pid='' ram_file=''
 
 while [ $# -gt 0 ]; do
 	opt=$1
@@ -179,7 +191,7 @@ while [ $# -gt 0 ]; do
 		;;
 	--kernel | --append | --mem | --smp | --numa | --qemu-arg | --timeout | --artifacts | \
 		--machine | --cpu | --accel | --qemu | --allow | --allow-taint | --check-console | \
-		--reset-dump)
+		--reset-dump | --hv-model)
 		if [ "$has_val" = 0 ]; then
 			[ $# -gt 0 ] || usage_error "argument $opt: expected one argument"
 			val=$1
@@ -202,6 +214,7 @@ while [ $# -gt 0 ]; do
 		--allow-taint) allow_taint+=$val ;;
 		--check-console) check_console=$val ;;
 		--reset-dump) reset_dump=$val ;;
+		--hv-model) hv_model_args=$val hv_model=1 ;;
 		esac
 		;;
 	*) usage_error "unrecognized argument: $opt" ;;
@@ -212,6 +225,10 @@ if [ -n "$reset_dump" ]; then
 	[ "$reboot" = 1 ] || usage_error "argument --reset-dump: needs --reboot"
 	[[ $reset_dump =~ ^0[xX][0-9a-fA-F]{1,16}\ 0[xX][0-9a-fA-F]{1,16}$ ]] ||
 		usage_error "argument --reset-dump: expected \"BASE SIZE\" in hex, not '$reset_dump'"
+fi
+
+if [ "$hv_model" = 1 ] && [ ${#numas[@]} -gt 0 ]; then
+	usage_error "argument --hv-model: not with --numa"
 fi
 
 # Every --allow must be a valid ERE ([[ =~ ]] returns 2 for a bad one).
@@ -418,6 +435,76 @@ split_words() { # STRING -> WORDS array
 	done < <(printf '%s\n' "$1" | xargs -r printf '%s\0')
 }
 
+# Bytes in a QEMU size (-m): a number with an optional K, M, G or T.
+size_bytes() {
+	local n=${1%[KkMmGgTt]} u=${1: -1}
+	[[ $n =~ ^[0-9]+$ ]] || return 1
+	case $u in
+	[Kk]) n=$((n << 10)) ;;
+	[Mm]) n=$((n << 20)) ;;
+	[Gg]) n=$((n << 30)) ;;
+	[Tt]) n=$((n << 40)) ;;
+	[0-9]) n=$((n << 20)) ;; # QEMU: a bare -m number is MiB
+	esac
+	SIZE_BYTES=$n
+}
+
+# --hv-model: the RAM file, the model, and QEMU's options for both.
+start_hv_model() {
+	local bin=${HVT_HV_MODEL:-$(dirname -- "${BASH_SOURCE[0]}")/../../build/tools/hv-model}
+	local lowmem i
+	[ -x "$bin" ] || { setup_error "no hypervisor model at $bin (make all builds it)"; return 1; }
+	size_bytes "$mem" || { setup_error "--hv-model: cannot read --mem $mem"; return 1; }
+	# RAM below 4 GiB, as QEMU lays it out: q35 keeps 2 GiB there when
+	# the guest has 2.75 GiB or more (hw/i386/pc_q35.c), pc 3 GiB when it
+	# has 3.5 GiB or more (hw/i386/pc_piix.c, gigabyte_align).
+	lowmem=$SIZE_BYTES
+	case $machine in
+	q35*) [ "$SIZE_BYTES" -lt $((0xb0000000)) ] || lowmem=$((0x80000000)) ;;
+	pc*) [ "$SIZE_BYTES" -lt $((0xe0000000)) ] || lowmem=$((0xc0000000)) ;;
+	*) setup_error "--hv-model: no RAM layout known for machine $machine"; return 1 ;;
+	esac
+	local dir=$rundir
+	[ ! -w /dev/shm ] || dir=/dev/shm
+	if ! ram_file=$(mktemp "$dir/hvt-ram.XXXXXX") ||
+		! truncate -s "$SIZE_BYTES" "$ram_file"; then
+		setup_error "--hv-model: cannot make the RAM file in $dir"
+		return 1
+	fi
+	split_words "$hv_model_args"
+	"$bin" --ram "$ram_file" --lowmem "$lowmem" --socket "$rundir/hv.sock" \
+		--ledger "$art/hv-ledger.txt" --log "$art/hv-model.log" "${WORDS[@]}" \
+		</dev/null >"$art/hv-model.out" 2>&1 3>&- {ctl_log}>&- {res_fd}>&- {tl_fd}>&- &
+	hv_pid=$!
+	for ((i = 0; i < 200; i++)); do
+		[ -S "$rundir/hv.sock" ] && break
+		kill -0 "$hv_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -S "$rundir/hv.sock" ] ||
+		{ setup_error "the hypervisor model did not start; see $art/hv-model.log and .out"; return 1; }
+	event "hv-model pid=$hv_pid $hv_model_args"
+	local f=${ram_file//,/,,} sock=${rundir//,/,,}/hv.sock
+	HV_QEMU=(-object "memory-backend-file,id=hvtram,size=$SIZE_BYTES,mem-path=$f,share=on"
+		-machine "memory-backend=hvtram"
+		-chardev "socket,id=hv0,path=$sock" -serial chardev:hv0)
+}
+
+# Stop the model: SIGTERM, on which it makes its last checks and writes
+# its ledger; SIGKILL after 10 s.
+stop_hv_model() {
+	local i
+	[ -n "$hv_pid" ] || return 0
+	kill -TERM "$hv_pid" 2>/dev/null
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$hv_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$hv_pid" 2>/dev/null
+	wait "$hv_pid" 2>/dev/null
+	hv_pid=''
+}
+
 start_qemu() {
 	local f q con_dev cmd=() line boot=()
 	if [ "$no_kernel" = 0 ]; then
@@ -466,6 +553,10 @@ start_qemu() {
 	for f in "${numas[@]}"; do
 		cmd+=(-numa "$f")
 	done
+	if [ "$hv_model" = 1 ]; then
+		start_hv_model || return 1
+		cmd+=("${HV_QEMU[@]}")
+	fi
 	for q in "${qemu_args[@]}"; do
 		split_words "$q"
 		cmd+=("${WORDS[@]}")
@@ -711,6 +802,13 @@ checkpoint() {
 		ckpt_error "QMP pmemsave: $qmp_err"
 		return 1
 	fi
+	# The model's ledger as the stopped guest left it. The model rewrites
+	# it before each answer; a scenario checkpoints between its commands,
+	# when no hypercall is on the wire.
+	if [ "$hv_model" = 1 ] && ! cp -- "$art/hv-ledger.txt" "$art/dumps/$safe.hv-ledger"; then
+		ckpt_error "CKPT $name: no hypervisor model ledger"
+		return 1
+	fi
 	qmp_cmd cont || { setup_error "QMP cont: $qmp_err"; return 1; }
 	now_us
 	us=$((NOW_US - t0))
@@ -903,6 +1001,8 @@ verdict() {
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	[ -n "$qpid" ] && qemu_alive && kill -KILL "$qpid" 2>/dev/null
+	[ -z "$hv_pid" ] || kill -KILL "$hv_pid" 2>/dev/null
+	[ -z "$ram_file" ] || rm -f -- "$ram_file"
 	rm -rf -- "$rundir"
 }
 trap cleanup EXIT
@@ -914,6 +1014,7 @@ if start_qemu; then
 	run_loop
 fi
 stop_qemu
+stop_hv_model
 # The console up to QEMU's end, including a last line without a newline.
 poll_console
 if [ -n "$con_tail" ]; then

@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0
+#
+# The hypervisor outside the guest. The guest kernel's real Hyper-V deposit
+# backend (drivers/hv/hv_carve_deposit.c: hv_carve_hv_deposit(),
+# _withdraw() and _balance(), through mainline's hv_do_hypercall() and
+# hv_do_rep_hypercall()) talks to tests/hv/hv-model.c, a process on the
+# host that keeps which pages each partition holds. The simulator's host
+# mode (hvcarve_sim.host=) only carries the hypercalls over a UART; it
+# keeps no ledger. The model's state outlives every kexec, and it checks
+# on the host, at every call and at the end, that no page it holds was
+# written by the guest and that no ordinary page it holds crossed a kexec.
+
+load helpers
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+CARVE_BASE=0x3a000000
+CARVE_SIZE=0x4000000
+CARVE="hvcarve=64M@$CARVE_BASE"
+HOST="hvcarve_sim.host=0x3e8"
+MODEL="--carveout $CARVE_BASE:$CARVE_SIZE"
+
+teardown() {
+	hvt_teardown
+}
+
+# r KEY [GEN]: a result of generation GEN (default 0).
+r() {
+	result "$1" "${2:-0}"
+}
+
+# ledger KEY [FILE]: a value of the model's ledger (default: its last one).
+ledger() {
+	awk -v k="$1" '$1 == k { print $2; f = 1 } END { exit !f }' \
+		"${2:-$(vm_artifacts)/hv-ledger.txt}"
+}
+
+# ledger_parts FILE: "P:n ..." per partition in the ledger FILE.
+ledger_parts() {
+	awk '$1 == "partition" { printf "%s%d:%s", sep, $2, $3; sep = " " } END { print "" }' "$1"
+}
+
+@test "the real Hyper-V backend against a hypervisor on the host: deposits, withdrawal, kexec -s and -l, learning from its refusals; the guest's counters are its ledger" {
+	vm_run - "nokaslr $CARVE $HOST" --hv-model "$MODEL" <<EOS
+. /hvt/sim.sh
+g=\$(hvt_gen)
+hvt_result backend "\$(dmesg | grep -c 'hvcarve: deposit backend: hyperv\$')"
+hvt_result host "\$(dmesg | grep -c 'hvcarve_sim: host mode: the hypervisor is the host')"
+if [ "\$g" = 0 ]; then
+	hvt_sim_deposit 600 1 || hvt_fail "deposit P1: \$hvt_sim_err"
+	hvt_sim_deposit 400 2 || hvt_fail "deposit P2: \$hvt_sim_err"
+	hvt_sim_withdraw 400 1 || hvt_fail "withdraw: \$hvt_sim_err"
+else
+	hvt_sim_deposit 500 3 || hvt_fail "deposit P3: \$hvt_sim_err"
+fi
+hvt_sim_report end
+hvt_ckpt "end-gen\$g"
+case \$g in
+0) hvt_kexec -s /boot/vmlinuz-new "$CARVE $HOST" ;;
+1) hvt_kexec -l /boot/vmlinuz-new "$CARVE $HOST" ;;
+*) hvt_done ;;
+esac
+EOS
+	local art g l held refused=0
+	art=$(vm_artifacts)
+	assert_equal "$(last_gen)" 2
+	for g in 0 1 2; do
+		# The Hyper-V backend took the deposits, through the host.
+		assert_equal "$(r backend $g)" 1
+		assert_equal "$(r host $g)" 1
+		assert_equal "$(r end.state $g)" active
+		assert_equal "$(r end.deposit_fail_pages $g)" 0
+		l=$art/dumps/end-gen$g.hv-ledger
+		# A new epoch per kernel: the model saw every boot.
+		assert_equal "$(ledger epoch "$l")" $((g + 1))
+		assert_equal "$(ledger held_ordinary "$l")" 0
+		assert_equal "$(ledger guest_writes "$l")" 0
+		assert_equal "$(ledger bad_frames "$l")" 0
+	done
+	# Generation 0: the guest's count is the model's.
+	l=$art/dumps/end-gen0.hv-ledger
+	assert_equal "$(r end.deposited_pages 0)" 600
+	assert_equal "$(ledger held "$l")" 600
+	assert_equal "$(ledger_parts "$l")" "1:200 2:400"
+	assert_equal "$(ledger pages_withdrawn "$l")" 400
+	assert_equal "$(ledger refusals "$l")" 0
+	# Later generations know nothing of the pages held before; the model
+	# refuses each such page offered, and each refusal is learnt, one for
+	# one. The model counts refusals since it started.
+	held=600
+	for g in 1 2; do
+		l=$art/dumps/end-gen$g.hv-ledger
+		held=$((held + 500))
+		assert_equal "$(r end.deposited_pages $g)" 500
+		assert_equal "$(ledger held "$l")" "$held"
+		assert_equal "$(ledger held_carveout "$l")" "$held"
+		assert_equal "$(ledger_parts "$l")" "1:200 2:400 3:$((500 * g))"
+		[ "$(r end.inherited_pages $g)" -gt 0 ]
+		refused=$((refused + $(r end.inherited_pages $g)))
+		assert_equal "$(ledger refusals "$l")" "$refused"
+	done
+	# The model's last checks, after QEMU ended.
+	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(ledger ordinary_across_kexec)" 0
+	assert_equal "$(ledger held)" 1600
+}
+
+# The check above can fail: ordinary pages the kexec gate is told came
+# back (the simulator's "forget", which taints U) cross the kexec while
+# the model holds them. It finds exactly those at the next kernel's hello,
+# and the next kernel, under memory pressure, writes over some of them.
+@test "negative control: ordinary pages the gate forgot cross the kexec; the model finds exactly them held, and written by the next kernel" {
+	vm_run - "nokaslr $HOST" --allow-taint U --hv-model "$MODEL" <<EOS
+. /hvt/sim.sh
+if [ "\$(hvt_gen)" = 0 ]; then
+	hvt_sim_deposit 300 1 || hvt_fail "deposit P1: \$hvt_sim_err"
+	hvt_sim_deposit 200 2 || hvt_fail "deposit P2: \$hvt_sim_err"
+	hvt_sim_withdraw 200 2 || hvt_fail "withdraw: \$hvt_sim_err"
+	hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
+	echo 300 >\$HVT_SIM/forget || hvt_fail "forget failed"
+	hvt_kexec -s /boot/vmlinuz-new "$HOST"
+fi
+hvt_memhog 90 80
+hvt_memhog_release
+# One more call: the model checks every page it holds before it answers.
+# This kernel may offer it a page it still holds, which it refuses.
+hvt_sim_deposit 1 2
+hvt_result last_deposit "rc=\$? \$hvt_sim_err"
+hvt_ckpt after-memhog
+hvt_done
+EOS
+	local art
+	art=$(vm_artifacts)
+	assert_equal "$(last_gen)" 1
+	assert_equal "$(r overflow 0)" 300
+	assert_equal "$(ledger held_ordinary "$art/dumps/pre-kexec-gen0.hv-ledger")" 300
+	assert_equal "$(ledger ordinary_across_kexec "$art/dumps/after-memhog.hv-ledger")" 300
+	local w
+	w=$(ledger guest_writes "$art/dumps/after-memhog.hv-ledger")
+	echo "held ordinary pages the next kernel wrote over: $w of 300"
+	[ "$w" -gt 0 ]
+	run grep -c '^hv-model: .*ordinary_across_kexec: pfn' "$art/hv-model.log"
+	assert_success
+}
