@@ -197,6 +197,8 @@
 #include <asm/cpufeature.h>
 #include <asm/cpuid/api.h>
 #include <asm/mshyperv.h>
+#include <asm/numa.h>
+#include <asm/smp.h>
 #endif
 
 /* Its parameters are hvcarve_sim.NAME, like its messages and debugfs. */
@@ -1286,7 +1288,33 @@ static bool hvcsim_real_hypervisor(void)
 #define HVCSIM_HOST_TIMEOUT_NS	(2 * NSEC_PER_SEC)
 
 static unsigned long hvcsim_host_port;
-module_param_named(host, hvcsim_host_port, ulong, 0444);
+static bool hvcsim_host_ready;
+static void (*hvcsim_next_prepare_cpus)(unsigned int max_cpus);
+static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus);
+
+/*
+ * hvcarve_sim.host=PORT is parsed after setup_arch(), where the hypervisor
+ * platforms set their smp_ops, and before smp_prepare_cpus(): the time to
+ * put the boot deposits where a root partition makes them. Read-only once
+ * booted, so nothing calls this after init.
+ */
+static int __ref hvcsim_host_set(const char *val, const struct kernel_param *kp)
+{
+	int ret = param_set_ulong(val, kp);
+
+	if (ret || !hvcsim_host_port || hvcsim_next_prepare_cpus)
+		return ret;
+	hvcsim_next_prepare_cpus = smp_ops.smp_prepare_cpus;
+	smp_ops.smp_prepare_cpus = hvcsim_smp_prepare_cpus;
+	return 0;
+}
+
+static const struct kernel_param_ops hvcsim_host_ops = {
+	.set = hvcsim_host_set,
+	.get = param_get_ulong,
+};
+
+module_param_cb(host, &hvcsim_host_ops, &hvcsim_host_port, 0444);
 MODULE_PARM_DESC(host,
 		 "I/O port of a 16550 UART to a hypervisor model on the host; 0: the simulator is the hypervisor");
 
@@ -1420,6 +1448,54 @@ static int __init hvcsim_host_init(void)
 	return 0;
 }
 
+/*
+ * What hv_smp_prepare_cpus() (arch/x86/kernel/cpu/mshyperv.c) does on a
+ * root partition, where mainline makes its boot deposits: add every
+ * present logical processor but the boot one to the hypervisor, and
+ * create a root VP for each, through mainline's hv_call_add_logical_proc()
+ * and hv_call_create_vp(), which deposit through hv_call_deposit_pages()
+ * whenever the hypervisor answers HV_STATUS_INSUFFICIENT_MEMORY. After a
+ * kexec the processors exist already, and nothing is deposited. Mainline
+ * BUG()s on a failure here; this says it, and the tests look for it.
+ */
+static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
+{
+	unsigned int cpu;
+	int ret;
+
+	hvcsim_next_prepare_cpus(max_cpus);
+	if (hvcsim_real_hypervisor() || hvcsim_host_init())
+		return;
+	hvcsim_host_ready = true;
+
+	if (num_present_cpus() == 1 || hv_lp_exists(1))
+		return;
+	for_each_present_cpu(cpu) {
+		if (!cpu)
+			continue;
+		ret = hv_call_add_logical_proc(numa_cpu_node(cpu), cpu,
+					       cpu_physical_id(cpu));
+		if (ret)
+			pr_err("host mode: adding logical processor %u failed: %d\n",
+			       cpu, ret);
+	}
+	ret = hv_call_notify_all_processors_started();
+	if (ret)
+		pr_err("host mode: notifying all processors started failed: %d\n",
+		       ret);
+	for_each_present_cpu(cpu) {
+		if (!cpu)
+			continue;
+		ret = hv_call_create_vp(numa_cpu_node(cpu),
+					hv_current_partition_id, cpu, cpu);
+		if (ret)
+			pr_err("host mode: creating root VP %u failed: %d\n",
+			       cpu, ret);
+	}
+	pr_info("host mode: %u logical processors added: %llu ordinary pages deposited\n",
+		num_present_cpus() - 1, hv_deposit_gate_pages());
+}
+
 static bool hvcsim_host_mode(void)
 {
 	return hvcsim_host_port;
@@ -1427,10 +1503,7 @@ static bool hvcsim_host_mode(void)
 
 #else /* !(CONFIG_MSHV_ROOT && CONFIG_X86_64) */
 
-static int __init hvcsim_host_init(void)
-{
-	return -EOPNOTSUPP;
-}
+static const bool hvcsim_host_ready;
 
 static bool hvcsim_host_mode(void)
 {
@@ -1486,8 +1559,8 @@ static int __init hvcsim_init(void)
 	}
 
 	if (hvcsim_host_mode()) {
-		ret = hvcsim_host_init();
-		if (ret)
+		/* Set up at smp_prepare_cpus() time, or failed there. */
+		if (!hvcsim_host_ready)
 			return 0;
 		hvcsim_scanned = true;	/* no ledger here to build */
 		goto debugfs;

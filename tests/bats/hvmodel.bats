@@ -143,3 +143,62 @@ EOS
 	run grep -c '^hv-model: .*ordinary_across_kexec: pfn' "$art/hv-model.log"
 	assert_success
 }
+
+# An adversarial hypervisor, seeded (HVT_HV_SEED, default 7): it returns
+# early from rep calls, refuses free pages, answers INSUFFICIENT_MEMORY,
+# withdraws in random order and in short counts, and may refuse a
+# partition whole. Deposits may fail, and a refusal on a cold boot makes
+# hvcarve distrust the carveout: both are allowed. What must hold: no
+# WARNING or crash (vm_run), no held page written by the guest, no
+# ordinary page held across a kexec, and the guest's count of carveout
+# pages it deposited is what the model took in that generation.
+@test "an adversarial hypervisor (HVT_HV_SEED): the host's invariants hold across kexec -s and -l, and the guest counts what it took" {
+	local seed=${HVT_HV_SEED:-7}
+	echo "# hv-model seed $seed" >&3
+	vm_run - "nokaslr $CARVE $HOST hvcarve.probe_seed=$seed" \
+		--hv-model "$MODEL --mode adversarial --seed $seed" <<EOS
+. /hvt/sim.sh
+g=\$(hvt_gen)
+hvt_sim_report start
+for p in 1 2 3 4 5 6; do
+	hvt_sim_deposit 150 \$((p + 3 * g))
+	hvt_result "dep\$p" "rc=\$? \$hvt_sim_err"
+done
+if [ "\$g" = 0 ]; then
+	hvt_sim_withdraw 100 1
+	hvt_result wd "rc=\$? \$hvt_sim_err"
+fi
+hvt_sim_report end
+hvt_ckpt "end-gen\$g"
+case \$g in
+0) hvt_kexec -s /boot/vmlinuz-new "$CARVE $HOST hvcarve.probe_seed=$seed" ;;
+1) hvt_kexec -l /boot/vmlinuz-new "$CARVE $HOST hvcarve.probe_seed=$seed" ;;
+*) hvt_done ;;
+esac
+EOS
+	local art g l prev=0 held
+	art=$(vm_artifacts)
+	assert_equal "$(last_gen)" 2
+	for g in 0 1 2; do
+		l=$art/dumps/end-gen$g.hv-ledger
+		echo "gen $g: state $(r end.state $g) ($(r end.reason $g)); deposited $(r end.deposited_pages $g), inherited $(r end.inherited_pages $g); model: held $(ledger held "$l"), refusals $(ledger refusals "$l"), injected $(ledger injected "$l")"
+		assert_equal "$(ledger guest_writes "$l")" 0
+		assert_equal "$(ledger ordinary_across_kexec "$l")" 0
+		assert_equal "$(ledger bad_frames "$l")" 0
+		# Ordinary pages the guest deposited are the model's ordinary ones.
+		assert_equal "$(ledger held_ordinary "$l")" "$(r end.overflow_pages $g)"
+		# Carveout pages: what this generation deposited is what the
+		# model took since the last one (no generation after the first
+		# withdraws).
+		held=$(ledger held_carveout "$l")
+		assert_equal $((held - prev)) \
+			$(($(r end.deposited_pages $g) - $(r start.deposited_pages $g)))
+		prev=$held
+	done
+	# The adversary did act, and nothing it did broke an invariant.
+	[ "$(ledger injected)" -gt 0 ]
+	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(ledger ordinary_across_kexec)" 0
+	run grep -c "^hv-model: seed $seed call " "$art/hv-model.log"
+	assert_success
+}

@@ -8,7 +8,8 @@
  * a serial port, a QEMU "-chardev socket" connected to our UNIX socket.
  *
  * hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE]
- *          [--carveout BASE:SIZE]... [--mode honest|adversarial] [--seed N]
+ *          [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]...
+ *          [--lp-pages N] [--vp-pages N] [--mode honest|adversarial] [--seed N]
  *   --ram      guest RAM file (memory-backend-file,share=on), all of it
  *              mapped shared read/write; its size is the RAM size.
  *   --lowmem   RAM bytes below 4 GiB (page aligned). GPA g is file offset g
@@ -20,6 +21,11 @@
  *              connection at a time, accepted again when it ends.
  *   --ledger   written at start, after every request and at exit (FILE.tmp,
  *              then rename).  --log: default stderr, line buffered.
+ *   --hold     pages held for PARTITION from the start (repeatable, page
+ *              aligned), filled and checked like deposited ones: a
+ *              hypervisor that holds pages before the guest's first boot.
+ *   --lp-pages pages a logical processor takes into use (default 3), and
+ *   --vp-pages a VP (default 0): see boot_call().
  *   --mode     honest (default) or adversarial.  --seed: default 1.
  * Numbers are decimal or 0x hex. The log starts "hv-model: mode M seed S",
  * then "hv-model: listening on PATH". SIGTERM/SIGINT: check the pages,
@@ -85,7 +91,9 @@
  *    last deposited first, each zeroed [WD] and its pfn put in output entry
  *    rep start, rep start + 1, ...; if it runs out first: NO_RESOURCES with
  *    the absolute count (Linux's hv_call_withdraw_memory(): "no more").
- *  - Balance (rep fields 0): available = pages held, in use = 0.
+ *  - Balance (rep fields 0): available = pages held and not in use, in
+ *    use = pages taken into use by the boot calls (boot_call()), which
+ *    are never withdrawn.
  *
  * Adversarial: one splitmix64 stream from --seed makes every choice, so the
  * seed and the guest's requests reproduce a run. Each call draws, 1 in
@@ -109,9 +117,11 @@
  * Ledger, one "name value..." per line in this order: mode honest|
  * adversarial, seed, epoch (HELLOs seen), held, held_carveout, held_ordinary,
  * "partition 0xP N" per partition holding pages (ascending; SELF is
- * 0xffffffffffffffff), calls_deposit, calls_withdraw, calls_balance,
- * calls_other, pages_deposited, pages_withdrawn, refusals, injected,
- * guest_writes, ordinary_across_kexec, bad_frames.
+ * 0xffffffffffffffff), in_use (pages in use, all partitions), lps (logical
+ * processors added), calls_deposit, calls_withdraw, calls_balance,
+ * calls_other (the boot calls and unknown ones), pages_deposited,
+ * pages_withdrawn, refusals, injected, guest_writes, ordinary_across_kexec,
+ * bad_frames.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -153,9 +163,14 @@ typedef unsigned char u8;
 #define HV_STATUS_INSUFFICIENT_MEMORY		0xB
 #define HV_STATUS_INVALID_PARTITION_ID		0xD
 #define HV_STATUS_NO_RESOURCES			0x1D
+#define HV_STATUS_INVALID_LP_INDEX		0x41
+#define HVCALL_GET_LOGICAL_PROCESSOR_RUN_TIME	0x0004
 #define HVCALL_DEPOSIT_MEMORY			0x0048
 #define HVCALL_WITHDRAW_MEMORY			0x0049
 #define HVCALL_GET_MEMORY_BALANCE		0x004A
+#define HVCALL_CREATE_VP			0x004E
+#define HVCALL_ADD_LOGICAL_PROCESSOR		0x0076
+#define HVCALL_NOTIFY_PARTITION_EVENT		0x0087
 #define HV_PARTITION_ID_SELF			(~0ull)
 
 #define CTL_CODE(c)	((u32)(c) & 0xffff)
@@ -170,6 +185,7 @@ typedef unsigned char u8;
 #define ADV_PART_ONE_IN	16	/* a partition refused whole */
 #define LOG_FIRST	20
 #define MAX_CARVEOUTS	64
+#define MAX_LPS		4096	/* logical processor indexes known */
 
 enum { CALLS_DEP, CALLS_WD, CALLS_BAL, CALLS_OTHER, PAGES_DEP, PAGES_WD,
 	REFUSALS, INJECTED, GUEST_WRITES, ORD_KEXEC, BAD_FRAMES, NCOUNT };
@@ -188,6 +204,7 @@ struct rec {			/* a held page, or a free record */
 struct part {			/* a partition id seen in a deposit */
 	u64 id;
 	u32 *stk, n, cap;	/* record indexes, in deposit order */
+	u32 in_use;		/* stk[0 .. in_use - 1]: in use, kept */
 	int denied, decided;
 };
 
@@ -204,6 +221,8 @@ static struct {
 	struct part *parts;	/* sorted by id */
 	u32 nparts, logged_writes, logged_kexec;
 	u64 count[NCOUNT];
+	u32 lp_pages, vp_pages, nlps;
+	u8 lp[MAX_LPS];		/* logical processors added */
 } m;
 
 static volatile sig_atomic_t stop;
@@ -470,6 +489,7 @@ static void new_epoch(void)
 static void write_ledger(void)
 {
 	char tmp[4200];
+	u64 in_use;
 	FILE *f;
 	u32 i;
 
@@ -488,6 +508,9 @@ static void write_ledger(void)
 		if (m.parts[i].n)
 			fprintf(f, "partition %#llx %u\n", m.parts[i].id,
 				m.parts[i].n);
+	for (i = 0, in_use = 0; i < m.nparts; i++)
+		in_use += m.parts[i].in_use;
+	fprintf(f, "in_use %llu\nlps %u\n", in_use, m.nlps);
 	for (i = 0; i < NCOUNT; i++)
 		fprintf(f, "%s %llu\n", count_name[i], m.count[i]);
 	if (fclose(f) || rename(tmp, m.ledger))
@@ -588,7 +611,7 @@ static u64 deposit(u64 ctl, u64 in_gpa)
 static u64 withdraw(u64 ctl, u64 in_gpa, u64 out_gpa)
 {
 	u32 cnt = CTL_REPCNT(ctl), start = CTL_REPSTART(ctl), want = cnt - start;
-	u32 i, st, take;
+	u32 i, st, take, avail;
 	int shuffle = 0, short_count = 0;
 	struct part *p;
 	u8 *in, *out;
@@ -604,9 +627,10 @@ static u64 withdraw(u64 ctl, u64 in_gpa, u64 out_gpa)
 	if (!valid_part(pid))
 		return RESULT(HV_STATUS_INVALID_PARTITION_ID, start);
 	p = find_part(pid, 0);
-	take = !p ? 0 : p->n < want ? p->n : want;
+	avail = p ? p->n - p->in_use : 0;
+	take = avail < want ? avail : want;
 	if (m.adversarial) {	/* always two draws */
-		if (!rnd_below(ADV_ONE_IN) && take && p->n >= 2) {
+		if (!rnd_below(ADV_ONE_IN) && take && avail >= 2) {
 			shuffle = 1;
 			inject("withdraw partition %#llx: random order", pid);
 		}
@@ -619,7 +643,8 @@ static u64 withdraw(u64 ctl, u64 in_gpa, u64 out_gpa)
 	}
 	for (i = 0; i < take; i++)
 		put64(out + 8ull * (start + i),
-		      give_page(p, shuffle ? rnd_below(p->n) : p->n - 1));
+		      give_page(p, shuffle ? p->in_use + rnd_below(p->n - p->in_use) :
+				p->n - 1));
 	if (take < want && !short_count)
 		return RESULT(HV_STATUS_NO_RESOURCES, start + take);
 	return RESULT(HV_STATUS_SUCCESS, start + take);
@@ -640,9 +665,87 @@ static u64 balance(u64 ctl, u64 in_gpa, u64 out_gpa)
 	if (!valid_part(get64(in)))
 		return RESULT(HV_STATUS_INVALID_PARTITION_ID, 0);
 	p = find_part(get64(in), 0);
-	put64(out, p ? p->n : 0);
-	put64(out + 8, 0);
+	put64(out, p ? p->n - p->in_use : 0);
+	put64(out + 8, p ? p->in_use : 0);
 	return RESULT(HV_STATUS_SUCCESS, 0);
+}
+
+/*
+ * Take @pages of partition @pid's available pages into use, or answer
+ * INSUFFICIENT_MEMORY: how a hypervisor asks its caller to deposit
+ * (Linux's hv_result_needs_memory(), hv_call_add_logical_proc()).
+ */
+static u32 use_pages(u64 pid, u32 pages)
+{
+	struct part *p = find_part(pid, pages != 0);
+
+	if (pages && p->n - p->in_use < pages)
+		return HV_STATUS_INSUFFICIENT_MEMORY;
+	if (pages)
+		p->in_use += pages;
+	return HV_STATUS_SUCCESS;
+}
+
+/*
+ * The calls of a root partition's boot (hv_smp_prepare_cpus() in Linux's
+ * arch/x86/kernel/cpu/mshyperv.c), simple calls, as Linux's
+ * include/hyperv/hvhdk_mini.h lays out their input:
+ *  - HvCallGetLogicalProcessorRunTime (0x0004): input u32 LP index.
+ *    SUCCESS for LP 0 and every LP added, else INVALID_LP_INDEX (what
+ *    Linux's hv_lp_exists() takes as "no such LP"). Output: 32 zero
+ *    bytes.
+ *  - HvCallAddLogicalProcessor (0x0076): input u32 LP index, u32 APIC ID.
+ *    An LP takes --lp-pages of the root's (SELF's) available pages into
+ *    use; with fewer available: INSUFFICIENT_MEMORY, and Linux deposits
+ *    one more page and asks again. ASSUMPTION: the number of pages (the
+ *    TLFS gives none), and INVALID_PARAMETER for an LP added already.
+ *    Output: 40 zero bytes.
+ *  - HvCallNotifyPartitionEvent (0x0087): SUCCESS.
+ *  - HvCallCreateVp (0x004E): input u64 partition, u32 VP index; takes
+ *    --vp-pages (default 0: "Root VPs don't seem to need pages
+ *    deposited", Linux's hv_call_create_vp()) of that partition's pages.
+ * Pages in use are never withdrawn, and a balance counts them as in use.
+ */
+static u64 boot_call(u32 code, u64 ctl, u64 in_gpa, u64 out_gpa)
+{
+	u8 *in, *out = NULL;
+	u32 st, lp;
+
+	if (CTL_REPCNT(ctl) || CTL_REPSTART(ctl))
+		return RESULT(HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+	if (code == HVCALL_NOTIFY_PARTITION_EVENT)
+		return RESULT(HV_STATUS_SUCCESS, 0);
+	in = param(in_gpa, code == HVCALL_CREATE_VP ? 12 : 8, &st);
+	if (!in)
+		return RESULT(st, 0);
+	if (code == HVCALL_CREATE_VP) {
+		if (!valid_part(get64(in)))
+			return RESULT(HV_STATUS_INVALID_PARTITION_ID, 0);
+		return RESULT(use_pages(get64(in), m.vp_pages), 0);
+	}
+	out = param(out_gpa, code == HVCALL_ADD_LOGICAL_PROCESSOR ? 40 : 32, &st);
+	if (!out)
+		return RESULT(st, 0);
+	lp = (u32)get64(in);
+	if (lp >= MAX_LPS)
+		return RESULT(HV_STATUS_INVALID_LP_INDEX, 0);
+	if (code == HVCALL_GET_LOGICAL_PROCESSOR_RUN_TIME) {
+		if (lp && !m.lp[lp])
+			return RESULT(HV_STATUS_INVALID_LP_INDEX, 0);
+		memset(out, 0, 32);
+		return RESULT(HV_STATUS_SUCCESS, 0);
+	}
+	if (!lp || m.lp[lp])
+		return RESULT(HV_STATUS_INVALID_PARAMETER, 0);
+	st = use_pages(HV_PARTITION_ID_SELF, m.lp_pages);
+	if (st == HV_STATUS_SUCCESS) {
+		m.lp[lp] = 1;
+		m.nlps++;
+		memset(out, 0, 40);
+		say("call %llu: logical processor %u added, %u pages in use",
+		    m.ncall, lp, m.lp_pages);
+	}
+	return RESULT(st, 0);
 }
 
 static u64 hypercall(u64 ctl, u64 in_gpa, u64 out_gpa)
@@ -650,6 +753,14 @@ static u64 hypercall(u64 ctl, u64 in_gpa, u64 out_gpa)
 	u32 code = CTL_CODE(ctl);
 
 	m.ncall++;
+	if (code == HVCALL_GET_LOGICAL_PROCESSOR_RUN_TIME ||
+	    code == HVCALL_ADD_LOGICAL_PROCESSOR ||
+	    code == HVCALL_NOTIFY_PARTITION_EVENT || code == HVCALL_CREATE_VP) {
+		m.count[CALLS_OTHER]++;
+		if (ctl & (CTL_FAST | CTL_VARHEAD | CTL_RSVD))
+			return RESULT(HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+		return boot_call(code, ctl, in_gpa, out_gpa);
+	}
 	if (code < HVCALL_DEPOSIT_MEMORY || code > HVCALL_GET_MEMORY_BALANCE) {
 		m.count[CALLS_OTHER]++;
 		say("call %llu: unknown call code %#x", m.ncall, code);
@@ -770,17 +881,46 @@ static void add_carveout(char *arg)
 	m.cend[m.ncarve++] = base + size;
 }
 
+/* --hold BASE:SIZE:PARTITION: held from the start, as if deposited. */
+static void add_hold(char *arg)
+{
+	char *c1 = strchr(arg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	u64 base, size, pid, pfn;
+	u8 *pg;
+
+	if (!c2)
+		fail("bad --hold", arg);
+	*c1 = *c2 = 0;
+	base = number(arg, "bad --hold base");
+	size = number(c1 + 1, "bad --hold size");
+	pid = number(c2 + 1, "bad --hold partition");
+	if ((base | size) & (PAGE_SIZE - 1) || !size || base + size < base ||
+	    !valid_part(pid))
+		fail("bad --hold", arg);
+	for (pfn = base >> PAGE_SHIFT; pfn < (base + size) >> PAGE_SHIFT; pfn++) {
+		pg = pfn_ptr(pfn);
+		if (!pg || held(pfn))
+			fail("bad --hold: not RAM, or held twice", arg);
+		take_page(find_part(pid, 1), pfn, pg);
+	}
+	say("holding [%#llx, %#llx) for partition %#llx from the start", base,
+	    base + size, pid);
+}
+
 static const struct option options[] = {
 	{ "ram", 1, NULL, 'r' },	{ "lowmem", 1, NULL, 'l' },
 	{ "socket", 1, NULL, 's' },	{ "ledger", 1, NULL, 'L' },
 	{ "log", 1, NULL, 'g' },	{ "carveout", 1, NULL, 'c' },
 	{ "mode", 1, NULL, 'm' },	{ "seed", 1, NULL, 'S' },
-	{ NULL, 0, NULL, 0 }
+	{ "hold", 1, NULL, 'H' },	{ "lp-pages", 1, NULL, 'P' },
+	{ "vp-pages", 1, NULL, 'V' },	{ NULL, 0, NULL, 0 }
 };
 
 int main(int argc, char **argv)
 {
 	const char *ram = NULL, *logname = NULL, *lowmem = NULL;
+	char *holds[MAX_CARVEOUTS];
+	int nholds = 0, i;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sigaction act = { .sa_handler = on_signal };
 	struct pollfd pfd = { .events = POLLIN };
@@ -789,6 +929,7 @@ int main(int argc, char **argv)
 	int opt, fd;
 
 	m.seed = 1;
+	m.lp_pages = 3;
 	m.log = stderr;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (opt == 'r')
@@ -805,12 +946,18 @@ int main(int argc, char **argv)
 			add_carveout(optarg);
 		else if (opt == 'S')
 			m.seed = number(optarg, "bad --seed");
+		else if (opt == 'H' && nholds < MAX_CARVEOUTS)
+			holds[nholds++] = optarg;
+		else if (opt == 'P')
+			m.lp_pages = (u32)number(optarg, "bad --lp-pages");
+		else if (opt == 'V')
+			m.vp_pages = (u32)number(optarg, "bad --vp-pages");
 		else if (opt == 'm' && !strcmp(optarg, "honest"))
 			m.adversarial = 0;
 		else if (opt == 'm' && !strcmp(optarg, "adversarial"))
 			m.adversarial = 1;
 		else
-			fail("usage: hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE] [--carveout BASE:SIZE]... [--mode honest|adversarial] [--seed N]",
+			fail("usage: hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE] [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]... [--lp-pages N] [--vp-pages N] [--mode honest|adversarial] [--seed N]",
 			     NULL);
 	}
 	if (optind != argc || !ram || !lowmem || !m.sock || !m.ledger)
@@ -841,6 +988,8 @@ int main(int argc, char **argv)
 		fail(ram, strerror(errno));
 	close(fd);
 	hash_grow();
+	for (i = 0; i < nholds; i++)	/* after the carveouts: all parsed */
+		add_hold(holds[i]);
 
 	/* SIGTERM/SIGINT get through only inside ppoll(): no lost wakeup. */
 	sigemptyset(&block);
