@@ -20,8 +20,9 @@
  *
  * In host mode (hvcarve_sim.host=PORT, see "Host mode" below) the
  * hypervisor is a process on the host instead, and the glue's Hyper-V
- * backend runs: what follows about pages, the scan and the ledger does
- * not apply then.
+ * backend runs, from smp_prepare_cpus() on, where the boot deposits are
+ * made as on a root partition: what follows about pages, the scan and the
+ * ledger does not apply then.
  *
  * Page format. Every page the simulator holds starts with a 48-byte header;
  * all fields are 64-bit little-endian:

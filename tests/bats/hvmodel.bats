@@ -36,9 +36,16 @@ ledger() {
 		"${2:-$(vm_artifacts)/hv-ledger.txt}"
 }
 
-# ledger_parts FILE: "P:n ..." per partition in the ledger FILE.
+# ledger_parts FILE: "P:n ..." per partition in the ledger FILE, P in
+# decimal, or "self" for HV_PARTITION_ID_SELF.
 ledger_parts() {
-	awk '$1 == "partition" { printf "%s%d:%s", sep, $2, $3; sep = " " } END { print "" }' "$1"
+	local key p n out=()
+	while read -r key p n; do
+		[ "$key" = partition ] || continue
+		if [ "$p" = 0xffffffffffffffff ]; then p=self; else p=$((p)); fi
+		out+=("$p:$n")
+	done <"$1"
+	echo "${out[*]}"
 }
 
 @test "the real Hyper-V backend against a hypervisor on the host: deposits, withdrawal, kexec -s and -l, learning from its refusals; the guest's counters are its ledger" {
@@ -201,4 +208,122 @@ EOS
 	assert_equal "$(ledger ordinary_across_kexec)" 0
 	run grep -c "^hv-model: seed $seed call " "$art/hv-model.log"
 	assert_success
+}
+
+# Issue 18 item 4. A root partition deposits while it boots, in
+# smp_prepare_cpus(): mainline's hv_smp_prepare_cpus() adds each logical
+# processor with hv_call_add_logical_proc(), which deposits a page through
+# hv_call_deposit_pages() (the hook into hvcarve's glue) whenever the
+# hypervisor answers INSUFFICIENT_MEMORY. In host mode the simulator does
+# the same there, and the model asks for --lp-pages per processor.
+# boot_run APPEND MODEL-ARGS: 4 vCPUs; the scenario reports the boot and
+# checkpoints "boot", then runs what is on stdin.
+boot_run() {
+	local append=$1 model=$2 body
+	body=$(cat)
+	vm_run - "nokaslr $append $HOST" --smp 4 --hv-model "$model" <<EOS
+. /hvt/sim.sh
+hvt_result state "\$(cat \$HVT_HVC/state)"
+hvt_result overflow "\$(cat \$HVT_HVC/overflow_pages)"
+r0=\$(hvt_region)
+hvt_result deposited "\$([ -n "\$r0" ] && cat "\$r0/deposited_pages" || echo none)"
+hvt_ckpt "boot-gen\$(hvt_gen)"
+$body
+EOS
+}
+
+# boot_before_smp GEN TEXT: the console line TEXT of generation GEN comes
+# before the secondary CPUs are brought up.
+boot_before_smp() {
+	local line smp
+	line=$(console_log | grep -n "$2" | cut -d: -f1 | head -1)
+	smp=$(console_log | grep -n 'smp: Bringing up secondary CPUs' | sed -n "$(($1 + 1))p" | cut -d: -f1)
+	[ -n "$line" ] || fail "no line '$2'"
+	[ -n "$smp" ] || fail "no secondary CPU bring-up line in generation $1"
+	[ "$line" -lt "$smp" ] || fail "'$2' (line $line) after the bring-up (line $smp)"
+}
+
+@test "boot deposits in smp_prepare_cpus(), through hv_call_add_logical_proc(): carveout pages for the root, before the secondary CPUs start; after kexec the processors exist and nothing is deposited" {
+	boot_run "$CARVE" "$MODEL --lp-pages 5" <<EOS
+if [ "\$(hvt_gen)" = 0 ]; then
+	hvt_kexec -s /boot/vmlinuz-new "$CARVE $HOST"
+fi
+hvt_sim_deposit 100 1 || hvt_fail "deposit: \$hvt_sim_err"
+hvt_result after "\$(cat \$(hvt_region)/deposited_pages) \$(cat \$(hvt_region)/inherited_pages)"
+hvt_ckpt end
+hvt_done
+EOS
+	local art l
+	art=$(vm_artifacts)
+	boot_before_smp 0 'hvcarve_sim: host mode: 3 logical processors added: 0 ordinary pages deposited'
+	l=$art/dumps/boot-gen0.hv-ledger
+	# 3 processors, 5 pages each, all from the carveout, all in use.
+	assert_equal "$(ledger lps "$l")" 3
+	assert_equal "$(ledger in_use "$l")" 15
+	assert_equal "$(ledger_parts "$l")" "self:15"
+	assert_equal "$(ledger held_carveout "$l")" 15
+	assert_equal "$(ledger held_ordinary "$l")" 0
+	assert_equal "$(r state 0)" active
+	assert_equal "$(r deposited 0)" 15
+	assert_equal "$(r overflow 0)" 0
+	# The kexec'd kernel finds the processors (hv_lp_exists()) and adds
+	# none; the model took nothing more at its boot.
+	run console_grep -g 1 'logical processors added'
+	assert_failure
+	l=$art/dumps/boot-gen1.hv-ledger
+	assert_equal "$(ledger lps "$l")" 3
+	assert_equal "$(ledger held "$l")" 15
+	assert_equal "$(r deposited 1)" 0
+	# The 15 pages in use stay the root's; 100 more for partition 1 step
+	# around whatever of them learning meets.
+	l=$art/dumps/end.hv-ledger
+	assert_equal "$(ledger held_carveout "$l")" 115
+	assert_equal "$(ledger_parts "$l")" "1:100 self:15"
+	assert_equal "$(ledger guest_writes)" 0
+}
+
+@test "boot deposits with a rejected carveout: ordinary pages, counted, said; the machine is up and kexec is refused" {
+	boot_run "hvcarve=64M@zz" "$MODEL --lp-pages 5" <<'EOS'
+hvt_kexec_load -s /boot/vmlinuz-new && hvt_fail "kexec loaded with ordinary pages deposited"
+hvt_done
+EOS
+	local l
+	l=$(vm_artifacts)/dumps/boot-gen0.hv-ledger
+	assert_equal "$(r state)" invalid
+	assert_equal "$(r overflow)" 15
+	assert_equal "$(ledger held_ordinary "$l")" 15
+	assert_equal "$(ledger in_use "$l")" 15
+	boot_before_smp 0 'hvcarve_sim: host mode: 3 logical processors added: 15 ordinary pages deposited'
+	run r kexec_load_err
+	assert_output --partial "Device or resource busy"
+}
+
+@test "boot deposits past a carveout exhausted during boot: the rest from ordinary memory" {
+	boot_run "hvcarve=1M@$CARVE_BASE" "$MODEL --lp-pages 100" <<<'hvt_done'
+	local l
+	l=$(vm_artifacts)/dumps/boot-gen0.hv-ledger
+	assert_equal "$(r state)" active
+	assert_equal "$(r deposited)" 256
+	assert_equal "$(r overflow)" 44
+	assert_equal "$(ledger held_carveout "$l")" 256
+	assert_equal "$(ledger held_ordinary "$l")" 44
+	assert_equal "$(ledger in_use "$l")" 300
+	boot_before_smp 0 'hvcarve_sim: host mode: 3 logical processors added: 44 ordinary pages deposited'
+}
+
+# The hypervisor holds the whole carveout before the first boot (--hold):
+# every carveout page offered at smp_prepare_cpus() is refused, which a cold
+# boot takes as a contradiction. The boot goes on with ordinary pages, the
+# carveout distrusted, and the pages held are never written.
+@test "boot deposits into a carveout the hypervisor holds whole: refused, distrusted, ordinary pages; the boot goes on" {
+	boot_run "$CARVE" "$MODEL --lp-pages 5 --hold $CARVE_BASE:$CARVE_SIZE:5" <<<'hvt_done'
+	local l
+	l=$(vm_artifacts)/dumps/boot-gen0.hv-ledger
+	assert_equal "$(r state)" distrusted
+	assert_equal "$(r overflow)" 15
+	assert_equal "$(ledger held_ordinary "$l")" 15
+	assert_equal "$(ledger held_carveout "$l")" 16384
+	assert_equal "$(ledger_parts "$l")" "5:16384 self:15"
+	[ "$(ledger refusals "$l")" -gt 0 ]
+	assert_equal "$(ledger guest_writes)" 0
 }
