@@ -147,6 +147,8 @@
  *   Numbers accept a 0x prefix; partitions are printed in decimal.
  *   "deposited" and "overflow" count the pages the simulator accepted
  *   during the command (overflow: ordinary pages).
+ *   In host mode the ledger has only "host PORT", gate_partitions and
+ *   stress: the rest is the host's to count.
  *
  * Locking: hvcsim_lock (a mutex) protects everything the simulator keeps
  * and the pages it writes; backend calls, scans and ledger reads take it.
@@ -294,6 +296,8 @@ static u64 hvcsim_fail_in;
 static u64 hvcsim_gate_partitions;	/* counted by the "partition" file */
 static bool hvcsim_scanned;
 static bool hvcsim_lazy_scan;
+static unsigned long hvcsim_host_port;	/* host mode's UART; 0: off */
+static bool hvcsim_host_mode(void);
 module_param_named(lazy_scan, hvcsim_lazy_scan, bool, 0);
 MODULE_PARM_DESC(lazy_scan,
 		 "scan the carveout at the first use, not at boot");
@@ -1100,6 +1104,13 @@ static int hvcsim_ledger_show(struct seq_file *m, void *v)
 	void *entry;
 
 	mutex_lock(&hvcsim_lock);
+	if (hvcsim_host_mode()) {
+		/* The hypervisor's ledger is the host's: only what is ours. */
+		seq_printf(m, "host %#lx\n", hvcsim_host_port);
+		seq_printf(m, "gate_partitions %llu\n",
+			   hv_deposit_gate_partitions());
+		goto stress;
+	}
 	if (hvcsim_ensure_scan())
 		seq_puts(m, "scan failed\n");
 	seq_printf(m, "held %llu\n", hvcsim_held);
@@ -1128,6 +1139,7 @@ static int hvcsim_ledger_show(struct seq_file *m, void *v)
 	seq_printf(m, "last_withdraw requested=%llu withdrawn=%llu rc=%d\n",
 		   hvcsim_last_withdraw.requested, hvcsim_last_withdraw.withdrawn,
 		   hvcsim_last_withdraw.rc);
+stress:
 	seq_printf(m, "stress threads=%llu ops=%llu deposits=%llu withdrawals=%llu errors=%llu\n",
 		   hvcsim_stress.threads, hvcsim_stress.ops,
 		   hvcsim_stress.deposits, hvcsim_stress.withdrawals,
@@ -1288,7 +1300,6 @@ static bool hvcsim_real_hypervisor(void)
 #define HVCSIM_HOST_RET		0x3130544552545648ULL	/* "HVTRET01" */
 #define HVCSIM_HOST_TIMEOUT_NS	(2 * NSEC_PER_SEC)
 
-static unsigned long hvcsim_host_port;
 static bool hvcsim_host_ready;
 static void (*hvcsim_next_prepare_cpus)(unsigned int max_cpus);
 static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus);
@@ -1461,7 +1472,7 @@ static int __init hvcsim_host_init(void)
  */
 static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 {
-	unsigned int cpu;
+	unsigned int cpu, added = 0;
 	int ret;
 
 	hvcsim_next_prepare_cpus(max_cpus);
@@ -1479,6 +1490,8 @@ static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 		if (ret)
 			pr_err("host mode: adding logical processor %u failed: %d\n",
 			       cpu, ret);
+		else
+			added++;
 	}
 	ret = hv_call_notify_all_processors_started();
 	if (ret)
@@ -1493,8 +1506,8 @@ static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 			pr_err("host mode: creating root VP %u failed: %d\n",
 			       cpu, ret);
 	}
-	pr_info("host mode: %u logical processors added: %llu ordinary pages deposited\n",
-		num_present_cpus() - 1, hv_deposit_gate_pages());
+	pr_info("host mode: %u of %u logical processors added: %llu ordinary pages deposited\n",
+		added, num_present_cpus() - 1, hv_deposit_gate_pages());
 }
 
 static bool hvcsim_host_mode(void)
@@ -1602,11 +1615,10 @@ debugfs:
 	debugfs_create_file("partition", 0600, dir, NULL,
 			    &hvcsim_partition_fops);
 	debugfs_create_file("forget", 0600, dir, NULL, &hvcsim_forget_fops);
+	debugfs_create_file("ledger", 0600, dir, NULL, &hvcsim_ledger_fops);
 	/* The in-guest hypervisor's own files: not in host mode. */
 	if (!hvcsim_host_mode()) {
 		debugfs_create_file("hold", 0600, dir, NULL, &hvcsim_hold_fops);
-		debugfs_create_file("ledger", 0600, dir, NULL,
-				    &hvcsim_ledger_fops);
 		debugfs_create_file("scan", 0600, dir, NULL, &hvcsim_scan_fops);
 		debugfs_create_file("fail", 0600, dir, NULL, &hvcsim_fail_fops);
 		debugfs_create_file("inject", 0600, dir, NULL,

@@ -28,7 +28,8 @@
  *   --vp-pages a VP (default 0): see boot_call().
  *   --mode     honest (default) or adversarial.  --seed: default 1.
  * Numbers are decimal or 0x hex. The log starts "hv-model: mode M seed S",
- * then "hv-model: listening on PATH". SIGTERM/SIGINT: check the pages,
+ * then "hv-model: listening on PATH". SIGUSR1: check every held page and
+ * write the ledger (full_checks grows). SIGTERM/SIGINT: check the pages,
  * write the ledger, remove the socket, exit 0. Setup errors: exit 2.
  *
  * Wire protocol: all fields u64 little-endian, assembled byte by byte.
@@ -107,8 +108,11 @@
  *   hv-model: seed S call N: deposit partition P: early return after K of R
  *
  * Invariants, counted and logged (never fatal):
- *  guest_writes: before each request and at exit, every held page must
- *    still hold its fill; one that does not counts once; 20 pfns logged.
+ *  guest_writes: every held page must still hold its fill; one that does
+ *    not counts once; 20 pfns logged. All of them are checked at a hello,
+ *    on SIGUSR1 (vmrun.sh's checkpoints, with the guest stopped) and at
+ *    exit (full_checks counts these sweeps); before each hypercall, the
+ *    next CHECK_PER_CALL records in turn.
  *  ordinary_across_kexec: on HELLO the epoch grows; each held page outside
  *    the carveout deposited in an earlier epoch counts once; 20 logged.
  *  No page held twice: one hash pfn -> record (refusals counts deposits
@@ -121,7 +125,7 @@
  * processors added), calls_deposit, calls_withdraw, calls_balance,
  * calls_other (the boot calls and unknown ones), pages_deposited,
  * pages_withdrawn, refusals, injected, guest_writes, ordinary_across_kexec,
- * bad_frames.
+ * bad_frames, full_checks.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -184,6 +188,7 @@ typedef unsigned char u8;
 #define ADV_ONE_IN	8	/* each per-call deviation */
 #define ADV_PART_ONE_IN	16	/* a partition refused whole */
 #define LOG_FIRST	20
+#define CHECK_PER_CALL	256	/* held-page records checked per call */
 #define MAX_CARVEOUTS	64
 #define MAX_LPS		4096	/* logical processor indexes known */
 
@@ -221,11 +226,13 @@ static struct {
 	struct part *parts;	/* sorted by id */
 	u32 nparts, logged_writes, logged_kexec;
 	u64 count[NCOUNT];
-	u32 lp_pages, vp_pages, nlps;
+	u32 lp_pages, vp_pages, nlps, check_pos;
+	u64 full_checks;
 	u8 lp[MAX_LPS];		/* logical processors added */
 } m;
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, check_now;
+static void check_if_asked(void);
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -451,12 +458,13 @@ static u64 give_page(struct part *p, u32 pos)
 
 /* ---- invariants and the ledger ---- */
 
-static void check_pages(void)
+/* Check the records [@from, @from + @n) that hold a page. */
+static void check_recs(u32 from, u32 n)
 {
 	static u8 want[PAGE_SIZE];
 	struct rec *r;
 
-	for (r = m.recs; r < m.recs + m.nrecs; r++) {
+	for (r = m.recs + from; r < m.recs + from + n; r++) {
 		if (!r->used || r->bad_seen)
 			continue;
 		make_fill(want, r->pfn, r->part, r->seq);
@@ -468,6 +476,30 @@ static void check_pages(void)
 			say("guest_writes: held pfn %#llx (partition %#llx) was written",
 			    r->pfn, r->part);
 	}
+}
+
+/* Every held page: at a hello, on SIGUSR1 (a checkpoint) and at exit. */
+static void check_pages(void)
+{
+	check_recs(0, m.nrecs);
+	m.full_checks++;
+}
+
+/*
+ * Before each hypercall, the next CHECK_PER_CALL records in turn: a guest
+ * that makes many calls is swept as it goes, at a bounded cost per call
+ * (a whole sweep per call made a 4-vCPU stress 20 times slower).
+ */
+static void check_some(void)
+{
+	u32 n;
+
+	if (m.check_pos >= m.nrecs)
+		m.check_pos = 0;
+	n = m.nrecs - m.check_pos < CHECK_PER_CALL ?
+	    m.nrecs - m.check_pos : CHECK_PER_CALL;
+	check_recs(m.check_pos, n);
+	m.check_pos += n;
 }
 
 static void new_epoch(void)
@@ -513,6 +545,7 @@ static void write_ledger(void)
 	fprintf(f, "in_use %llu\nlps %u\n", in_use, m.nlps);
 	for (i = 0; i < NCOUNT; i++)
 		fprintf(f, "%s %llu\n", count_name[i], m.count[i]);
+	fprintf(f, "full_checks %llu\n", m.full_checks);
 	if (fclose(f) || rename(tmp, m.ledger))
 		say("ledger %s: %s", m.ledger, strerror(errno));
 }
@@ -785,11 +818,12 @@ static int frame(int fd, const u8 *f)
 	u8 reply[16];
 	u64 ret = 0;
 
-	check_pages();
 	if (get64(f) == MAGIC_HELLO) {
+		check_pages();
 		new_epoch();
 		say("hello: epoch %llu, %llu pages held", m.epoch, m.nheld);
 	} else {
+		check_some();
 		ret = hypercall(get64(f + 8), get64(f + 16), get64(f + 24));
 	}
 	write_ledger();
@@ -811,10 +845,12 @@ static void serve(int fd, const sigset_t *unblocked)
 
 	while (!stop) {
 		if (ppoll(&pfd, 1, NULL, unblocked) < 0) {
+			check_if_asked();
 			if (errno == EINTR)
 				continue;
 			return;
 		}
+		check_if_asked();
 		k = read(fd, buf + len, sizeof(buf) - len);
 		if (k <= 0)
 			return;
@@ -846,8 +882,20 @@ static void serve(int fd, const sigset_t *unblocked)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (sig == SIGUSR1)
+		check_now = 1;
+	else
+		stop = 1;
+}
+
+/* SIGUSR1: check every held page now, and say so in the ledger. */
+static void check_if_asked(void)
+{
+	if (!check_now)
+		return;
+	check_now = 0;
+	check_pages();
+	write_ledger();
 }
 
 /* ---- setup ---- */
@@ -995,11 +1043,14 @@ int main(int argc, char **argv)
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &block, &unblocked);
 	sigdelset(&unblocked, SIGTERM);
 	sigdelset(&unblocked, SIGINT);
+	sigdelset(&unblocked, SIGUSR1);
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
+	sigaction(SIGUSR1, &act, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	strcpy(sa.sun_path, m.sock);
@@ -1012,8 +1063,10 @@ int main(int argc, char **argv)
 	say("listening on %s", m.sock);
 
 	while (!stop) {
-		if (ppoll(&pfd, 1, NULL, &unblocked) < 0)
+		if (ppoll(&pfd, 1, NULL, &unblocked) < 0) {
+			check_if_asked();
 			continue;
+		}
 		fd = accept(pfd.fd, NULL, NULL);
 		if (fd < 0)
 			continue;

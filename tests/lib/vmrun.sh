@@ -74,7 +74,8 @@
 #                 per TAINT)
 #   timeline.txt  host-side events (boots, checkpoints, end) with times
 #   dumps/        NAME.bin and NAME.ranges per checkpoint (and
-#                 NAME.hv-ledger, the model's ledger then, with --hv-model)
+#                 NAME.hv-ledger, the model's ledger then, after it checked
+#                 every page it holds, with --hv-model)
 #   qemu.log      QEMU's own stdout/stderr;  cmdline.txt  its argv
 #   status.txt    "RC REASON"
 #
@@ -490,6 +491,22 @@ start_hv_model() {
 		-chardev "socket,id=hv0,path=$sock" -serial chardev:hv0)
 }
 
+# hv_model_check OUT: have the model check every page it holds (SIGUSR1),
+# wait for its ledger to count that check (full_checks), and copy the
+# ledger to OUT.
+hv_model_check() {
+	local before now i
+	before=$(awk '$1 == "full_checks" { print $2 }' "$art/hv-ledger.txt" 2>/dev/null)
+	[ -n "$before" ] || return 1
+	kill -USR1 "$hv_pid" 2>/dev/null || return 1
+	for ((i = 0; i < 600; i++)); do
+		now=$(awk '$1 == "full_checks" { print $2 }' "$art/hv-ledger.txt" 2>/dev/null)
+		[ -n "$now" ] && [ "$now" -gt "$before" ] && cp -- "$art/hv-ledger.txt" "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # Stop the model: SIGTERM, on which it makes its last checks and writes
 # its ledger; SIGKILL after 10 s.
 stop_hv_model() {
@@ -802,11 +819,11 @@ checkpoint() {
 		ckpt_error "QMP pmemsave: $qmp_err"
 		return 1
 	fi
-	# The model's ledger as the stopped guest left it. The model rewrites
-	# it before each answer; a scenario checkpoints between its commands,
-	# when no hypercall is on the wire.
-	if [ "$hv_model" = 1 ] && ! cp -- "$art/hv-ledger.txt" "$art/dumps/$safe.hv-ledger"; then
-		ckpt_error "CKPT $name: no hypervisor model ledger"
+	# The model's ledger as the stopped guest left it, after a check of
+	# every page it holds (SIGUSR1). A scenario checkpoints between its
+	# commands, when no hypercall is on the wire.
+	if [ "$hv_model" = 1 ] && ! hv_model_check "$art/dumps/$safe.hv-ledger"; then
+		ckpt_error "CKPT $name: no hypervisor model ledger after a full check"
 		return 1
 	fi
 	qmp_cmd cont || { setup_error "QMP cont: $qmp_err"; return 1; }
