@@ -167,6 +167,7 @@
 #include <linux/capability.h>
 #include <linux/completion.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/hv_deposit_gate.h>
 #include <linux/hvcarve.h>
@@ -1269,36 +1270,48 @@ static bool hvcsim_real_hypervisor(void)
  * guest, so it outlives every kexec, and nothing of it is rebuilt from
  * page contents. The glue's Hyper-V backend (hv_carve_hyperv) registers,
  * and its hypercalls go through mainline's hv_do_hypercall() and
- * hv_do_rep_hypercall(), unchanged: only the hv_hypercall static call,
- * which a Hyper-V guest points at the hypercall page, points here. This
- * sends each call to the host over the 16550 UART at I/O port PORT
- * (QEMU's third ISA serial port is 0x3e8), polled with interrupts off,
- * and waits for the answer:
+ * hv_do_rep_hypercall(), unchanged, to the hv_hypercall static call. On
+ * Hyper-V that selects how a hypercall is made (hv_std_hypercall(),
+ * through the hypercall page, or the SNP and TDX ways); here it points
+ * at a transport that sends each call to the host over the 16550 UART at
+ * I/O port PORT (QEMU's third ISA serial port is 0x3e8), polled with
+ * interrupts off, and waits for the answer:
  *
- *   guest -> host  4 x u64 LE  "HVTCALL1", control, input GPA, output GPA
- *                  or          "HVTHELO1", 0, 0, 0 (once, at init)
- *   host -> guest  2 x u64 LE  "HVTRET01", hypercall result value
+ *   guest -> host  5 x u64 LE  "HVTCALL1", seq, control, input GPA,
+ *                              output GPA
+ *                  or          "HVTHELO1", seq, 0, 0, 0 (once, at init)
+ *   host -> guest  3 x u64 LE  "HVTRET01", seq, hypercall result value
  *
- * The host reads the input page and writes the output page in guest RAM
- * itself (QEMU's RAM is a file the host maps), before it answers. The
- * per-CPU input and output pages that Hyper-V's init would allocate are
- * allocated here. The simulator's own ledger, scan and fault injection
- * are not used, and their debugfs files are not created.
+ * seq counts frames from 1; the host echoes it. The host reads the input
+ * page and writes the output page in guest RAM itself (QEMU's RAM is a
+ * file the host maps), before it answers. The per-CPU input and output
+ * pages that Hyper-V's init would allocate are allocated here. The
+ * simulator's own ledger, scan and fault injection are not used, and
+ * their debugfs files are not created.
  *
- * Nothing is retried: a call the host does not answer within
- * HVCSIM_HOST_TIMEOUT_NS returns U64_MAX, as mainline's hypercall does
- * when there is no hypercall page, and the glue takes it as "nothing
- * done". The serial driver registers the UART too (ACPI lists it), as
- * ttyS2, and holds its I/O region: nothing may open that tty. The test
- * initramfs opens none; the 8250 driver touches a port's registers only
- * when it registers it (before this runs) and while the tty is open.
+ * It is set up in smp_prepare_cpus(), before the serial driver probes
+ * its ports (a device initcall), and claims the UART's I/O region, which
+ * keeps the 8250 driver off it.
+ *
+ * Nothing is retried. A call the host does not answer within
+ * HVCSIM_HOST_TIMEOUT_US, or answers with another seq, kills the
+ * transport: that call and every later one return U64_MAX at once, as
+ * mainline's hypercall does when there is no hypercall page. The host may
+ * have carried that call out, so its ledger and this kernel's may
+ * disagree from then on; the error says so, and the tests fail on it.
+ * (Mainline's hv_lp_exists() BUG()s on U64_MAX.)
  */
 #if IS_ENABLED(CONFIG_MSHV_ROOT) && defined(CONFIG_X86_64)
 
 #define HVCSIM_HOST_CALL	0x314c4c4143545648ULL	/* "HVTCALL1" */
 #define HVCSIM_HOST_HELLO	0x314f4c4548545648ULL	/* "HVTHELO1" */
 #define HVCSIM_HOST_RET		0x3130544552545648ULL	/* "HVTRET01" */
-#define HVCSIM_HOST_TIMEOUT_NS	(2 * NSEC_PER_SEC)
+/* Counted in udelay(1) steps: no clocksource is needed at boot. */
+#define HVCSIM_HOST_TIMEOUT_US	(2 * USEC_PER_SEC)
+#define HVCSIM_UART_PORTS	8	/* I/O ports of a 16550 */
+#define HVCSIM_UART_FIFO	16	/* bytes in its receive FIFO */
+#define HVCSIM_UART_PROBE	0x5a	/* written to the scratch register */
+#define HVCSIM_UART_ABSENT	0xff	/* what an empty I/O port reads */
 
 static bool hvcsim_host_ready;
 static void (*hvcsim_next_prepare_cpus)(unsigned int max_cpus);
@@ -1330,31 +1343,39 @@ module_param_cb(host, &hvcsim_host_ops, &hvcsim_host_port, 0444);
 MODULE_PARM_DESC(host,
 		 "I/O port of a 16550 UART to a hypervisor model on the host; 0: the simulator is the hypervisor");
 
-/* Serialises the UART: one call on the wire at a time, from any CPU. */
+/*
+ * hvcsim_host_lock serialises the UART (one call on the wire at a time,
+ * from any CPU) and protects hvcsim_host_seq and hvcsim_host_dead.
+ */
 static DEFINE_RAW_SPINLOCK(hvcsim_host_lock);
+static u64 hvcsim_host_seq;
+static bool hvcsim_host_dead;
 
-/* Wait, with the lock held, for a bit of the line status register. */
-static bool hvcsim_host_wait(u8 bit, u64 deadline)
+/* Wait for a bit of the line status register, from a budget in us. */
+static bool hvcsim_host_wait(u8 bit, unsigned long *budget)
 {
 	while (!(inb(hvcsim_host_port + UART_LSR) & bit)) {
-		if (ktime_get_mono_fast_ns() > deadline)
+		if (!*budget)
 			return false;
-		cpu_relax();
+		(*budget)--;
+		udelay(1);
 	}
 	return true;
 }
 
 static bool hvcsim_host_xfer(const u64 *out, unsigned int nout, u64 *in,
-			     unsigned int nin, u64 deadline)
+			     unsigned int nin)
 {
+	unsigned long budget = HVCSIM_HOST_TIMEOUT_US;
 	unsigned int i, b;
 
-	/* A late answer to a call that timed out is stale: drop it. */
-	while (inb(hvcsim_host_port + UART_LSR) & UART_LSR_DR)
+	/* Stale bytes (there should be none): drop a FIFO's worth, twice. */
+	for (i = 0; i < 2 * HVCSIM_UART_FIFO &&
+	     (inb(hvcsim_host_port + UART_LSR) & UART_LSR_DR); i++)
 		inb(hvcsim_host_port + UART_RX);
 	for (i = 0; i < nout; i++) {
 		for (b = 0; b < sizeof(u64); b++) {
-			if (!hvcsim_host_wait(UART_LSR_THRE, deadline))
+			if (!hvcsim_host_wait(UART_LSR_THRE, &budget))
 				return false;
 			outb(out[i] >> (b * BITS_PER_BYTE),
 			     hvcsim_host_port + UART_TX);
@@ -1363,7 +1384,7 @@ static bool hvcsim_host_xfer(const u64 *out, unsigned int nout, u64 *in,
 	for (i = 0; i < nin; i++) {
 		in[i] = 0;
 		for (b = 0; b < sizeof(u64); b++) {
-			if (!hvcsim_host_wait(UART_LSR_DR, deadline))
+			if (!hvcsim_host_wait(UART_LSR_DR, &budget))
 				return false;
 			in[i] |= (u64)inb(hvcsim_host_port + UART_RX) <<
 				 (b * BITS_PER_BYTE);
@@ -1374,27 +1395,48 @@ static bool hvcsim_host_xfer(const u64 *out, unsigned int nout, u64 *in,
 
 static u64 hvcsim_host_call(u64 magic, u64 control, u64 input, u64 output)
 {
-	u64 frame[] = { magic, control, input, output }, reply[2];
+	u64 frame[5], reply[3];
 	unsigned long flags;
 	bool ok;
 
 	raw_spin_lock_irqsave(&hvcsim_host_lock, flags);
-	ok = hvcsim_host_xfer(frame, ARRAY_SIZE(frame), reply,
-			      ARRAY_SIZE(reply),
-			      ktime_get_mono_fast_ns() + HVCSIM_HOST_TIMEOUT_NS);
-	raw_spin_unlock_irqrestore(&hvcsim_host_lock, flags);
-	if (!ok || reply[0] != HVCSIM_HOST_RET) {
-		pr_err_ratelimited("host mode: no answer to call %#llx from the host\n",
-				   control);
+	if (hvcsim_host_dead) {
+		raw_spin_unlock_irqrestore(&hvcsim_host_lock, flags);
 		return U64_MAX;
 	}
-	return reply[1];
+	frame[0] = magic;
+	frame[1] = ++hvcsim_host_seq;
+	frame[2] = control;
+	frame[3] = input;
+	frame[4] = output;
+	ok = hvcsim_host_xfer(frame, ARRAY_SIZE(frame), reply,
+			      ARRAY_SIZE(reply)) &&
+	     reply[0] == HVCSIM_HOST_RET && reply[1] == frame[1];
+	hvcsim_host_dead = !ok;
+	raw_spin_unlock_irqrestore(&hvcsim_host_lock, flags);
+	if (!ok) {
+		pr_err("host mode: no answer from the host to call %#llx (seq %llu): the transport is dead; the host may have carried the call out, and its ledger and this kernel's may disagree from here\n",
+		       control, frame[1]);
+		return U64_MAX;
+	}
+	return reply[2];
 }
 
 /* What hv_do_hypercall() calls through the hv_hypercall static call. */
 static u64 hvcsim_host_hypercall(u64 control, u64 input, u64 output)
 {
 	return hvcsim_host_call(HVCSIM_HOST_CALL, control, input, output);
+}
+
+static void hvcsim_host_free_pages(void * __percpu *pages)
+{
+	unsigned int cpu;
+
+	if (!pages)
+		return;
+	for_each_possible_cpu(cpu)
+		free_page((unsigned long)*per_cpu_ptr(pages, cpu));
+	free_percpu(pages);
 }
 
 /* One zeroed page per possible CPU, as hv_common_cpu_init() gives. */
@@ -1408,27 +1450,58 @@ static void * __percpu *hvcsim_host_pages(void)
 	for_each_possible_cpu(cpu) {
 		void *page = (void *)get_zeroed_page(GFP_KERNEL);
 
-		if (!page)
-			return NULL;	/* a test kernel's boot: not freed */
+		if (!page) {
+			hvcsim_host_free_pages(pages);
+			return NULL;
+		}
 		*per_cpu_ptr(pages, cpu) = page;
 	}
 	return pages;
 }
 
+/* Is there a 16550 at the port? Its scratch register keeps a value. */
+static bool __init hvcsim_host_uart_present(void)
+{
+	if (inb(hvcsim_host_port + UART_LSR) == HVCSIM_UART_ABSENT)
+		return false;
+	outb(HVCSIM_UART_PROBE, hvcsim_host_port + UART_SCR);
+	return inb(hvcsim_host_port + UART_SCR) == HVCSIM_UART_PROBE;
+}
+
 /*
  * Set up host mode: claim the UART, say hello (the host starts a new
  * epoch: a new kernel), point hv_hypercall here and register the Hyper-V
- * backend. On any failure no backend is registered: deposits then fail,
- * rather than go to a hypervisor the test did not ask for.
+ * backend. On any failure everything is undone and no backend is
+ * registered: deposits then fail, rather than go to a hypervisor the test
+ * did not ask for.
  */
 static int __init hvcsim_host_init(void)
 {
+	void * __percpu *in, * __percpu *out;
+	u64 (*before)(u64 control, u64 input, u64 output);
 	u64 status;
 	int ret;
 
 	if (hyperv_pcpu_input_arg || hyperv_pcpu_output_arg) {
 		pr_err("host mode: Hyper-V is initialised: not used\n");
 		return -EBUSY;
+	}
+	if (hvcsim_host_port > U16_MAX - (HVCSIM_UART_PORTS - 1)) {
+		pr_err("host mode: no I/O port %#lx\n", hvcsim_host_port);
+		return -EINVAL;
+	}
+	if (!request_region(hvcsim_host_port, HVCSIM_UART_PORTS,
+			    "hvcarve_sim host")) {
+		pr_err("host mode: I/O ports %#lx-%#lx are busy\n",
+		       hvcsim_host_port,
+		       hvcsim_host_port + HVCSIM_UART_PORTS - 1);
+		return -EBUSY;
+	}
+	ret = -ENODEV;
+	if (!hvcsim_host_uart_present()) {
+		pr_err("host mode: no UART at I/O port %#lx\n",
+		       hvcsim_host_port);
+		goto release;
 	}
 	/* 8 data bits, no parity, FIFOs on and empty, no interrupts. */
 	outb(0, hvcsim_host_port + UART_IER);
@@ -1441,23 +1514,37 @@ static int __init hvcsim_host_init(void)
 	if (status) {
 		pr_err("host mode: no hypervisor model answers at I/O port %#lx (%#llx)\n",
 		       hvcsim_host_port, status);
-		return -ENODEV;
+		goto release;
 	}
-	hyperv_pcpu_input_arg = hvcsim_host_pages();
-	hyperv_pcpu_output_arg = hvcsim_host_pages();
-	if (!hyperv_pcpu_input_arg || !hyperv_pcpu_output_arg)
-		return -ENOMEM;
+	ret = -ENOMEM;
+	in = hvcsim_host_pages();
+	out = hvcsim_host_pages();
+	if (!in || !out)
+		goto free;
+	hyperv_pcpu_input_arg = in;
+	hyperv_pcpu_output_arg = out;
+	before = static_call_query(hv_hypercall);
 	static_call_update(hv_hypercall, &hvcsim_host_hypercall);
 
 	ret = hv_carve_register_backend(&hv_carve_hyperv);
 	if (ret) {
-		pr_err("host mode: deposit backend %s is registered: %d\n",
+		pr_err("host mode: deposit backend %s is already registered: %d\n",
 		       hv_carve_backend_name() ?: "(unknown)", ret);
-		return ret;
+		static_call_update(hv_hypercall, before);
+		hyperv_pcpu_input_arg = NULL;
+		hyperv_pcpu_output_arg = NULL;
+		goto free;
 	}
 	pr_info("host mode: the hypervisor is the host's, behind I/O port %#lx\n",
 		hvcsim_host_port);
 	return 0;
+
+free:
+	hvcsim_host_free_pages(in);
+	hvcsim_host_free_pages(out);
+release:
+	release_region(hvcsim_host_port, HVCSIM_UART_PORTS);
+	return ret;
 }
 
 /*
@@ -1467,8 +1554,8 @@ static int __init hvcsim_host_init(void)
  * create a root VP for each, through mainline's hv_call_add_logical_proc()
  * and hv_call_create_vp(), which deposit through hv_call_deposit_pages()
  * whenever the hypervisor answers HV_STATUS_INSUFFICIENT_MEMORY. After a
- * kexec the processors exist already, and nothing is deposited. Mainline
- * BUG()s on a failure here; this says it, and the tests look for it.
+ * kexec the processors exist already, and nothing is deposited. Where
+ * mainline BUG()s on a failure, this logs it; the tests fail on the log.
  */
 static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 {
@@ -1512,7 +1599,7 @@ static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 
 static bool hvcsim_host_mode(void)
 {
-	return hvcsim_host_port;
+	return hvcsim_host_port != 0;
 }
 
 #else /* !(CONFIG_MSHV_ROOT && CONFIG_X86_64) */

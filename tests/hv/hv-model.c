@@ -33,20 +33,24 @@
  * write the ledger, remove the socket, exit 0. Setup errors: exit 2.
  *
  * Wire protocol: all fields u64 little-endian, assembled byte by byte.
- *   guest -> host, 32 bytes: magic, a, b, c. "HVTCALL1" (0x314c4c4143545648):
- *   a hypercall, a = control value, b = input page GPA, c = output page GPA
- *   (0 if none). "HVTHELO1" (0x314f4c4548545648): a new guest kernel starts
- *   using the model (once per boot, before its first call), a new epoch.
- *   host -> guest, 16 bytes: "HVTRET01" (0x3130544552545648), result value
- *   (0 for HELLO). A bad magic is logged and counted once (bad_frames);
- *   bytes are dropped one by one until 8 of them form a valid magic.
+ *   guest -> host, 40 bytes: magic, seq, a, b, c. "HVTCALL1"
+ *   (0x314c4c4143545648): a hypercall, a = control value, b = input page
+ *   GPA, c = output page GPA (0 if none). "HVTHELO1" (0x314f4c4548545648):
+ *   a new guest kernel starts using the model (once per boot, before its
+ *   first call), a new epoch. seq: the guest's frame number, echoed.
+ *   host -> guest, 24 bytes: "HVTRET01" (0x3130544552545648), seq, result
+ *   value (0 for HELLO). A bad magic is logged and counted once
+ *   (bad_frames); bytes are dropped one by one until 8 of them form a
+ *   valid magic.
  *
  * Hyper-V TLFS as found: learn.microsoft.com/en-us/virtualization/
  * hyper-v-on-windows/tlfs/<page>; 2013 MSDN pages <id> archived under
  * gerhart01.github.io/msdn.microsoft.com/en-us/library/windows/hardware/.
  *  [IF]  hypercall-interface; 2013 "Hypercall Input/Output Values" (ff541404,
  *        ff541414). Input: call code 15:0, fast 16, rep count 43:32, rep
- *        start index 59:48, the rest RsvdZ. Result: status 15:0, reps
+ *        start index 59:48, the rest RsvdZ (today's TLFS makes bit 31 "is
+ *        nested", Linux's HV_HYPERCALL_NESTED; no call here is nested, and
+ *        this model answers a nested one as it does a RsvdZ bit). Result: status 15:0, reps
  *        completed 43:32. A rep call takes its list in index order and may
  *        return early (count 25, 20 done: the caller reissues with rep start
  *        20); on an error, reps completed counts the elements done before
@@ -77,6 +81,12 @@
  *    error the absolute count, which Linux takes as the pages accepted.
  *  - Partitions: SELF (all ones) and 1..0xffffffff are valid, each a pool
  *    of its own (SELF aliases no number); else INVALID_PARTITION_ID.
+ *    ASSUMPTION: the root is SELF (Linux's hv_current_partition_id where
+ *    no Hyper-V set it), and the boot calls charge SELF's pool.
+ *  - Epochs count HELLOs: a guest reset (vmrun.sh --reboot) starts one as
+ *    a kexec does, although a real machine's reset would also end the
+ *    hypervisor's state. This model keeps it: the tests that use it do not
+ *    reset.
  *  - Parameters: 4096 bytes at the GPA. Not 8-byte aligned: INVALID_
  *    ALIGNMENT. The bytes used (all entries up to rep count) must fit in
  *    them, be RAM in one piece and not on a held page (ASSUMPTION: the
@@ -88,7 +98,8 @@
  *    it. Else the page is taken (owner, epoch, carveout or not, sequence
  *    number) and overwritten whole with the hypervisor's fill: "HVMODEL1",
  *    pfn, partition, seq, then 508 words mixed from those (make_fill()).
- *  - Withdraw: up to (rep count - rep start) pages of that partition only,
+ *  - Withdraw: up to (rep count - rep start) available pages of that
+ *    partition only,
  *    last deposited first, each zeroed [WD] and its pfn put in output entry
  *    rep start, rep start + 1, ...; if it runs out first: NO_RESOURCES with
  *    the absolute count (Linux's hv_call_withdraw_memory(): "no more").
@@ -101,7 +112,7 @@
  * ADV_ONE_IN each: deposit: SUCCESS early after at least one rep ([IF]; the
  * caller reissues), OPERATION_DENIED for a free page at a random rep (a
  * lie), INSUFFICIENT_MEMORY at a random rep; withdraw: random order, a
- * short count (SUCCESS, at least one). The first deposit for a partition
+ * short count (NO_RESOURCES while pages remain, after at least one). The first deposit for a partition
  * draws 1 in ADV_PART_ONE_IN: on a hit (one partition per run at most)
  * each of its deposits gets ACCESS_DENIED. Each deviation that takes effect
  * counts (injected) and is logged as, with N counting hypercalls from 1:
@@ -139,6 +150,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -645,7 +657,7 @@ static u64 withdraw(u64 ctl, u64 in_gpa, u64 out_gpa)
 {
 	u32 cnt = CTL_REPCNT(ctl), start = CTL_REPSTART(ctl), want = cnt - start;
 	u32 i, st, take, avail;
-	int shuffle = 0, short_count = 0;
+	int shuffle = 0;
 	struct part *p;
 	u8 *in, *out;
 	u64 pid;
@@ -669,7 +681,6 @@ static u64 withdraw(u64 ctl, u64 in_gpa, u64 out_gpa)
 		}
 		if (!rnd_below(ADV_ONE_IN) && take >= 2) {
 			take = 1 + rnd_below(take - 1);
-			short_count = 1;
 			inject("withdraw partition %#llx: short count, %u of %u",
 			       pid, start + take, cnt);
 		}
@@ -678,7 +689,7 @@ static u64 withdraw(u64 ctl, u64 in_gpa, u64 out_gpa)
 		put64(out + 8ull * (start + i),
 		      give_page(p, shuffle ? p->in_use + rnd_below(p->n - p->in_use) :
 				p->n - 1));
-	if (take < want && !short_count)
+	if (take < want)	/* ran out, or says so early (adversarial) */
 		return RESULT(HV_STATUS_NO_RESOURCES, start + take);
 	return RESULT(HV_STATUS_SUCCESS, start + take);
 }
@@ -812,10 +823,13 @@ static u64 hypercall(u64 ctl, u64 in_gpa, u64 out_gpa)
 
 /* ---- the connection ---- */
 
+#define FRAME_IN	40	/* magic, seq, control, input, output */
+#define FRAME_OUT	24	/* magic, seq, result */
+
 /* Handle the frame at @f and answer it; -1 if the answer cannot be sent. */
 static int frame(int fd, const u8 *f)
 {
-	u8 reply[16];
+	u8 reply[FRAME_OUT];
 	u64 ret = 0;
 
 	if (get64(f) == MAGIC_HELLO) {
@@ -824,12 +838,13 @@ static int frame(int fd, const u8 *f)
 		say("hello: epoch %llu, %llu pages held", m.epoch, m.nheld);
 	} else {
 		check_some();
-		ret = hypercall(get64(f + 8), get64(f + 16), get64(f + 24));
+		ret = hypercall(get64(f + 16), get64(f + 24), get64(f + 32));
 	}
 	write_ledger();
 	put64(reply, MAGIC_RET);
-	put64(reply + 8, ret);
-	/* Blocking, signals blocked: a stream socket takes all 16 or fails. */
+	put64(reply + 8, get64(f + 8));
+	put64(reply + 16, ret);
+	/* Blocking, signals blocked: a stream socket takes it all or fails. */
 	return send(fd, reply, sizeof(reply), MSG_NOSIGNAL) == sizeof(reply) ?
 	       0 : -1;
 }
@@ -869,11 +884,11 @@ static void serve(int fd, const sigset_t *unblocked)
 			if (resync)
 				say("resynchronised, %d bytes dropped", resync);
 			resync = 0;
-			if (len - off < 32)
+			if (len - off < FRAME_IN)
 				break;
 			if (frame(fd, buf + off))
 				return;
-			off += 32;
+			off += FRAME_IN;
 		}
 		memmove(buf, buf + off, len - off);
 		len -= off;
@@ -950,6 +965,8 @@ static void add_hold(char *arg)
 		if (!pg || held(pfn))
 			fail("bad --hold: not RAM, or held twice", arg);
 		take_page(find_part(pid, 1), pfn, pg);
+		/* Held before the guest's first boot: crossed no kexec of it. */
+		held(pfn)->kexec_seen = 1;
 	}
 	say("holding [%#llx, %#llx) for partition %#llx from the start", base,
 	    base + size, pid);
@@ -976,6 +993,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	int opt, fd;
 
+	/* Do not outlive vmrun.sh, even when it is killed. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	m.seed = 1;
 	m.lp_pages = 3;
 	m.log = stderr;

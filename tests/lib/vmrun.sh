@@ -63,7 +63,9 @@
 # then a shared file (memory-backend-file, share=on, in /dev/shm) that the
 # model maps, and the third serial port (ttyS2, I/O port 0x3e8) is a
 # socket to it; the guest kernel needs hvcarve_sim.host=0x3e8. ARGS go to
-# the model as they are (--mode, --seed, --carveout). Its ledger and log are hv-ledger.txt and hv-model.log in
+# the model as they are (--mode, --seed, --carveout, --hold, --lp-pages,
+# --vp-pages). A model that does not end with 0 fails a run that would
+# have passed (exit 2). Its ledger and log are hv-ledger.txt and hv-model.log in
 # the artifacts. Not with --numa (one memory backend).
 #
 # Artifacts (--artifacts DIR):
@@ -77,6 +79,7 @@
 #                 NAME.hv-ledger, the model's ledger then, after it checked
 #                 every page it holds, with --hv-model)
 #   qemu.log      QEMU's own stdout/stderr;  cmdline.txt  its argv
+#   hv-ledger.txt, hv-model.log, hv-model.out  the model's (--hv-model)
 #   status.txt    "RC REASON"
 #
 # Exit codes: 0 guest DONE, 1 guest FAIL, 2 usage/setup/protocol error,
@@ -152,7 +155,7 @@ initrds=() numas=() qemu_args=() allows=() allow_taint=''
 narrate=0 interactive=0 reboot=0 check_console=''
 reset_dump='' reset_armed=0 reset_pending=0 poweroff_pending=0
 have_kernel=0 have_art=0 no_kernel=0 kernel_args=()
-hv_model_args='' hv_model=0 hv_pid='' ram_file=''
+hv_model_args='' hv_model=0 hv_pid='' hv_rc='' ram_file=''
 
 while [ $# -gt 0 ]; do
 	opt=$1
@@ -440,6 +443,7 @@ split_words() { # STRING -> WORDS array
 size_bytes() {
 	local n=${1%[KkMmGgTt]} u=${1: -1}
 	[[ $n =~ ^[0-9]+$ ]] || return 1
+	n=$((10#$n))
 	case $u in
 	[Kk]) n=$((n << 10)) ;;
 	[Mm]) n=$((n << 20)) ;;
@@ -461,8 +465,9 @@ start_hv_model() {
 	# has 3.5 GiB or more (hw/i386/pc_piix.c, gigabyte_align).
 	lowmem=$SIZE_BYTES
 	case $machine in
-	q35*) [ "$SIZE_BYTES" -lt $((0xb0000000)) ] || lowmem=$((0x80000000)) ;;
-	pc*) [ "$SIZE_BYTES" -lt $((0xe0000000)) ] || lowmem=$((0xc0000000)) ;;
+	*max-ram-below-4g*) setup_error "--hv-model: max-ram-below-4g is not supported"; return 1 ;;
+	q35 | q35,* | pc-q35-*) [ "$SIZE_BYTES" -lt $((0xb0000000)) ] || lowmem=$((0x80000000)) ;;
+	pc | pc,* | pc-i440fx-*) [ "$SIZE_BYTES" -lt $((0xe0000000)) ] || lowmem=$((0xc0000000)) ;;
 	*) setup_error "--hv-model: no RAM layout known for machine $machine"; return 1 ;;
 	esac
 	local dir=$rundir
@@ -473,16 +478,18 @@ start_hv_model() {
 		return 1
 	fi
 	split_words "$hv_model_args"
-	"$bin" --ram "$ram_file" --lowmem "$lowmem" --socket "$rundir/hv.sock" \
+	# A session of its own, as QEMU's: a ^C of the tests reaches us only.
+	setsid "$bin" --ram "$ram_file" --lowmem "$lowmem" --socket "$rundir/hv.sock" \
 		--ledger "$art/hv-ledger.txt" --log "$art/hv-model.log" "${WORDS[@]}" \
 		</dev/null >"$art/hv-model.out" 2>&1 3>&- {ctl_log}>&- {res_fd}>&- {tl_fd}>&- &
 	hv_pid=$!
-	for ((i = 0; i < 200; i++)); do
-		[ -S "$rundir/hv.sock" ] && break
+	# It logs "listening on" once the socket takes connections.
+	for ((i = 0; i < 600; i++)); do
+		grep -q '^hv-model: listening on ' "$art/hv-model.log" 2>/dev/null && break
 		kill -0 "$hv_pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	[ -S "$rundir/hv.sock" ] ||
+	grep -q '^hv-model: listening on ' "$art/hv-model.log" 2>/dev/null ||
 		{ setup_error "the hypervisor model did not start; see $art/hv-model.log and .out"; return 1; }
 	event "hv-model pid=$hv_pid $hv_model_args"
 	local f=${ram_file//,/,,} sock=${rundir//,/,,}/hv.sock
@@ -507,8 +514,9 @@ hv_model_check() {
 	return 1
 }
 
-# Stop the model: SIGTERM, on which it makes its last checks and writes
-# its ledger; SIGKILL after 10 s.
+# Stop the model: SIGTERM, on which it makes its last checks, writes its
+# ledger and exits 0; SIGKILL after 10 s. hv_rc: its exit status, or
+# "killed".
 stop_hv_model() {
 	local i
 	[ -n "$hv_pid" ] || return 0
@@ -517,9 +525,15 @@ stop_hv_model() {
 		kill -0 "$hv_pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -KILL "$hv_pid" 2>/dev/null
-	wait "$hv_pid" 2>/dev/null
+	if kill -KILL "$hv_pid" 2>/dev/null; then
+		hv_rc=killed
+		wait "$hv_pid" 2>/dev/null
+	else
+		wait "$hv_pid" 2>/dev/null
+		hv_rc=$?
+	fi
 	hv_pid=''
+	event "hv-model end rc=$hv_rc"
 }
 
 start_qemu() {
@@ -610,6 +624,12 @@ start_qemu() {
 		return 1
 	}
 	qmp_cmd qmp_capabilities || { setup_error "QMP qmp_capabilities: $qmp_err"; return 1; }
+	# QEMU and the model have the RAM file open now: its name can go, so
+	# that nothing is left in /dev/shm whatever becomes of us.
+	if [ -n "$ram_file" ]; then
+		rm -f -- "$ram_file"
+		ram_file=''
+	fi
 }
 
 # --- QMP -------------------------------------------------------------------
@@ -1039,6 +1059,10 @@ if [ -n "$con_tail" ]; then
 	con_tail=''
 fi
 verdict
+# A model that died, or did not end as asked, leaves its checks undone.
+if [ "$hv_model" = 1 ] && [ "$end_rc" = "$EXIT_DONE" ] && [ "$hv_rc" != 0 ]; then
+	end_rc=$EXIT_SETUP end_reason="the hypervisor model ended with ${hv_rc:-no status}; see $art/hv-model.log"
+fi
 if [ "$end_rc" = "$EXIT_CRASH" ]; then
 	for l in "${crash_lines[@]:0:20}"; do
 		strip "$l"
