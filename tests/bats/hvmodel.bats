@@ -373,3 +373,79 @@ EOS
 	assert_equal "$(ledger guest_writes)" 0
 	assert_equal "$(ledger bad_frames)" 0
 }
+
+# Issue 18 item 3, integrity.bats's loop against the adversarial model: a
+# chain through Debian's stock kernel (6.1, which knows nothing of hvcarve
+# or of the model), both syscalls, memory pressure (memhog 90%) in every
+# generation and deposits in every patched one. At every checkpoint, with
+# the guest stopped, the model checks every page it holds: none may have
+# been written, by the stock kernel either, and no ordinary page may have
+# crossed a kexec.
+@test "a chain through the stock kernel against the adversarial model (HVT_HV_SEED), memory pressure everywhere: no held page written, none ordinary across a kexec" {
+	local seed=${HVT_HV_SEED:-7}
+	echo "# hv-model seed $seed" >&3
+	vm_run - "nokaslr $CARVE $HOST hvcarve.probe_seed=$seed" --timeout 600 \
+		--hv-model "$MODEL --mode adversarial --seed $seed" <<EOS
+. /hvt/sim.sh
+g=\$(hvt_gen)
+next="$CARVE $HOST hvcarve.probe_seed=$seed"
+case "\$(uname -r)" in
+*hvcarve*)
+	hvt_sim_report start
+	# The adversary fails whole deposits (INSUFFICIENT_MEMORY): up to
+	# three tries each.
+	for p in 1 2 3; do
+		for t in 1 2 3; do
+			hvt_sim_deposit \$((100 * p)) \$((p + 3 * g)) && break
+		done
+		hvt_result "dep\$p" "tries=\$t \$hvt_sim_err"
+	done
+	hvt_sim_report end
+	patched=1 ;;
+*)	patched=0 ;;
+esac
+hvt_result patched "\$patched"
+hvt_memhog_run 90 80 || hvt_fail "memhog failed"
+hvt_memhog_release
+hvt_ckpt "gen\$g"
+case \$g in
+0) hvt_kexec -s /boot/vmlinuz-old ;;
+1) hvt_kexec -l /boot/vmlinuz-new "\$next" ;;
+2) hvt_kexec -l /boot/vmlinuz-new "\$next" ;;
+3) hvt_kexec -s /boot/vmlinuz-old ;;
+4) hvt_kexec -s /boot/vmlinuz-new "\$next" ;;
+*) hvt_done ;;
+esac
+EOS
+	local art g l prev=0 held checks=0
+	art=$(vm_artifacts)
+	assert_equal "$(last_gen)" 5
+	for g in 0 1 2 3 4 5; do
+		l=$art/dumps/gen$g.hv-ledger
+		held=$(ledger held_carveout "$l")
+		echo "gen $g: patched $(r patched $g); model: epoch $(ledger epoch "$l"), held $held, injected $(ledger injected "$l"), full checks $(ledger full_checks "$l")"
+		assert_equal "$(ledger guest_writes "$l")" 0
+		assert_equal "$(ledger ordinary_across_kexec "$l")" 0
+		assert_equal "$(ledger held_ordinary "$l")" 0
+		assert_equal "$(ledger bad_frames "$l")" 0
+		# Each checkpoint is a full check of its own.
+		[ "$(ledger full_checks "$l")" -gt "$checks" ]
+		checks=$(ledger full_checks "$l")
+		if [ "$(r patched $g)" = 1 ]; then
+			# What this generation deposited, the model took, and it
+			# did deposit.
+			assert_equal $((held - prev)) \
+				$(($(r end.deposited_pages $g) - $(r start.deposited_pages $g)))
+			[ "$held" -gt "$prev" ] || fail "generation $g deposited nothing"
+		else
+			# The stock kernel deposits nothing, and says no hello.
+			assert_equal "$held" "$prev"
+			assert_equal "$(ledger epoch "$l")" \
+				"$(ledger epoch "$art/dumps/gen$((g - 1)).hv-ledger")"
+		fi
+		prev=$held
+	done
+	[ "$held" -gt 0 ]
+	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(ledger ordinary_across_kexec)" 0
+}
