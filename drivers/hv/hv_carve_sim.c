@@ -81,7 +81,8 @@
  *             SEED + its CPU; the write returns when all are done. Half
  *             the operations are deposits, a quarter while ordinary pages
  *             are deposited, so that their number keeps coming back to 0
- *   withdraw  write "N P": hv_carve_withdraw_pages(P, N)
+ *   withdraw  write "N P": hv_carve_withdraw_pages(P, N); in host mode
+ *             hv_call_withdraw_memory(N, NUMA_NO_NODE, P), as mshv does
  *   hold      write "PFN COUNT P [RUN GAP]": take COUNT carveout pages
  *             for partition P from PFN on, in runs of RUN pages GAP pages
  *             apart (default: one run), without a deposit: the state a
@@ -205,6 +206,10 @@
 #include <asm/smp.h>
 #endif
 
+#if IS_ENABLED(CONFIG_MSHV_ROOT)
+#include "mshv_root.h"		/* hv_call_withdraw_memory() */
+#endif
+
 /* Its parameters are hvcarve_sim.NAME, like its messages and debugfs. */
 #undef MODULE_PARAM_PREFIX
 #define MODULE_PARAM_PREFIX "hvcarve_sim."
@@ -299,6 +304,7 @@ static bool hvcsim_scanned;
 static bool hvcsim_lazy_scan;
 static unsigned long hvcsim_host_port;	/* host mode's UART; 0: off */
 static bool hvcsim_host_mode(void);
+static int hvcsim_host_withdraw(u64 partition, u64 count);
 module_param_named(lazy_scan, hvcsim_lazy_scan, bool, 0);
 MODULE_PARM_DESC(lazy_scan,
 		 "scan the carveout at the first use, not at boot");
@@ -809,7 +815,13 @@ static ssize_t hvcsim_withdraw_write(struct file *file, const char __user *ubuf,
 		return -EINVAL;
 
 	mutex_lock(&hvcsim_ctl_lock);
-	ret = hv_carve_withdraw_pages(partition, count, &withdrawn);
+	if (hvcsim_host_mode()) {
+		/* As mshv withdraws: the real hook path, uncounted here. */
+		ret = hvcsim_host_withdraw(partition, count);
+		withdrawn = 0;
+	} else {
+		ret = hv_carve_withdraw_pages(partition, count, &withdrawn);
+	}
 	mutex_lock(&hvcsim_lock);
 	hvcsim_last_withdraw.requested = count;
 	hvcsim_last_withdraw.withdrawn = withdrawn;
@@ -1602,9 +1614,24 @@ static bool hvcsim_host_mode(void)
 	return hvcsim_host_port != 0;
 }
 
+/*
+ * Withdraw as mshv does when it tears a partition down: through
+ * mainline's hv_call_withdraw_memory(), whose hook hands each page the
+ * hypervisor gives back to hvcarve's glue (hv_carve_withdrawn()).
+ */
+static int hvcsim_host_withdraw(u64 partition, u64 count)
+{
+	return hv_call_withdraw_memory(count, NUMA_NO_NODE, partition);
+}
+
 #else /* !(CONFIG_MSHV_ROOT && CONFIG_X86_64) */
 
 static const bool hvcsim_host_ready;
+
+static int hvcsim_host_withdraw(u64 partition, u64 count)
+{
+	return -EOPNOTSUPP;
+}
 
 static bool hvcsim_host_mode(void)
 {

@@ -355,6 +355,25 @@ EOF
 	[[ "$output" == *"QEMU exited (rc="*") before the QMP greeting"* ]]
 }
 
+@test "vmrun.sh --hv-model: a model that does not end with 0 fails a run that would have passed; the real one does not (control)" {
+	# The stock guest never talks to the model; only its end counts here.
+	vm_run - "" --hv-model "" <<<'hvt_done'
+	grep -q 'hv-model end rc=0' "$(vm_artifacts)/timeline.txt"
+	[ ! -e "$(vm_artifacts)/hv-ledger.txt" ] || grep -q '^full_checks 1$' "$(vm_artifacts)/hv-ledger.txt"
+	local wrap=$BATS_TEST_TMPDIR/hv-model-exit3
+	cat >"$wrap" <<EOF
+#!/bin/bash
+"${HVT_HV_MODEL:-$HVT_ROOT/build/tools/hv-model}" "\$@" &
+pid=\$!
+trap 'kill -TERM \$pid; wait \$pid; exit 3' TERM
+wait \$pid
+EOF
+	chmod +x "$wrap"
+	HVT_HV_MODEL=$wrap vm_run - "" --hv-model "" <<<'hvt_done' || VM_RC=$?
+	[ "$VM_RC" = 2 ]
+	grep -q '^2 the hypervisor model ended with 3' "$(vm_artifacts)/status.txt"
+}
+
 @test "vmrun.sh --interactive: the console is on the terminal and still logged" {
 	local art=$BATS_TEST_TMPDIR/art cpio=$BATS_TEST_TMPDIR/scenario.cpio
 	mkdir -p "$BATS_TEST_TMPDIR/stage/hvt"
