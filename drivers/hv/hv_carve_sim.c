@@ -206,7 +206,7 @@
 #include <asm/smp.h>
 #endif
 
-#if IS_ENABLED(CONFIG_MSHV_ROOT)
+#if IS_BUILTIN(CONFIG_MSHV_ROOT)
 #include "mshv_root.h"		/* hv_call_withdraw_memory() */
 #endif
 
@@ -1298,22 +1298,26 @@ static bool hvcsim_real_hypervisor(void)
  * page and writes the output page in guest RAM itself (QEMU's RAM is a
  * file the host maps), before it answers. The per-CPU input and output
  * pages that Hyper-V's init would allocate are allocated here. The
- * simulator's own ledger, scan and fault injection are not used, and
- * their debugfs files are not created.
+ * simulator's own ledger, scan and fault injection are not used: their
+ * debugfs files are not created, and "ledger" shows only what is ours.
  *
  * It is set up in smp_prepare_cpus(), before the serial driver probes
  * its ports (a device initcall), and claims the UART's I/O region, which
  * keeps the 8250 driver off it.
  *
  * Nothing is retried. A call the host does not answer within
- * HVCSIM_HOST_TIMEOUT_US, or answers with another seq, kills the
+ * HVCSIM_HOST_TIMEOUT_US polls of the UART, each after udelay(1) (so at
+ * least that many microseconds), or answers with another seq, kills the
  * transport: that call and every later one return U64_MAX at once, as
  * mainline's hypercall does when there is no hypercall page. The host may
  * have carried that call out, so its ledger and this kernel's may
  * disagree from then on; the error says so, and the tests fail on it.
  * (Mainline's hv_lp_exists() BUG()s on U64_MAX.)
+ *
+ * Host mode needs MSHV_ROOT built in: mshv_root.ko's
+ * hv_call_withdraw_memory() is not exported.
  */
-#if IS_ENABLED(CONFIG_MSHV_ROOT) && defined(CONFIG_X86_64)
+#if IS_BUILTIN(CONFIG_MSHV_ROOT) && defined(CONFIG_X86_64)
 
 #define HVCSIM_HOST_CALL	0x314c4c4143545648ULL	/* "HVTCALL1" */
 #define HVCSIM_HOST_HELLO	0x314f4c4548545648ULL	/* "HVTHELO1" */
@@ -1427,7 +1431,7 @@ static u64 hvcsim_host_call(u64 magic, u64 control, u64 input, u64 output)
 	hvcsim_host_dead = !ok;
 	raw_spin_unlock_irqrestore(&hvcsim_host_lock, flags);
 	if (!ok) {
-		pr_err("host mode: no answer from the host to call %#llx (seq %llu): the transport is dead; the host may have carried the call out, and its ledger and this kernel's may disagree from here\n",
+		pr_err("host mode: no valid answer from the host to call %#llx (seq %llu): the transport is dead; the host may have carried the call out, and its ledger and this kernel's may disagree from here\n",
 		       control, frame[1]);
 		return U64_MAX;
 	}
@@ -1567,7 +1571,9 @@ release:
  * and hv_call_create_vp(), which deposit through hv_call_deposit_pages()
  * whenever the hypervisor answers HV_STATUS_INSUFFICIENT_MEMORY. After a
  * kexec the processors exist already, and nothing is deposited. Where
- * mainline BUG()s on a failure, this logs it; the tests fail on the log.
+ * mainline BUG()s on a failure to add a processor or create its VP, this
+ * logs it; the tests fail on the log. hv_lp_exists() itself still BUG()s
+ * when the host does not answer.
  */
 static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 {
@@ -1624,7 +1630,11 @@ static int hvcsim_host_withdraw(u64 partition, u64 count)
 	return hv_call_withdraw_memory(count, NUMA_NO_NODE, partition);
 }
 
-#else /* !(CONFIG_MSHV_ROOT && CONFIG_X86_64) */
+#else /* !(CONFIG_MSHV_ROOT=y && CONFIG_X86_64) */
+
+/* Taken, to refuse it loudly at init rather than ignore it. */
+module_param_named(host, hvcsim_host_port, ulong, 0444);
+MODULE_PARM_DESC(host, "host mode: needs MSHV_ROOT=y on x86_64");
 
 static const bool hvcsim_host_ready;
 
@@ -1688,8 +1698,12 @@ static int __init hvcsim_init(void)
 
 	if (hvcsim_host_mode()) {
 		/* Set up at smp_prepare_cpus() time, or failed there. */
-		if (!hvcsim_host_ready)
+		if (!hvcsim_host_ready) {
+			if (!IS_BUILTIN(CONFIG_MSHV_ROOT) ||
+			    !IS_ENABLED(CONFIG_X86_64))
+				pr_err("host mode needs MSHV_ROOT=y on x86_64: no backend\n");
 			return 0;
+		}
 		hvcsim_scanned = true;	/* no ledger here to build */
 		goto debugfs;
 	}

@@ -19,8 +19,9 @@
  *              outside them all are "ordinary".
  *   --socket   unlinked, then made a listening AF_UNIX stream socket; one
  *              connection at a time, accepted again when it ends.
- *   --ledger   written at start, after every request and at exit (FILE.tmp,
- *              then rename).  --log: default stderr, line buffered.
+ *   --ledger   written at start, at each hello, on SIGUSR1 and at exit
+ *              (FILE.tmp, then rename): not after every call, which would
+ *              put file I/O inside the guest's wait.  --log: default stderr, line buffered.
  *   --hold     pages held for PARTITION from the start (repeatable, page
  *              aligned), filled and checked like deposited ones: a
  *              hypervisor that holds pages before the guest's first boot.
@@ -840,7 +841,8 @@ static int frame(int fd, const u8 *f)
 		check_some();
 		ret = hypercall(get64(f + 16), get64(f + 24), get64(f + 32));
 	}
-	write_ledger();
+	if (get64(f) == MAGIC_HELLO)
+		write_ledger();
 	put64(reply, MAGIC_RET);
 	put64(reply + 8, get64(f + 8));
 	put64(reply + 16, ret);
@@ -860,8 +862,10 @@ static void serve(int fd, const sigset_t *unblocked)
 
 	while (!stop) {
 		if (ppoll(&pfd, 1, NULL, unblocked) < 0) {
+			int err = errno;
+
 			check_if_asked();
-			if (errno == EINTR)
+			if (err == EINTR)
 				continue;
 			return;
 		}
