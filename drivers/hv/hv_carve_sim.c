@@ -1645,7 +1645,7 @@ static int hvcsim_host_withdraw(u64 partition, u64 count)
 
 static bool hvcsim_host_mode(void)
 {
-	return false;
+	return hvcsim_host_port != 0;
 }
 
 #endif
@@ -1699,6 +1699,7 @@ static int __init hvcsim_init(void)
 	if (hvcsim_host_mode()) {
 		/* Set up at smp_prepare_cpus() time, or failed there. */
 		if (!hvcsim_host_ready) {
+			/* Built without it, nothing said so yet. */
 			if (!IS_BUILTIN(CONFIG_MSHV_ROOT) ||
 			    !IS_ENABLED(CONFIG_X86_64))
 				pr_err("host mode needs MSHV_ROOT=y on x86_64: no backend\n");

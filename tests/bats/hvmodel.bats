@@ -28,14 +28,21 @@ teardown() {
 	hvt_teardown
 }
 
-# host_mode_clean: every "hvcarve_sim: host mode:" line of the console is
-# one of success; an error (a dead transport, a boot call that failed, a
-# port or backend not had) fails the test.
+# host_mode_clean: every boot of the patched kernel set host mode up (one
+# line of success each), and every "hvcarve_sim: host mode" line of the
+# console is one of success; an error (a dead transport, a boot call that
+# failed, a port not had) or a host mode that never started fails the test.
 host_mode_clean() {
-	local bad
+	local bad boots up
 	bad=$(console_log | grep 'hvcarve_sim: host mode' |
 		grep -Ev 'host mode: (the hypervisor is the host.s, behind I/O port 0x3e8|[0-9]+ of [0-9]+ logical processors added: [0-9]+ ordinary pages deposited)$' || true)
-	[ -z "$bad" ] || fail "host mode errors: $bad"
+	[ -z "$bad" ] || { fail "host mode errors: $bad"; return 1; }
+	boots=$(console_log | grep -c 'Linux version [^ ]*-hvcarve ' || true)
+	up=$(console_log | grep -c 'hvcarve_sim: host mode: the hypervisor is the host' || true)
+	if [ "$boots" -eq 0 ] || [ "$up" != "$boots" ]; then
+		fail "host mode set up in $up of $boots boots of the patched kernel"
+		return 1
+	fi
 }
 
 # r KEY [GEN]: a result of generation GEN (default 0).
@@ -61,20 +68,29 @@ ledger_parts() {
 	echo "${out[*]}"
 }
 
-@test "control: host_mode_clean fails on a dead transport, a failed boot call or a port not had, and passes the lines of success" {
+@test "control: host_mode_clean fails on a dead transport, a failed boot call, a port not had or a boot without host mode, and passes the lines of success" {
 	local art
 	art=$(vm_artifacts)
 	mkdir -p "$art"
+	local boot='[    0.0] Linux version 7.3.4-hvcarve (hvcarve@hvcarve) #1 SMP'
 	local ok1='[    0.2] hvcarve_sim: host mode: the hypervisor is the host'"'"'s, behind I/O port 0x3e8'
 	local ok2='[    0.3] hvcarve_sim: host mode: 3 of 3 logical processors added: 0 ordinary pages deposited'
-	printf '%s\r\n' "$ok1" "$ok2" >"$art/console.log"
+	printf '%s\r\n' "$boot" "$ok1" "$ok2" >"$art/console.log"
 	host_mode_clean
+	# A boot that never set host mode up, with no error line.
+	printf '%s\r\n' "$boot" "$ok1" "$ok2" "$boot" >"$art/console.log"
+	run host_mode_clean
+	assert_failure
+	assert_output --partial "host mode set up in 1 of 2 boots"
+	printf '%s\r\n' "$boot" >"$art/console.log"
+	run host_mode_clean
+	assert_failure
 	local bad
 	for bad in 'hvcarve_sim: host mode: no valid answer from the host to call 0x1000000048 (seq 9): the transport is dead' \
 		'hvcarve_sim: host mode: adding logical processor 2 failed: -12' \
 		'hvcarve_sim: host mode: 2 of 3 logical processors added: 0 ordinary pages deposited x' \
 		'hvcarve_sim: host mode: I/O ports 0x3e8-0x3ef are busy'; do
-		printf '%s\r\n' "$ok1" "[    0.4] $bad" "$ok2" >"$art/console.log"
+		printf '%s\r\n' "$boot" "$ok1" "[    0.4] $bad" "$ok2" >"$art/console.log"
 		run host_mode_clean
 		assert_failure
 		assert_output --partial "$bad"

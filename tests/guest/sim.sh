@@ -60,6 +60,7 @@ hvt_sim_report() {
 	hvt_result "$1.state" "$(cat $HVT_HVC/state)"
 	hvt_result "$1.reason" "$(cat $HVT_HVC/reason)"
 	# In host mode (hvcarve_sim.host=) the ledger is the host's.
+	[ -e "$HVT_SIM/ledger" ] || return 0
 	! grep -q '^host ' "$HVT_SIM/ledger" || return 0
 	for hvt__f in held refusals corrupted bad_checksum wrong_pfn torn; do
 		hvt_result "$1.sim_$hvt__f" "$(hvt_sim_ledger $hvt__f)"
