@@ -19,7 +19,7 @@
 #   * sparse              the kernel build's C=2 sparse run, with W=1, on the object of
 #                         every project .c file built in the configuration;
 #                         any warning or error in a project file fails
-#   * shellcheck          scripts/*.sh, .ci/run, tests/guest/*, tests/lib/*.sh,
+#   * shellcheck          scripts/*.sh, .ci/run, tests/guest/*, tests/lib/*.sh and *.bash,
 #                         tests/bats/*.bash and tests/host/ (agent, scenario,
 #                         image/) (.bats files are not shell)
 #   * no-python           no project file is Python or runs it (outside
@@ -390,7 +390,7 @@ gate_sparse() {
 
 gate_shellcheck() {
 	local files=() f
-	for f in scripts/*.sh .ci/run tests/guest/* tests/lib/*.sh tests/bats/*.bash \
+	for f in scripts/*.sh .ci/run tests/guest/* tests/lib/*.sh tests/lib/*.bash tests/bats/*.bash \
 		tests/host/agent tests/host/scenario tests/host/image/hvt-boot \
 		tests/host/image/hvt-provision; do
 		[ -f "$f" ] && files+=("$f")

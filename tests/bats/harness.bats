@@ -458,3 +458,73 @@ hvt_done'
 	# And the crash check itself still sees the crash in that console.
 	run -4 "$VMRUN" --check-console "$fix"
 }
+
+# trickle FD N: N numbered lines to FD a character at a time, as a UART
+# delivers them, with pauses of 1-3 ms (a read -t on an idle FIFO is the
+# sleep) that make a reader's timeouts expire all along the lines.
+trickle() {
+	local fd=$1 n=$2 i j line idle
+	exec {idle}<> <(:)
+	for ((i = 0; i < n; i++)); do
+		printf -v line '@@HVT RESULT line.%d %d\n' "$i" "$i"
+		for ((j = 0; j < ${#line}; j++)); do
+			printf '%s' "${line:j:1}" >&"$fd"
+			((j % 4)) || read -r -t "0.00$((RANDOM % 3 + 1))" -u "$idle" _
+		done
+	done
+	printf 'END\n' >&"$fd"
+}
+
+# The reader vmrun.sh had: read -t of a whole line, keeping what a timeout
+# left.
+naive_read_line() {
+	local -n naive__buf=$2
+	local chunk rc
+	IFS= read -r -t "$3" -u "$1" chunk
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		[ "$rc" -gt 128 ] && naive__buf+=$chunk
+		return 1
+	fi
+	LINE=$naive__buf$chunk
+	naive__buf=''
+}
+
+# through READER N: trickle N lines through a FIFO to READER, polled with
+# 1 ms timeouts; prints each line that did not arrive intact and in order.
+through() {
+	local reader=$1 n=$2 fifo fd buf='' i=0 wpid idle=0
+	fifo=$BATS_TEST_TMPDIR/$reader.fifo
+	mkfifo "$fifo"
+	exec {fd}<>"$fifo"
+	trickle "$fd" "$n" &
+	wpid=$!
+	while :; do
+		if ! "$reader" "$fd" buf 0.001; then
+			# The writer is gone and nothing came for a second: a line
+			# was lost for good (END's newline, say).
+			kill -0 "$wpid" 2>/dev/null || ((++idle < 1000)) || break
+			continue
+		fi
+		[ "$LINE" != END ] || break
+		[ "$LINE" = "@@HVT RESULT line.$i $i" ] || echo "line $i: [$LINE]"
+		[[ $LINE =~ ^@@HVT\ RESULT\ line\.([0-9]+) ]] && i=$((10#${BASH_REMATCH[1]}))
+		i=$((i + 1))
+	done
+	wait "$wpid"
+	exec {fd}>&-
+	[ "$i" -eq "$n" ] || echo "$i lines of $n"
+}
+
+@test "control channel: lines that arrive a character at a time survive the reader's timeouts; a whole-line read -t merges them (control)" {
+	source "$HVT_ROOT/tests/lib/lineread.bash"
+	run through read_line 600
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	# Control: bash 5.2's read -t drops the newline of some lines.
+	run through naive_read_line 300
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *[0-9]@@HVT\ RESULT\ line.* ]]
+}

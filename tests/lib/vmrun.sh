@@ -95,6 +95,11 @@ set -uo pipefail
 
 readonly EXIT_DONE=0 EXIT_FAIL=1 EXIT_SETUP=2 EXIT_TIMEOUT=3 EXIT_CRASH=4 EXIT_QEMU=5
 
+# read_line: every line of the control channel and of QMP is read with it
+# (bash's own read -t can glue two lines together).
+# shellcheck source=tests/lib/lineread.bash
+source "$(dirname -- "${BASH_SOURCE[0]}")/lineread.bash" || exit $EXIT_SETUP
+
 # --- console patterns ---------------------------------------------------
 
 # A kernel crash or a warning; one alternative per kind.
@@ -373,6 +378,7 @@ event() { # TEXT: a line of timeline.txt
 qpid=''
 qemu_rc=''
 ctl_r='' ctl_w='' qmp_r='' qmp_w='' con_fd=''
+# shellcheck disable=SC2034 # read_line's buffers, passed by name
 ctl_buf='' qmp_buf='' con_tail=''
 qmp_err=''
 interrupted=''
@@ -651,15 +657,12 @@ qmp_event() {
 # Read QMP lines until the reply (WHAT: greeting or return), within TIMEOUT
 # seconds. Events on the way are logged. Fails with qmp_err set.
 qmp_read_reply() { # TIMEOUT WHAT
-	local end chunk rc line
+	local end line
 	now_us
 	end=$((NOW_US + $1 * 1000000))
 	while :; do
-		IFS= read -r -t 0.5 -u "$qmp_r" chunk
-		rc=$?
-		if [ $rc -eq 0 ]; then
-			line=${qmp_buf}${chunk%$'\r'}
-			qmp_buf=''
+		if read_line "$qmp_r" qmp_buf 0.5; then
+			line=${LINE%$'\r'}
 			case $line in
 			'{"QMP"'*) [ "$2" = greeting ] && return 0 ;;
 			'{"return"'*) [ "$2" = return ] && return 0 ;;
@@ -672,7 +675,6 @@ qmp_read_reply() { # TIMEOUT WHAT
 			esac
 			continue
 		fi
-		[ $rc -gt 128 ] && qmp_buf+=$chunk
 		if ! qemu_alive; then
 			qmp_err="QEMU exited"
 			return 1
@@ -695,11 +697,8 @@ qmp_cmd() {
 
 # Log the events QEMU sent unasked.
 qmp_poll_events() {
-	local chunk
-	while read -r -t 0 -u "$qmp_r"; do
-		IFS= read -r -t 0.5 -u "$qmp_r" chunk || { qmp_buf+=$chunk; return; }
-		qmp_event "${qmp_buf}${chunk%$'\r'}"
-		qmp_buf=''
+	while read -t 0 -u "$qmp_r" && read_line "$qmp_r" qmp_buf 0.5; do
+		qmp_event "${LINE%$'\r'}"
 	done
 }
 
@@ -726,15 +725,8 @@ send() { # TEXT: one line to the guest
 # Read one control line (waiting up to $1 seconds) and act on it. Fails
 # when there was no complete line.
 poll_ctl() {
-	local chunk rc
-	IFS= read -r -t "$1" -u "$ctl_r" chunk
-	rc=$?
-	if [ $rc -ne 0 ]; then
-		[ $rc -gt 128 ] && ctl_buf+=$chunk
-		return 1
-	fi
-	ctl_line "${ctl_buf}${chunk}"
-	ctl_buf=''
+	read_line "$ctl_r" ctl_buf "$1" || return 1
+	ctl_line "$LINE"
 }
 
 ctl_line() {

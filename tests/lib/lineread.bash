@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# read_line FD BUFFER-VAR TIMEOUT: read one complete line from FD into
+# LINE, waiting up to TIMEOUT seconds for its first new character. A line
+# not complete yet stays in the variable named BUFFER-VAR for the next
+# call, and the call fails.
+#
+# Why not `read -t TIMEOUT` of a whole line: bash 5.2's read builtin checks
+# its timer once more after the loop that ends at the delimiter
+# (builtins/read.def, the check_read_timeout() after input_string[i] =
+# '\0'). When the timer expires between that read of the newline and that
+# check, read returns as timed out with the line but without its newline,
+# and the next line is glued onto it: two protocol lines become one, and
+# the second is lost (tests/bats/harness.bats, "control channel" tests).
+# With -N 1, read stores each character before any timer check, so a
+# timeout never loses one; only the wait for the first character has a
+# timeout, and the rest of the line is read only while `read -t 0` says
+# input is there.
+# shellcheck disable=SC2034 # LINE is for the caller
+read_line() {
+	local -n read_line__buf=$2
+	local c rc
+	IFS= read -r -N 1 -t "$3" -u "$1" c
+	rc=$?
+	# 1: end of file or an error; >128: timed out, with or without a char.
+	[ "$rc" -eq 0 ] || [ "$rc" -gt 128 ] || return 1
+	while :; do
+		if [ "$c" = $'\n' ]; then
+			LINE=$read_line__buf
+			read_line__buf=''
+			return 0
+		fi
+		read_line__buf+=$c
+		read -t 0 -u "$1" || return 1
+		IFS= read -r -N 1 -u "$1" c || return 1
+	done
+}
