@@ -502,3 +502,66 @@ EOS
 	assert_equal "$(ledger ordinary_across_kexec)" 0
 	host_mode_clean
 }
+
+# A hypervisor for which hvcarve's assumption is false: it accepts a page
+# it already holds (SUCCESS) instead of refusing it, and does not take it
+# again (the model's --mode blind). Generation 1 offers the pages
+# generation 0 deposited, and learns nothing; through the real backend's
+# HvCallGetMemoryBalance, the glue sees the balance grow by less than what
+# was accepted, and stops depositing into the carveout. The control is the
+# same chain against the honest model, which refuses those pages.
+BLIND_SCENARIO='. /hvt/sim.sh
+g=$(hvt_gen)
+if [ "$g" = 0 ]; then
+	hvt_sim_deposit 100 1 || hvt_fail "deposit: $hvt_sim_err"
+	hvt_kexec -s /boot/vmlinuz-new "nokaslr $CARVE $HOST"
+fi
+if hvt_sim_deposit 50 2; then hvt_result second ok; else hvt_result second "$hvt_sim_err"; fi
+hvt_sim_report second
+if hvt_sim_deposit 10 3; then hvt_result third ok; else hvt_result third "$hvt_sim_err"; fi
+hvt_sim_report third
+hvt_ckpt end
+hvt_done'
+
+@test "a hypervisor that accepts a page it already holds (the model's blind mode) is caught by the real backend's memory balance: the carveout is distrusted; the honest model is the control" {
+	local mode l
+	for mode in blind honest; do
+		VM_TAG=$mode vm_run - "nokaslr $CARVE $HOST" --hv-model "$MODEL --mode $mode" \
+			<<<"CARVE='$CARVE' HOST='$HOST'; $BLIND_SCENARIO"
+		VM_TAG=$mode host_mode_clean
+	done
+	export VM_TAG=blind
+	l=$(vm_artifacts)/dumps/end.hv-ledger
+	assert_equal "$(ledger mode "$l")" blind
+	# 50 pages "accepted" in generation 1, none of them taken.
+	assert_equal "$(r second 1)" ok
+	assert_equal "$(ledger accepted_held "$l")" 50
+	assert_equal "$(ledger refusals "$l")" 0
+	assert_equal "$(r second.state 1)" distrusted
+	assert_equal "$(r second.reason 1)" "partition 0x2: 50 pages were accepted, but its memory balance grew by 0"
+	run console_grep -g 1 'hvcarve: the hypervisor contradicted what hvcarve assumes: partition 0x2: 50 pages were accepted'
+	assert_success
+	# Nothing more goes into the carveout.
+	run r third 1
+	assert_output --partial "Cannot allocate memory"
+	assert_equal "$(r third.deposited_pages 1)" "$(r second.deposited_pages 1)"
+	assert_equal "$(ledger held "$l")" 100
+	assert_equal "$(ledger_parts "$l")" "1:100"
+	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(ledger ordinary_across_kexec)" 0
+	# The control: those pages are refused, learnt, and the rest taken.
+	export VM_TAG=honest
+	l=$(vm_artifacts)/dumps/end.hv-ledger
+	assert_equal "$(ledger mode "$l")" honest
+	assert_equal "$(r second 1)" ok
+	assert_equal "$(r third 1)" ok
+	assert_equal "$(r third.state 1)" active
+	assert_equal "$(r third.reason 1)" none
+	assert_equal "$(ledger accepted_held "$l")" 0
+	[ "$(ledger refusals "$l")" -gt 0 ]
+	assert_equal "$(ledger held "$l")" 160
+	assert_equal "$(ledger_parts "$l")" "1:100 2:50 3:10"
+	run console_grep -g 1 'contradicted'
+	assert_failure
+	assert_equal "$(ledger guest_writes)" 0
+}

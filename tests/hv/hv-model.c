@@ -9,7 +9,8 @@
  *
  * hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE]
  *          [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]...
- *          [--lp-pages N] [--vp-pages N] [--mode honest|adversarial] [--seed N]
+ *          [--lp-pages N] [--vp-pages N] [--mode honest|adversarial|blind]
+ *          [--seed N]
  *   --ram      guest RAM file (memory-backend-file,share=on), all of it
  *              mapped shared read/write; its size is the RAM size.
  *   --lowmem   RAM bytes below 4 GiB (page aligned). GPA g is file offset g
@@ -27,7 +28,8 @@
  *              hypervisor that holds pages before the guest's first boot.
  *   --lp-pages pages a logical processor takes into use (default 3), and
  *   --vp-pages a VP (default 0): see boot_call().
- *   --mode     honest (default) or adversarial.  --seed: default 1.
+ *   --mode     honest (default), adversarial or blind (below).  --seed:
+ *              default 1.
  * Numbers are decimal or 0x hex. The log starts "hv-model: mode M seed S",
  * then "hv-model: listening on PATH". SIGUSR1: check every held page and
  * write the ledger (full_checks grows). SIGTERM/SIGINT: check the pages,
@@ -113,11 +115,18 @@
  * ADV_ONE_IN each: deposit: SUCCESS early after at least one rep ([IF]; the
  * caller reissues), OPERATION_DENIED for a free page at a random rep (a
  * lie), INSUFFICIENT_MEMORY at a random rep; withdraw: random order, a
- * short count (NO_RESOURCES while pages remain, after at least one). The first deposit for a partition
- * draws 1 in ADV_PART_ONE_IN: on a hit (one partition per run at most)
- * each of its deposits gets ACCESS_DENIED. Each deviation that takes effect
- * counts (injected) and is logged as, with N counting hypercalls from 1:
+ * short count (NO_RESOURCES while pages remain, after at least one). The
+ * first deposit for a partition draws 1 in ADV_PART_ONE_IN: on a hit (one
+ * partition per run at most) each of its deposits gets ACCESS_DENIED. Each
+ * deviation that takes effect counts (injected) and is logged as, with N
+ * counting hypercalls from 1:
  *   hv-model: seed S call N: deposit partition P: early return after K of R
+ *
+ * Blind: honest, except that a page already held is accepted again (SUCCESS
+ * for its rep), not taken a second time and not refused: the hypervisor
+ * for which hvcarve's assumption about refusals is false. Its memory
+ * balance does not grow for such a page; accepted_held counts them. The
+ * glue's balance check (hv_carve_balance_check()) is what must notice.
  *
  * Invariants, counted and logged (never fatal):
  *  guest_writes: every held page must still hold its fill; one that does
@@ -131,13 +140,13 @@
  *  refused as held). Partition counts are the lengths of their LIFO stacks.
  *
  * Ledger, one "name value..." per line in this order: mode honest|
- * adversarial, seed, epoch (HELLOs seen), held, held_carveout, held_ordinary,
- * "partition 0xP N" per partition holding pages (ascending; SELF is
- * 0xffffffffffffffff), in_use (pages in use, all partitions), lps (logical
- * processors added), calls_deposit, calls_withdraw, calls_balance,
+ * adversarial|blind, seed, epoch (HELLOs seen), held, held_carveout,
+ * held_ordinary, "partition 0xP N" per partition holding pages (ascending;
+ * SELF is 0xffffffffffffffff), in_use (pages in use, all partitions), lps
+ * (logical processors added), calls_deposit, calls_withdraw, calls_balance,
  * calls_other (the boot calls and unknown ones), pages_deposited,
- * pages_withdrawn, refusals, injected, guest_writes, ordinary_across_kexec,
- * bad_frames, full_checks.
+ * pages_withdrawn, refusals, accepted_held, injected, guest_writes,
+ * ordinary_across_kexec, bad_frames, full_checks.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -206,11 +215,12 @@ typedef unsigned char u8;
 #define MAX_LPS		4096	/* logical processor indexes known */
 
 enum { CALLS_DEP, CALLS_WD, CALLS_BAL, CALLS_OTHER, PAGES_DEP, PAGES_WD,
-	REFUSALS, INJECTED, GUEST_WRITES, ORD_KEXEC, BAD_FRAMES, NCOUNT };
+	REFUSALS, ACCEPTED_HELD, INJECTED, GUEST_WRITES, ORD_KEXEC, BAD_FRAMES,
+	NCOUNT };
 static const char *const count_name[NCOUNT] = {
 	"calls_deposit", "calls_withdraw", "calls_balance", "calls_other",
-	"pages_deposited", "pages_withdrawn", "refusals", "injected",
-	"guest_writes", "ordinary_across_kexec", "bad_frames",
+	"pages_deposited", "pages_withdrawn", "refusals", "accepted_held",
+	"injected", "guest_writes", "ordinary_across_kexec", "bad_frames",
 };
 
 struct rec {			/* a held page, or a free record */
@@ -229,7 +239,7 @@ struct part {			/* a partition id seen in a deposit */
 static struct {
 	u8 *ram;
 	u64 size, lowmem, cbase[MAX_CARVEOUTS], cend[MAX_CARVEOUTS];
-	int ncarve, adversarial, denied_picked;
+	int ncarve, adversarial, blind, denied_picked;
 	u64 seed, rng, epoch, seq, ncall, nheld, ncarve_held;
 	const char *ledger, *sock;
 	FILE *log;
@@ -531,6 +541,11 @@ static void new_epoch(void)
 	}
 }
 
+static const char *mode_name(void)
+{
+	return m.adversarial ? "adversarial" : m.blind ? "blind" : "honest";
+}
+
 static void write_ledger(void)
 {
 	char tmp[4200];
@@ -545,8 +560,7 @@ static void write_ledger(void)
 		return;
 	}
 	fprintf(f, "mode %s\nseed %llu\nepoch %llu\nheld %llu\n",
-		m.adversarial ? "adversarial" : "honest", m.seed, m.epoch,
-		m.nheld);
+		mode_name(), m.seed, m.epoch, m.nheld);
 	fprintf(f, "held_carveout %llu\nheld_ordinary %llu\n", m.ncarve_held,
 		m.nheld - m.ncarve_held);
 	for (i = 0; i < m.nparts; i++)
@@ -640,6 +654,10 @@ static u64 deposit(u64 ctl, u64 in_gpa)
 		pg = pfn_ptr(list[i]);
 		if (!pg)
 			return RESULT(HV_STATUS_INVALID_PARAMETER, i);
+		if (held(list[i]) && m.blind) {
+			m.count[ACCEPTED_HELD]++;
+			continue;
+		}
 		if (held(list[i])) {
 			m.count[REFUSALS]++;
 			return RESULT(HV_STATUS_OPERATION_DENIED, i);
@@ -1024,11 +1042,13 @@ int main(int argc, char **argv)
 		else if (opt == 'V')
 			m.vp_pages = (u32)number(optarg, "bad --vp-pages");
 		else if (opt == 'm' && !strcmp(optarg, "honest"))
-			m.adversarial = 0;
+			m.adversarial = m.blind = 0;
 		else if (opt == 'm' && !strcmp(optarg, "adversarial"))
-			m.adversarial = 1;
+			m.adversarial = 1, m.blind = 0;
+		else if (opt == 'm' && !strcmp(optarg, "blind"))
+			m.blind = 1, m.adversarial = 0;
 		else
-			fail("usage: hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE] [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]... [--lp-pages N] [--vp-pages N] [--mode honest|adversarial] [--seed N]",
+			fail("usage: hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE] [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]... [--lp-pages N] [--vp-pages N] [--mode honest|adversarial|blind] [--seed N]",
 			     NULL);
 	}
 	if (optind != argc || !ram || !lowmem || !m.sock || !m.ledger)
@@ -1041,8 +1061,7 @@ int main(int argc, char **argv)
 		fail(logname, strerror(errno));
 	}
 	setvbuf(m.log, NULL, _IOLBF, 0);
-	say("mode %s seed %llu", m.adversarial ? "adversarial" : "honest",
-	    m.seed);
+	say("mode %s seed %llu", mode_name(), m.seed);
 	m.rng = m.seed;
 
 	fd = open(ram, O_RDWR);
