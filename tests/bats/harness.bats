@@ -516,12 +516,42 @@ through() {
 	[ "$i" -eq "$n" ] || echo "$i lines of $n"
 }
 
-@test "control channel: lines that arrive a character at a time survive the reader's timeouts; a whole-line read -t merges them (control)" {
+# nul_then_nothing: "ab", a NUL byte and then nothing on a FIFO; prints
+# what read_line did, or "blocked" if it had not returned after 5 s.
+nul_then_nothing() {
+	local fifo=$BATS_TEST_TMPDIR/nul.fifo fd pid i idle
+	mkfifo "$fifo"
+	exec {fd}<>"$fifo" {idle}<> <(:)
+	printf 'ab\0' >&"$fd"
+	(
+		buf=''
+		read_line "$fd" buf 0.1
+		echo "rc=$? buf=$buf"
+	) &
+	pid=$!
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		read -r -t 0.1 -u "$idle" _
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid"
+		echo blocked
+	fi
+	wait "$pid"
+	exec {fd}>&- {idle}>&-
+}
+
+@test "control channel: lines that arrive a character at a time survive the reader's timeouts, and a NUL byte does not block it; a whole-line read -t merges them (control)" {
 	source "$HVT_ROOT/tests/lib/lineread.bash"
 	run through read_line 600
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
+	# A NUL byte is skipped, not a character: the reader must not wait
+	# for the byte after it.
+	run nul_then_nothing
+	echo "$output"
+	[ "$output" = "rc=1 buf=ab" ]
 	# Control: bash 5.2's read -t drops the newline of some lines.
 	run through naive_read_line 300
 	echo "$output"

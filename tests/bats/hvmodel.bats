@@ -536,6 +536,8 @@ hvt_done'
 	# 50 pages "accepted" in generation 1, none of them taken.
 	assert_equal "$(r second 1)" ok
 	assert_equal "$(ledger accepted_held "$l")" 50
+	# The glue asked the model for the balance: HvCallGetMemoryBalance.
+	[ "$(ledger calls_balance "$l")" -gt 0 ]
 	assert_equal "$(ledger refusals "$l")" 0
 	assert_equal "$(r second.state 1)" distrusted
 	assert_equal "$(r second.reason 1)" "partition 0x2: 50 pages were accepted, but its memory balance grew by 0"

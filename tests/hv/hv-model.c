@@ -127,6 +127,7 @@
  * for which hvcarve's assumption about refusals is false. Its memory
  * balance does not grow for such a page; accepted_held counts them. The
  * glue's balance check (hv_carve_balance_check()) is what must notice.
+ * pages_deposited does not count them.
  *
  * Invariants, counted and logged (never fatal):
  *  guest_writes: every held page must still hold its fill; one that does
