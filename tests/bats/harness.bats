@@ -334,6 +334,16 @@ EOF
 	[[ "$output" == *"protocol error: DONE at gen 0 without a TAINT report"* ]]
 }
 
+# Each BOOT the guest reports must be a boot the console showed. Control:
+# every other run of this file, whose BOOTs agree.
+@test "a BOOT whose generation disagrees with the boots in the console is a protocol error (exit 2)" {
+	run -2 vm_run - '' <<'EOF'
+hvt__send "BOOT gen=1 release=$(uname -r)"
+hvt_done
+EOF
+	[[ "$output" == *"protocol error: BOOT gen=1, but 1 kernel boots in the console"* ]]
+}
+
 # --- the driver itself ------------------------------------------------------
 
 @test "vmrun.sh: usage and setup errors exit 2" {

@@ -33,9 +33,11 @@
 # guest scripts, "hvt:" or "@@HVT", never count, nor lines matching an
 # --allow REGEX), and when a TAINT report is not 0. The guest reports the
 # taint before every kexec -e and before DONE; DONE without a TAINT report
-# of its generation is a protocol error (exit 2). --allow-taint LETTERS
-# tolerates those flags (e.g. NW for a KUnit boot: KUnit sets TAINT_TEST
-# whenever it runs, and its suites WARN on purpose).
+# of its generation is a protocol error (exit 2), and so is a BOOT whose
+# gen= is not the number of kernel boots the console showed before it,
+# less one. --allow-taint LETTERS tolerates those flags (e.g. NW for a
+# KUnit boot: KUnit sets TAINT_TEST whenever it runs, and its suites WARN
+# on purpose).
 # Every lockdep report is a crash, and so is lockdep turning itself off.
 #
 # At DONE or FAIL the host answers ACK and quits QEMU at once (the guest
@@ -714,6 +716,7 @@ status=''        # DONE or FAIL
 fail_msg=''
 taint_gen=-1     # generation of the last TAINT report
 taint_bad=''     # the reason, when a report was not clean
+gen_bad=''       # the reason, when a BOOT disagreed with the console
 end_rc='' end_reason=''
 
 send() { # TEXT: one line to the guest
@@ -757,8 +760,14 @@ ctl_line() {
 				{ setup_error "QMP set-action: $qmp_err"; return 1; }
 			reset_armed=1
 		fi
-		if [ "$gen" -ne $((boots - 1)) ]; then
-			event "note: gen=$gen but $boots kernel boots seen in the console"
+		# Every boot the guest reports is one the console showed: a kernel
+		# that came up twice (a reset in the middle of a kexec, say) or a
+		# generation that skipped one fails the run. The console may lag
+		# the control channel: read what it has first.
+		poll_console
+		if [ "$gen" -ne $((boots - 1)) ] && [ -z "$gen_bad" ]; then
+			gen_bad="protocol error: BOOT gen=$gen, but $boots kernel boots in the console"
+			event "$gen_bad"
 		fi
 		;;
 	RESULT)
@@ -1012,6 +1021,8 @@ verdict() {
 		:
 	elif [ -n "$taint_bad" ]; then
 		end_rc=$EXIT_CRASH end_reason=$taint_bad
+	elif [ -n "$gen_bad" ]; then
+		end_rc=$EXIT_SETUP end_reason=$gen_bad
 	elif [ "$status" = DONE ]; then
 		if [ "$taint_gen" != "$gen" ]; then
 			end_rc=$EXIT_SETUP end_reason="protocol error: DONE at gen $gen without a TAINT report"
