@@ -1,15 +1,16 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0
 #
-# The lockdep kernel: the test kernel again, with PROVE_LOCKING and
-# DEBUG_ATOMIC_SLEEP (configs/hvcarve-lockdep.config, built by `make
-# lockdep-kernel` in build/kbuild-lockdep). deposit.bats's main cases and
-# smp.bats (one stress thread per vCPU) run under it, every generation of
-# their kexec chains included: its initramfs has the lockdep kernel as
-# /boot/vmlinuz-new. Any lockdep or atomic-sleep report fails a run: the
-# driver's console check (tests/lib/vmrun.sh) takes every report these
-# can print for a crash, which the last two tests show, on a real report
-# and on every report title in the tree's sources.
+# The lockdep kernel: the test kernel with PROVE_LOCKING and
+# DEBUG_ATOMIC_SLEEP, less what none of these tests runs (block devices,
+# networking, cgroups, hibernation, EFI: configs/hvcarve-lockdep.config,
+# built by `make lockdep-kernel` in build/kbuild-lockdep). deposit.bats's
+# main cases and smp.bats (one stress thread per vCPU) run under it,
+# every generation of their kexec chains included: its initramfs has the
+# lockdep kernel as /boot/vmlinuz-new. Any lockdep or atomic-sleep report
+# fails a run: the driver's console check (tests/lib/vmrun.sh) takes every
+# report these can print for a crash, which the last two tests show, on a
+# real report and on every report title in the tree's sources.
 #
 #   LOCKDEP_KERNEL  the lockdep bzImage (build/kbuild-lockdep/arch/x86/boot/bzImage)
 #   HVT_LOCKDEP_STRESS_SECONDS  smp.bats's stress runs here (default 5;

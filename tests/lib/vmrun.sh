@@ -285,7 +285,10 @@ is_crash() {
 # notice a FAIL that init printed on the console.
 console_line() {
 	local line=$1
-	if [[ $line =~ $boot_re ]] && [[ $line != *"Command line"* ]]; then
+	# Not in a line of ours (hvt_log can print anything), as the crash
+	# check and helpers.bash's console_boots.
+	if [[ $line =~ $boot_re ]] && [[ $line != *"Command line"* ]] &&
+		! [[ $line =~ $ours_re ]]; then
 		boots=$((boots + 1))
 		strip "$line"
 		event "console boot #$boots: ${STRIPPED:0:120}"
@@ -979,6 +982,7 @@ run_loop() {
 			continue
 		fi
 		[ -z "$taint_bad" ] || return
+		[ -z "$gen_bad" ] || return
 		[ -z "$status" ] || return
 		if ! qemu_alive; then
 			reap_qemu
