@@ -110,14 +110,15 @@ lockdep-kernel: $(LOCKDEP_KERNEL)
 # The patched kernel as a Debian package (scripts/build-deb.sh, the tree's
 # bindeb-pkg), for a real Debian host: the test kernel's configuration
 # without the test code (configs/hvcarve-host.config: no simulator, no
-# benchmark, no KUnit), so that it shares the test kernel's objects.
+# benchmark, no KUnit). A first build starts from a copy of the test
+# kernel's objects (--seed): only what the host fragment changes is compiled.
 DEB_DIR := $(BUILD)/deb
 HOST_CONFIG := $(TOP)/configs/hvcarve-host.config
 .PHONY: deb
 deb: deps source
 	@mkdir -p $(BUILD)
 	@flock $(BUILD)/.kernel.lock sh -c 'scripts/prepare-tree.sh $(PRISTINE) $(KTREE) && \
-		scripts/build-deb.sh $(KTREE) $(BUILD)/kbuild-deb $(DEB_DIR) $(CONFIG_FRAGMENT) $(HOST_CONFIG)'
+		scripts/build-deb.sh --seed $(KOUT) $(KTREE) $(BUILD)/kbuild-deb $(DEB_DIR) $(CONFIG_FRAGMENT) $(HOST_CONFIG)'
 
 # The Debian 13 host of tests/bats/host.bats (scripts/build-host-image.sh),
 # built from Debian's packages and cached in build/host; rebuilt when

@@ -4,27 +4,44 @@
 # Build the patched kernel as a Debian package (the kernel tree's own
 # "make bindeb-pkg"), for a host that installs kernels with dpkg.
 #
-#   build-deb.sh TREE KBUILD OUTDIR FRAGMENT...
+#   build-deb.sh [--seed DIR] TREE KBUILD OUTDIR FRAGMENT...
 #
 # TREE is the patched tree (scripts/prepare-tree.sh); the kernel is built in
 # KBUILD with tinyconfig plus the FRAGMENTs (scripts/build-kernel.sh), and
 # the packages end up in OUTDIR, with OUTDIR/image.deb a link to the
 # linux-image package (the linux-libc-dev package bindeb-pkg also makes is
-# left next to it). Put KBUILD next to the test kernel's output directory:
-# ccache then finds the objects the two kernels share, as their paths
-# relative to TREE are the same. Rebuilds only what changed; a package is
-# made again only when the kernel image changed.
+# left next to it). Rebuilds only what changed; a package is made again only
+# when the kernel image changed.
+#
+# --seed DIR: when KBUILD has no .config yet, start from a copy of DIR, the
+# test kernel's output directory. Kbuild's fixdep records which CONFIG_
+# options each object depends on (include/config/), so after the
+# configuration changes only the objects that use a changed option are
+# compiled again: the few the host fragment turns off, not the whole tree
+# (a different autoconf.h defeats ccache's direct mode for every file).
 set -euo pipefail
 
 die() { echo "build-deb: $*" >&2; exit 1; }
 
-[ $# -ge 4 ] || die "usage: $0 TREE KBUILD OUTDIR FRAGMENT..."
+seed=
+if [ "${1:-}" = --seed ]; then
+	seed=${2:?--seed needs a directory}
+	shift 2
+fi
+[ $# -ge 4 ] || die "usage: $0 [--seed DIR] TREE KBUILD OUTDIR FRAGMENT..."
 tree=$1 kbuild=$2 out=$3
 shift 3
 command -v dpkg-buildpackage >/dev/null || die "dpkg-buildpackage missing (install dpkg-dev)"
 mkdir -p "$out" "$kbuild"
 out=$(cd "$out" && pwd) kbuild=$(cd "$kbuild" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
+
+if [ -n "$seed" ] && [ ! -f "$kbuild/.config" ] && [ -f "$seed/.config" ]; then
+	echo "build-deb: starting $kbuild from a copy of $seed"
+	cp -a --reflink=auto "$seed/." "$kbuild/"
+	# Not this package's image until it is built again here.
+	rm -f "$kbuild/arch/x86/boot/bzImage"
+fi
 
 "$here/build-kernel.sh" "$tree" "$kbuild" "$@" -- bzImage
 release=$(cat "$kbuild/include/config/kernel.release")

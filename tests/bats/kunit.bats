@@ -11,7 +11,7 @@ load '/usr/lib/bats/bats-assert/load'
 
 # suite name and the number of test cases it has (parameterised cases
 # count once, as KTAP reports them at the suite level).
-SUITES="hvcarve_parse:4 hvcarve_pool:8 hvcarve_learn:12 hvcarve_cold:2 hvcarve_withdraw:1"
+SUITES="hvcarve_parse:4 hvcarve_pool:8 hvcarve_learn:12 hvcarve_cold:2 hvcarve_withdraw:1 hv_deposit:4"
 
 teardown() {
 	hvt_teardown
@@ -97,7 +97,8 @@ LOG
 }
 
 # Item 12: the suites use private pools (hvcarve_withdraw passes one page
-# of its own through the live glue, which it must leave as it was). Run
+# of its own through the live glue, which it must leave as it was;
+# hv_deposit counts its pages in the live kexec gate and uncounts them). Run
 # again at runtime, while the live carveout has deposits, they change
 # neither its counters nor a byte of it (host dumps).
 @test "KUnit suites run again at runtime leave the live pool and the carveout as they were" {
@@ -106,7 +107,7 @@ LOG
 hvt_sim_deposit 500 1 || hvt_fail "deposit: $hvt_sim_err"
 hvt_sim_report before
 hvt_ckpt before 0x3a000000 0x4000000
-for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold hvcarve_withdraw; do
+for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold hvcarve_withdraw hv_deposit; do
 	echo 1 >/sys/kernel/debug/kunit/$s/run || hvt_fail "cannot run $s"
 	hvt_result "result.$s" "$(tail -n 1 /sys/kernel/debug/kunit/$s/results)"
 done
@@ -115,7 +116,7 @@ hvt_sim_report after
 hvt_done
 EOF
 	local s k
-	for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold hvcarve_withdraw; do
+	for s in hvcarve_parse hvcarve_pool hvcarve_learn hvcarve_cold hvcarve_withdraw hv_deposit; do
 		run result "result.$s" 0
 		assert_output --regexp "^ok [0-9]+ $s\$"
 	done

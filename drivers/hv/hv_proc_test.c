@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit test of hv_deposit_alloc_pages(), the loop of hv_call_deposit_pages()
+ * that takes its pages from the page allocator: the way a kernel without
+ * hvcarve deposits. Included by hv_proc.c, so that it reaches the static
+ * loop whether or not hvcarve's glue takes the deposits of this kernel.
+ *
+ * A fake HvCallDepositMemory replaces the hv_hypercall static call for the
+ * test's own task; a hypercall of any other task, or of another code, goes
+ * on to the previous target. The fake takes the pages of the first reps it
+ * is told to take, at most HV_PROC_TEST_REPS_PER_CALL per call, so that
+ * hv_do_rep_hypercall() resumes it, and fails the next rep with the status
+ * it is given, the count of completed reps in it as the TLFS describes for
+ * a rep hypercall. It holds a reference to every page it takes, as the
+ * hypervisor holds the page: a page that the loop frees although the fake
+ * took it loses only the loop's reference, so the test sees it (a count
+ * of 1, not 2) and nothing is freed under the fake.
+ *
+ * Locking: none. The cases run one at a time in the KUnit task, and the
+ * fake is set before the static call is updated and cleared after it is
+ * restored.
+ */
+#include <kunit/test.h>
+#include <linux/bitfield.h>
+#include <linux/percpu.h>
+#include <linux/static_call.h>
+
+/* Pages each case deposits: more than the fake takes in one call. */
+#define HV_PROC_TEST_PAGES		8
+/* Reps the fake completes in one call before it returns for a resume. */
+#define HV_PROC_TEST_REPS_PER_CALL	3
+/* The partition the cases deposit for. */
+#define HV_PROC_TEST_PARTITION		7
+
+/**
+ * struct hv_proc_fake - the fake hypervisor of one case
+ * @task: the task whose deposits it answers
+ * @take: pages it takes before it fails
+ * @fail: the status it fails with; U64_MAX: no hypercall was made
+ * @pfns: the pages it took, in the order of their reps
+ * @taken: entries of @pfns
+ * @partition_id: the partition of its last call
+ * @calls: deposits it answered
+ */
+struct hv_proc_fake {
+	struct task_struct *task;
+	unsigned int take;
+	u64 fail;
+	u64 pfns[HV_PROC_TEST_PAGES];
+	unsigned int taken;
+	u64 partition_id;
+	unsigned int calls;
+};
+
+static struct hv_proc_fake *hv_proc_fake;
+static u64 (*hv_proc_before)(u64 control, u64 input, u64 output);
+/* Per-CPU input pages of the test's own, where Hyper-V set up none. */
+static void * __percpu *hv_proc_test_input;
+
+static u64 hv_proc_fake_hypercall(u64 control, u64 input, u64 output)
+{
+	struct hv_proc_fake *f = READ_ONCE(hv_proc_fake);
+	struct hv_deposit_memory *in;
+	unsigned int rep, count, end;
+
+	if (!f || current != f->task ||
+	    lower_16_bits(control) != HVCALL_DEPOSIT_MEMORY)
+		return hv_proc_before(control, input, output);
+
+	in = phys_to_virt(input);
+	rep = FIELD_GET(HV_HYPERCALL_REP_START_MASK, control);
+	count = FIELD_GET(HV_HYPERCALL_REP_COMP_MASK, control);
+	end = min(count, rep + HV_PROC_TEST_REPS_PER_CALL);
+	f->calls++;
+	f->partition_id = in->partition_id;
+	for (; rep < end; rep++) {
+		if (f->taken == f->take || f->taken == ARRAY_SIZE(f->pfns)) {
+			if (f->fail == U64_MAX)
+				return U64_MAX;
+			return f->fail |
+			       FIELD_PREP(HV_HYPERCALL_REP_COMP_MASK, rep);
+		}
+		get_page(pfn_to_page(in->gpa_page_list[rep]));
+		f->pfns[f->taken++] = in->gpa_page_list[rep];
+	}
+	return HV_STATUS_SUCCESS | FIELD_PREP(HV_HYPERCALL_REP_COMP_MASK, rep);
+}
+
+static void hv_proc_test_free_input(void)
+{
+	int cpu;
+
+	if (!hv_proc_test_input)
+		return;
+	if (hyperv_pcpu_input_arg == hv_proc_test_input)
+		hyperv_pcpu_input_arg = NULL;
+	for_each_possible_cpu(cpu)
+		free_page((unsigned long)*per_cpu_ptr(hv_proc_test_input, cpu));
+	free_percpu(hv_proc_test_input);
+	hv_proc_test_input = NULL;
+}
+
+static int hv_proc_test_init(struct kunit *test)
+{
+	struct hv_proc_fake *f;
+	int cpu;
+
+	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	f->task = current;
+	test->priv = f;
+
+	/* A root partition has them from hv_common_init(); QEMU has none. */
+	if (!hyperv_pcpu_input_arg) {
+		hv_proc_test_input = alloc_percpu(void *);
+		if (!hv_proc_test_input)
+			return -ENOMEM;
+		for_each_possible_cpu(cpu) {
+			void *page = (void *)get_zeroed_page(GFP_KERNEL);
+
+			*per_cpu_ptr(hv_proc_test_input, cpu) = page;
+			if (!page) {
+				hv_proc_test_free_input();
+				return -ENOMEM;
+			}
+		}
+		hyperv_pcpu_input_arg = hv_proc_test_input;
+	}
+
+	hv_proc_before = static_call_query(hv_hypercall);
+	WRITE_ONCE(hv_proc_fake, f);
+	static_call_update(hv_hypercall, &hv_proc_fake_hypercall);
+	return 0;
+}
+
+static void hv_proc_test_exit(struct kunit *test)
+{
+	static_call_update(hv_hypercall, hv_proc_before);
+	WRITE_ONCE(hv_proc_fake, NULL);
+	hv_proc_test_free_input();
+}
+
+/*
+ * Check that every page the fake took is still allocated (the loop's
+ * reference and the fake's), then give it back, as a withdrawal would, and
+ * uncount it.
+ */
+static void hv_proc_test_give_back(struct kunit *test, struct hv_proc_fake *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < f->taken; i++) {
+		struct page *page = pfn_to_page(f->pfns[i]);
+		bool kept = page_ref_count(page) == 2;
+
+		KUNIT_EXPECT_TRUE_MSG(test, kept,
+				      "pfn %#llx, taken by the hypervisor, was freed",
+				      f->pfns[i]);
+		put_page(page);
+		if (kept)
+			__free_page(page);
+	}
+	hv_deposit_gate_put(f->taken);
+}
+
+/*
+ * Deposit HV_PROC_TEST_PAGES pages against a fake that takes @take of them
+ * and then fails with @fail; check what the loop returns and what the gate
+ * counts, and give the pages back.
+ */
+static void hv_proc_test_deposit(struct kunit *test, unsigned int take,
+				 u64 fail, int want)
+{
+	struct hv_proc_fake *f = test->priv;
+	u64 pages = hv_deposit_gate_pages();
+	u64 since_boot = hv_deposit_gate_pages_since_boot();
+	int ret;
+
+	f->take = take;
+	f->fail = fail;
+	ret = hv_deposit_alloc_pages(NUMA_NO_NODE, HV_PROC_TEST_PARTITION,
+				     HV_PROC_TEST_PAGES);
+	KUNIT_EXPECT_EQ(test, ret, want);
+	KUNIT_EXPECT_EQ(test, f->taken, take);
+	if (f->calls)
+		KUNIT_EXPECT_EQ(test, f->partition_id, HV_PROC_TEST_PARTITION);
+	/* Counted while the hypervisor holds them: kexec is refused. */
+	KUNIT_EXPECT_EQ(test, hv_deposit_gate_pages(), pages + take);
+	KUNIT_EXPECT_EQ(test, hv_deposit_gate_pages_since_boot(),
+			since_boot + take);
+	hv_proc_test_give_back(test, f);
+	KUNIT_EXPECT_EQ(test, hv_deposit_gate_pages(), pages);
+}
+
+/* Every page taken, over three calls: the rep hypercall resumes. */
+static void hv_proc_deposit_all(struct kunit *test)
+{
+	struct hv_proc_fake *f = test->priv;
+
+	hv_proc_test_deposit(test, HV_PROC_TEST_PAGES, HV_STATUS_SUCCESS, 0);
+	KUNIT_EXPECT_EQ(test, f->calls,
+			DIV_ROUND_UP(HV_PROC_TEST_PAGES,
+				     HV_PROC_TEST_REPS_PER_CALL));
+}
+
+/*
+ * Five taken, then "insufficient memory": the five are the hypervisor's
+ * and must not be freed; only they are counted.
+ */
+static void hv_proc_deposit_some(struct kunit *test)
+{
+	hv_proc_test_deposit(test, 5, HV_STATUS_INSUFFICIENT_MEMORY, -ENOMEM);
+}
+
+/* Refused from the first rep: nothing taken, nothing counted. */
+static void hv_proc_deposit_none(struct kunit *test)
+{
+	hv_proc_test_deposit(test, 0, HV_STATUS_INVALID_PARAMETER, -EINVAL);
+}
+
+/*
+ * No hypercall made (U64_MAX, whose rep count field is all ones): nothing
+ * taken, nothing counted.
+ */
+static void hv_proc_deposit_no_call(struct kunit *test)
+{
+	hv_proc_test_deposit(test, 0, U64_MAX, -EOPNOTSUPP);
+}
+
+static struct kunit_case hv_proc_deposit_cases[] = {
+	KUNIT_CASE(hv_proc_deposit_all),
+	KUNIT_CASE(hv_proc_deposit_some),
+	KUNIT_CASE(hv_proc_deposit_none),
+	KUNIT_CASE(hv_proc_deposit_no_call),
+	{}
+};
+
+static struct kunit_suite hv_proc_deposit_suite = {
+	.name = "hv_deposit",
+	.init = hv_proc_test_init,
+	.exit = hv_proc_test_exit,
+	.test_cases = hv_proc_deposit_cases,
+};
+
+kunit_test_suite(hv_proc_deposit_suite);
