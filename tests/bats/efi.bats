@@ -10,16 +10,18 @@
 # holds its banner, "Linux version ..."; the compressed image OVMF loads
 # does not).
 #
-# Then kexec under UEFI: chains patched -> stock 6.1 -> patched with both
-# syscalls, add_efi_memmap, and a negative control, all with host dumps
+# Then kexec under UEFI: a chain that alternates the patched kernel with
+# Debian's stock 5.10, 6.1, 6.12 and 7.3 with both syscalls,
+# add_efi_memmap, and a negative control, all with host dumps
 # (tools/hvcarve/hvcarve-dump) as integrity.bats does on BIOS.
 #
 #   KASLR_BOOTS          boots of the patched kernel's placement test (20)
 #   KASLR_STOCK_BOOTS    boots of its negative control, the stock kernel (3)
-#   HVT_EFI_GENERATIONS  kexecs of the chain (4: both kernels entered with
-#                        both syscalls; its 4th kexec, stock 6.1 -s>
-#                        patched, used to halt with "uncompression error":
-#                        see "the EFI stub's initrd table" below)
+#   HVT_EFI_GENERATIONS  kexecs of the chain (16: each of the four stock
+#                        kernels entered and left with both syscalls;
+#                        the long form is 52). Its 4th kexec, stock 6.1
+#                        -s> patched, used to halt with "uncompression
+#                        error": see "the EFI stub's initrd table" below
 
 load helpers
 load '/usr/lib/bats/bats-support/load'
@@ -379,39 +381,88 @@ outside() {
 	fi
 }
 
+# The stock kernels of the chain's odd generations, in turn: bookworm's
+# 6.1 (/boot/vmlinuz-old, in every initramfs) and those of distro.cpio
+# (scripts/fetch-kernels.sh): bullseye's 5.10, bookworm-backports' 6.12
+# and trixie-backports' unpatched 7.3. 5.10 cannot be kexec'd into from a
+# kernel running 5-level paging under TCG: the guest runs -cpu max,la57=off.
+STOCK_NAMES=(6.1 5.10 6.12 7.3-stock)
+STOCK_PATHS=(boot/vmlinuz-old boot/vmlinuz-5.10 boot/vmlinuz-6.12 boot/vmlinuz-7.3-stock)
+STOCK_RELEASES=('^6\.1\.' '^5\.10\.' '^6\.12\.' '^7\.3\.')
+DISTRO_INITRD=$(hvt_abspath "${DISTRO_INITRD:-build/initramfs/distro.cpio}")
+KERNELS_DIR=$(hvt_abspath "${HVT_KERNELS_DIR:-build/kernels}")
+UCPU=max,la57=off
+
+# stock_of G: the index in STOCK_* of odd generation G's kernel.
+stock_of() {
+	echo $(((($1 - 1) / 2) % ${#STOCK_NAMES[@]}))
+}
+
+# stock_file I: the host's file of stock kernel I.
+stock_file() {
+	if [ "$1" = 0 ]; then
+		echo "$OLD_KERNEL"
+	else
+		echo "$KERNELS_DIR/${STOCK_NAMES[$1]}/vmlinuz"
+	fi
+}
+
 # into G: the kexec syscall into generation G of the chain: patched -s>
 # stock -l> patched -l> stock -s> patched ..., so that four kexecs enter
-# both kernels with both syscalls.
+# both kernels with both syscalls; in every second round of the four
+# stock kernels (8 kexecs) the other way round, so that each stock kernel
+# is entered and left with both syscalls.
 into() {
+	local s
 	case $(($1 % 4)) in
-	1 | 0) echo -s ;;
-	*) echo -l ;;
+	1 | 0) s=-s ;;
+	*) s=-l ;;
 	esac
+	if [ $(((($1 - 1) / 8) % 2)) = 1 ]; then
+		if [ "$s" = -s ]; then s=-l; else s=-s; fi
+	fi
+	echo "$s"
+}
+
+# per_gen N: the pages each patched generation of a chain of N kexecs
+# deposits: 700, or fewer in a chain so long that its patched generations
+# would fill the carveout (all but 1024 of its pages stay free).
+per_gen() {
+	local room=$((USIZE / 4096 - 1024)) k=$(($1 / 2 + 1))
+	if [ $((700 * k)) -le "$room" ]; then echo 700; else echo $((room / k)); fi
 }
 
 # uefi_chain N: generations 0..N, the even ones patched (the first booted
-# by OVMF through the EFI stub), the odd ones the stock 6.1 kernel (nothing
-# on its command line but the diagnostics), each entered with kexec
-# $(into G). Each patched generation deposits 700 pages for partition
-# g+1; every generation runs memhog and is dumped by the host after it,
-# and before its kexec -e.
+# by OVMF through the EFI stub), the odd ones the stock kernels in turn
+# (stock_of; nothing on their command lines but the diagnostics), each
+# entered with kexec $(into G). Each patched generation deposits
+# $(per_gen N) pages for partition g+1; every generation runs memhog and
+# is dumped by the host after it, and before its kexec -e.
 uefi_chain() {
-	local n=$1 g sys=''
+	local n=$1 g sys='' img='' per
+	per=$(per_gen "$n")
 	for ((g = 1; g <= n; g++)); do
 		sys+="$(into "$g") "
+		if [ $((g % 2)) = 1 ]; then
+			img+="/${STOCK_PATHS[$(stock_of "$g")]} "
+		else
+			img+="/boot/vmlinuz-new "
+		fi
 	done
-	VM_TIMEOUT=$((240 + n * 150)) vm_run - "$UCARVE $UMEMMAP" "${EFI_ARGS[@]}" <<EOS
+	VM_TIMEOUT=$((240 + n * 150)) vm_run - "$UCARVE $UMEMMAP" --cpu "$UCPU" \
+		--initrd "$DISTRO_INITRD" "${EFI_ARGS[@]}" <<EOS
 UBASE=$UBASE USIZE=$USIZE
 $UGUEST
-[ \$((g % 2)) = 0 ] && deposit 700 \$((g + 1))
+[ \$((g % 2)) = 0 ] && deposit $per \$((g + 1))
 set -- $sys
 shift "\$g"
+img=\$(echo $img | cut -d' ' -f\$((g + 1)))
 if [ "\$g" -ge $n ]; then
 	hvt_done
 elif [ \$((g % 2)) = 0 ]; then
-	hvt_kexec "\$1" /boot/vmlinuz-old "$DIAG"
+	hvt_kexec "\$1" "\$img" "$DIAG"
 else
-	hvt_kexec "\$1" /boot/vmlinuz-new "$UCARVE $DIAG"
+	hvt_kexec "\$1" "\$img" "$UCARVE $DIAG"
 fi
 EOS
 }
@@ -422,7 +473,7 @@ EOS
 # else reserved (kexec-tools reads "Reserved" from a patched kernel's
 # /sys/firmware/memmap, and a stock kernel hands on what it got).
 uefi_chain_checks() {
-	local n=$1 g why t
+	local n=$1 g why t i per
 	assert_equal "$(last_gen)" "$n"
 	for ((g = 0; g <= n; g++)); do
 		# Every kernel runs on EFI: both kexec paths hand EFI on.
@@ -431,7 +482,8 @@ uefi_chain_checks() {
 		why=$(outside "$g") || fail "$why"
 		if [ $((g % 2)) = 1 ]; then
 			run result uname_r "$g"
-			assert_output --regexp '^6\.1\.'
+			assert_output --regexp "${STOCK_RELEASES[$(stock_of "$g")]}"
+			refute_output --partial hvcarve
 			run result cmdline "$g"
 			refute_output --partial hvcarve=
 			refute_output --partial memmap=
@@ -458,28 +510,31 @@ uefi_chain_checks() {
 		why=$(initrd_intact "$g") || fail "$why"
 		why=$(files_intact $((g - 1)) "$g") || fail "$why"
 		why=$(file_matches "$g" boot/vmlinuz-new "$NEW_KERNEL") || fail "$why"
-		why=$(file_matches "$g" boot/vmlinuz-old "$OLD_KERNEL") || fail "$why"
+		for ((i = 0; i < ${#STOCK_NAMES[@]}; i++)); do
+			why=$(file_matches "$g" "${STOCK_PATHS[$i]}" "$(stock_file "$i")") || fail "$why"
+		done
 	done
 	# The next kernel's decompressor takes KASLR slots from the EFI map
 	# alone, which has no conventional memory: it leaves the kernel where
 	# kexec put it, once per kexec.
 	assert_equal "$(console_log | grep -c '^Physical KASLR disabled: no suitable memory region!')" "$n"
-	# Deposits: 700 per patched generation, each avoiding what the
+	# Deposits: per_gen per patched generation, each avoiding what the
 	# hypervisor held (held-kept, on the host's dumps).
-	assert_equal "$(host_held after-deposit-gen0)" 700
+	per=$(per_gen "$n")
+	assert_equal "$(host_held after-deposit-gen0)" "$per"
 	for ((g = 2; g <= n; g += 2)); do
 		assert_equal "$(result state "$g")" active
-		why=$(held_kept "$g" "post-boot-gen$g" "after-deposit-gen$g" $((700 * g / 2))) || fail "$why"
-		assert_equal "$(host_held "after-deposit-gen$g")" $((700 * (g / 2 + 1)))
-		assert_equal "$(result held "$g")" $((700 * (g / 2 + 1)))
+		why=$(held_kept "$g" "post-boot-gen$g" "after-deposit-gen$g" $((per * g / 2))) || fail "$why"
+		assert_equal "$(host_held "after-deposit-gen$g")" $((per * (g / 2 + 1)))
+		assert_equal "$(result held "$g")" $((per * (g / 2 + 1)))
 		# The guest's view agrees: every refusal it met was learnt as
 		# inherited, one for one (deposit.bats).
 		assert_equal "$(result inherited "$g")" "$(result refusals "$g")"
 	done
 }
 
-@test "UEFI chain: patched and stock 6.1 by turns, both syscalls (${HVT_EFI_GENERATIONS:-4} kexecs), deposits, pressure; carveout byte-identical, images intact" {
-	local n=${HVT_EFI_GENERATIONS:-4}
+@test "UEFI chain: patched and stock 5.10, 6.1, 6.12, 7.3 by turns, both syscalls into and out of each (${HVT_EFI_GENERATIONS:-16} kexecs), deposits, pressure; carveout byte-identical, images and initrds intact" {
+	local n=${HVT_EFI_GENERATIONS:-16}
 	uefi_chain "$n"
 	uefi_chain_checks "$n"
 }
