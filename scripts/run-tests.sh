@@ -17,7 +17,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 # Suites that take longest go first, so that the others fill in around them.
-slow_first="host integrity harness safety efi distro grub kdump kho lockdep hvmodel smp demo reserve kaslr series"
+slow_first="host efi safety integrity hvmodel harness lockdep distro grub kdump kho smp demo reserve kaslr series"
 
 if [ "${1:-}" = --one ]; then
 	# --one FILE OUTDIR: run one suite into OUTDIR/NAME.{tap,rc,time}.

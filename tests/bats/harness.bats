@@ -562,9 +562,15 @@ nul_then_nothing() {
 	run nul_then_nothing
 	echo "$output"
 	[ "$output" = "rc=1 buf=ab" ]
-	# Control: bash 5.2's read -t drops the newline of some lines.
-	run through naive_read_line 300
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ $output == *[0-9]@@HVT\ RESULT\ line.* ]]
+	# Control: bash 5.2's read -t drops the newline of some lines
+	# (builtins/read.def; measured on Debian 12's 5.2.15). Another bash
+	# may not have the bug, and then has nothing to show.
+	if [ "${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}" = 5.2 ]; then
+		run through naive_read_line 300
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ $output == *[0-9]@@HVT\ RESULT\ line.* ]]
+	else
+		echo "bash $BASH_VERSION: the control needs bash 5.2's read -t"
+	fi
 }
