@@ -210,7 +210,7 @@ backport-check: deps tools $(OLD_KERNEL) $(GUEST_PROGS)
 
 clean:
 	rm -rf $(KOUT) $(BUILD)/initramfs $(BUILD)/test-artifacts $(GUEST_EXTRA)
-	rm -rf $(LOCKDEP_KOUT) $(BUILD)/luo $(BUILD)/kbuild-deb $(DEB_DIR)
+	rm -rf $(LOCKDEP_KOUT) $(BUILD)/luo $(BUILD)/kbuild-deb $(BUILD)/kbuild-deb.seed $(DEB_DIR)
 	$(MAKE) -C tools/hvcarve clean
 
 distclean:

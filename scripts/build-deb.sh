@@ -38,9 +38,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 if [ -n "$seed" ] && [ ! -f "$kbuild/.config" ] && [ -f "$seed/.config" ]; then
 	echo "build-deb: starting $kbuild from a copy of $seed"
-	cp -a --reflink=auto "$seed/." "$kbuild/"
+	# Copied aside and moved into place: an interrupted copy leaves no
+	# .config in KBUILD, so the next run starts over.
+	rm -rf "$kbuild.seed"
+	cp -a --reflink=auto "$seed" "$kbuild.seed"
 	# Not this package's image until it is built again here.
-	rm -f "$kbuild/arch/x86/boot/bzImage"
+	rm -f "$kbuild.seed/arch/x86/boot/bzImage"
+	rm -rf "$kbuild"
+	mv "$kbuild.seed" "$kbuild"
 fi
 
 "$here/build-kernel.sh" "$tree" "$kbuild" "$@" -- bzImage

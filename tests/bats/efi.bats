@@ -11,7 +11,7 @@
 # does not).
 #
 # Then kexec under UEFI: a chain that alternates the patched kernel with
-# Debian's stock 5.10, 6.1, 6.12 and 7.3 with both syscalls,
+# Debian's stock 6.1, 5.10, 6.12 and 7.3 in turn, with both syscalls,
 # add_efi_memmap, and a negative control, all with host dumps
 # (tools/hvcarve/hvcarve-dump) as integrity.bats does on BIOS.
 #
@@ -19,8 +19,9 @@
 #   KASLR_STOCK_BOOTS    boots of its negative control, the stock kernel (3)
 #   HVT_EFI_GENERATIONS  kexecs of the chain (16: each of the four stock
 #                        kernels entered and left with both syscalls;
-#                        the long form is 52). Its 4th kexec, stock 6.1
-#                        -s> patched, used to halt with "uncompression
+#                        the long form is 52). The 4th kexec of the
+#                        former chain (patched and 6.1 only), 6.1 -s>
+#                        patched, used to halt with "uncompression
 #                        error": see "the EFI stub's initrd table" below
 
 load helpers
@@ -533,7 +534,7 @@ uefi_chain_checks() {
 	done
 }
 
-@test "UEFI chain: patched and stock 5.10, 6.1, 6.12, 7.3 by turns, both syscalls into and out of each (${HVT_EFI_GENERATIONS:-16} kexecs), deposits, pressure; carveout byte-identical, images and initrds intact" {
+@test "UEFI chain: patched and stock 6.1, 5.10, 6.12, 7.3 by turns, both syscalls (into and out of each from 16 kexecs; ${HVT_EFI_GENERATIONS:-16} kexecs), deposits, pressure; carveout byte-identical, images and initrds intact" {
 	local n=${HVT_EFI_GENERATIONS:-16}
 	uefi_chain "$n"
 	uefi_chain_checks "$n"

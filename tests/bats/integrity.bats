@@ -282,8 +282,10 @@ EOF
 	done
 }
 
-# The same chain without memmap= (stock kernels get nothing) runs under
-# UEFI, longer and through every stock kernel: efi.bats, "UEFI chain".
+# A chain like this one without memmap= (stock kernels get nothing) runs
+# under UEFI, longer and through every stock kernel (efi.bats, "UEFI
+# chain"), with the host's held-kept checks but not the per-partition
+# ledgers above; on BIOS, reserve.bats and distro.bats run such chains.
 @test "mixed chain with memmap= on every command line (hvcarve-cmdline.sh)" {
 	local line memmap
 	line=$("$HVT_ROOT/scripts/hvcarve-cmdline.sh" next --cmdline "" --add "64M@$BASE")
