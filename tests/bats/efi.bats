@@ -18,11 +18,11 @@
 #   KASLR_BOOTS          boots of the patched kernel's placement test (20)
 #   KASLR_STOCK_BOOTS    boots of its negative control, the stock kernel (3)
 #   HVT_EFI_GENERATIONS  kexecs of the chain (16: each of the four stock
-#                        kernels entered and left with both syscalls;
-#                        the long form is 52). The 4th kexec of the
-#                        former chain (patched and 6.1 only), 6.1 -s>
-#                        patched, used to halt with "uncompression
-#                        error": see "the EFI stub's initrd table" below
+#                        kernels entered and left with both syscalls).
+#                        The 4th kexec of the former chain (patched and
+#                        6.1 only), 6.1 -s> patched, used to halt with
+#                        "uncompression error": see "the EFI stub's
+#                        initrd table" below
 
 load helpers
 load '/usr/lib/bats/bats-support/load'
