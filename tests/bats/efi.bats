@@ -534,7 +534,8 @@ uefi_chain_checks() {
 	done
 }
 
-@test "UEFI chain: patched and stock 6.1, 5.10, 6.12, 7.3 by turns, both syscalls (into and out of each from 16 kexecs; ${HVT_EFI_GENERATIONS:-16} kexecs), deposits, pressure; carveout byte-identical, images and initrds intact" {
+# Both syscalls into and out of each stock kernel from 16 kexecs on.
+@test "UEFI chain: patched and stock 6.1, 5.10, 6.12, 7.3 by turns, both syscalls in and out of each (${HVT_EFI_GENERATIONS:-16} kexecs), deposits, pressure; carveout byte-identical, images and initrds intact" {
 	local n=${HVT_EFI_GENERATIONS:-16}
 	uefi_chain "$n"
 	uefi_chain_checks "$n"
