@@ -69,10 +69,11 @@
  * find where the run ends. A run of L pages costs about 2 * log2(L)
  * backend calls instead of L. The pages passed over inside the run are
  * "skipped": kept out of the fast path, not proven held, and tried again
- * only when the pool has no free pages left. A skip-ahead that reaches the
- * end of the region tries one random page of the last stretch it skipped;
- * if that is accepted the refusals were scattered pages, not a run, and
- * the skipped pages are free again.
+ * only when the pool has no free pages left, one by one (holes inside a
+ * run are found only so). Once the next step would reach the region's
+ * last page, the probes halve the rest of the region instead, so that a
+ * run that reaches the end costs about 2 * log2 of the region's pages,
+ * and the last page is probed only after every other probe was refused.
  *
  * Overflow. When the carveout cannot serve a deposit, ordinary pages from
  * the page allocator are deposited instead if hv_carve_may_overflow()
@@ -157,9 +158,11 @@ static_assert(PAGE_SIZE == HV_CARVE_PAGE_SIZE);
 /*
  * Refusals in a row, each at the first page of its call, that a deposit
  * takes before it decides the hypervisor refuses everything. Skipping
- * through a run that ends at a region's end costs one refusal per
- * doubling, at most about BITS_PER_LONG, and a deposit may meet such a run
- * in every region before it finds a page the hypervisor accepts.
+ * through a run that ends at a region's end costs the two refusals that
+ * start it, one per doubling and one per halving (hv_carve_skip_run()):
+ * about 2 * log2 of the region's pages, so at most BITS_PER_LONG + 2 for a
+ * region of up to 2^32 pages (16 TiB). A deposit may meet such a run in
+ * every region before it finds a page the hypervisor accepts.
  */
 #define HV_CARVE_UNCONFIRMED_MAX	(HVCARVE_MAX_REGIONS * (BITS_PER_LONG + 2))
 
@@ -215,17 +218,17 @@ MODULE_PARM_DESC(overflow,
 		 "At carveout exhaustion: deny (default) fails runtime deposits, allow uses ordinary RAM; kexec is refused while ordinary pages are deposited");
 
 /*
- * Learning's random choices (the jitter of hv_carve_skip_run()'s probes,
- * the page hv_carve_check_run_end() tries) come from a PRNG of each
- * deposit's own, seeded with the boot's seed and the deposit's number
- * (deposits are numbered as they first need a random number). The boot's
- * seed is hvcarve.probe_seed=, or, when that is 0 (the default), one drawn
- * with get_random_u64() the first time; it is logged then ("learning's
- * probes: seed N"). The same seed, and the same deposits in the same
- * order, probe the same pages. The probes need to differ from one kernel
- * to the next only by chance, not unpredictably; a probe_seed= left on a
- * command line that kexec reuses makes every kernel probe alike, which the
- * jitter is there to avoid: it is for reproducing a run.
+ * Learning's random choices (the jitter of hv_carve_skip_run()'s probes)
+ * come from a PRNG of each deposit's own, seeded with the boot's seed and
+ * the deposit's number (deposits are numbered as they first need a
+ * random number). The boot's seed is hvcarve.probe_seed=, or, when that is
+ * 0 (the default), one drawn with get_random_u64() the first time; it is
+ * logged then ("learning's probes: seed N"). The same seed, and the same
+ * deposits in the same order, probe the same pages. The probes need to
+ * differ from one kernel to the next only by chance, not unpredictably; a
+ * probe_seed= left on a command line that kexec reuses makes every kernel
+ * probe alike, which the jitter is there to avoid: it is for reproducing a
+ * run.
  *
  * Locking: hv_carve_probe_lock serialises the drawing of the boot's seed;
  * the deposits are counted atomically; each deposit's PRNG is its own.
@@ -868,34 +871,6 @@ static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
 }
 
 /*
- * The skip-ahead of hv_carve_skip_run() from @pfn reached the region's last
- * page, @last, with every probe refused; (@prev, @last) was skipped last.
- * Either the run really ends there, or the refusals were scattered held
- * pages. One skipped page of that stretch, at random, tells them apart:
- * if the hypervisor takes it, everything skipped since @pfn goes back to
- * the free pages, to be tried one by one.
- */
-static int hv_carve_check_run_end(struct hv_carve_op *op, u64 pfn, u64 prev,
-				  u64 last)
-{
-	u64 span, v;
-	int ret;
-
-	/* Nothing was skipped (the run may start on the region's last page). */
-	if (last <= prev + 1 || !op->left)
-		return 0;
-	span = last - prev - 1;
-	v = prev + 1 + hv_carve_random_below(op, min_t(u64, span, U32_MAX));
-	if (hvcarve_pool_page(op->pool, v) != HVCARVE_PAGE_SKIPPED)
-		return 0;
-	ret = hv_carve_probe(op, v, 0);
-	if (ret <= 0)
-		return ret;
-	hvcarve_pool_unskip(op->pool, pfn + 1, last - pfn - 1);
-	return 0;
-}
-
-/*
  * @pfn starts a run of pages the hypervisor holds (it and the page before
  * it were refused). Try single pages further and further on, then bisect,
  * to find where the run ends within @pfn's region. The pages passed over
@@ -904,26 +879,42 @@ static int hv_carve_check_run_end(struct hv_carve_op *op, u64 pfn, u64 prev,
  * The probes are 1, 2, 4, ... pages on, each plus a random part of less
  * than half its step: a deposit that is accepted leaves the hypervisor
  * holding the pages it probed, and a next kernel that probed the same
- * pages would walk from one to the next as if they were one run.
+ * pages would walk from one to the next as if they were one run. Once the
+ * next step would reach the region's last page, the probes halve what is
+ * left of the region instead: each lands half way from the last refused
+ * page to the region's end, plus a random part of less than a quarter of
+ * that. So the last page is probed only once every page before it that
+ * was probed was refused, and a run that reaches the region's end costs
+ * about 2 * log2 of the region's pages. (Before, the skip-ahead was cut at
+ * the last page, which kernels then kept held, and one random page of the
+ * stretch before it decided whether the run went on to the end; it was
+ * often held when the run did not, and everything after the run's start
+ * was skipped. The KUnit case learn_run_to_held_end has that layout.)
  */
 static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 {
-	u64 lo = pfn, prev = pfn, hi = 0, q = pfn, end, step = 1, mid, gap;
+	u64 lo = pfn, hi = 0, q = pfn, end, step = 1, span, mid, gap;
 	int ret;
 
 	if (!hvcarve_pool_extent(op->pool, pfn, &end))
 		return 0;
 
-	/* Skip ahead: lo is held, q = lo + step (+ jitter) is tried. */
-	while (op->left) {
+	/* Skip ahead: lo is held, q after it is tried, (lo, q) is skipped. */
+	while (op->left && lo < end - 1) {
 		cond_resched();
-		q = lo + step;
-		if (step > 1)
-			q += hv_carve_random_below(op, min_t(u64, step / 2,
-								 U32_MAX));
-		q = min(q, end - 1);
-		if (q <= lo)	/* the run reaches the end of the region? */
-			return hv_carve_check_run_end(op, pfn, prev, lo);
+		span = end - 1 - lo;	/* pages after lo */
+		if (step < span) {
+			q = lo + step;
+			if (step > 1)
+				q += hv_carve_random_below(op,
+					min3(step / 2, span - step, (u64)U32_MAX));
+			step <<= 1;
+		} else {
+			q = lo + DIV_ROUND_UP(span, 2);
+			if (span >= 4)
+				q += hv_carve_random_below(op,
+					min_t(u64, span / 4, U32_MAX));
+		}
 		gap = q - lo - 1;
 		hvcarve_pool_skip(op->pool, lo + 1, gap);
 		ret = hv_carve_probe(op, q, gap);
@@ -935,10 +926,9 @@ static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 			hi = q;
 			break;
 		}
-		prev = lo;
 		lo = q;
-		step <<= 1;
 	}
+	/* Else the run reaches the region's end, as far as can be told. */
 	if (!hi)
 		return 0;
 
