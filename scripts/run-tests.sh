@@ -12,17 +12,39 @@
 #
 # Environment: HVT_JOBS (suites at once), BATS_ARGS (extra bats options,
 # split on blanks). The tests of one suite run in order, one at a time.
+#
+# The kexec-chain suites boot UEFI (OVMF) unless HVT_FIRMWARE=bios
+# (tests/bats/helpers.bash, hvt_chain_firmware); the suites of
+# $bios_too run a second time with SeaBIOS, as NAME@bios.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 
 # Suites that take longest go first, so that the others fill in around them.
 slow_first="host efi safety integrity hvmodel harness lockdep distro grub kdump kho smp demo reserve kaslr series"
+# Chain suites also run with SeaBIOS: the BIOS variant of issue 17.
+bios_too="reserve"
+
+# suite_name FILE[@FIRMWARE]: NAME or NAME@FIRMWARE.
+suite_name() {
+	local f=${1%@*}
+	if [ "$f" = "$1" ]; then
+		basename "$f" .bats
+	else
+		echo "$(basename "$f" .bats)@${1##*@}"
+	fi
+}
 
 if [ "${1:-}" = --one ]; then
-	# --one FILE OUTDIR: run one suite into OUTDIR/NAME.{tap,rc,time}.
-	f=$2 out=$3
-	name=$(basename "$f" .bats)
+	# --one FILE[@FIRMWARE] OUTDIR: run one suite into
+	# OUTDIR/NAME[@FIRMWARE].{tap,rc,time}, with HVT_FIRMWARE=FIRMWARE.
+	f=${2%@*} out=$3
+	name=$(suite_name "$2")
+	if [ "$f" != "$2" ]; then
+		# Its own artifacts: both runs of a suite may run at once.
+		export HVT_FIRMWARE=${2##*@}
+		export HVT_ARTIFACTS_ROOT=${HVT_ARTIFACTS_ROOT:-build/test-artifacts}/$HVT_FIRMWARE
+	fi
 	start=$(date +%s)
 	# shellcheck disable=SC2086 # BATS_ARGS is a list of options
 	bats --formatter tap --timing ${BATS_ARGS:-} "$f" >"$out/$name.tap" 2>&1
@@ -51,6 +73,9 @@ done
 for f in "${files[@]}"; do
 	case " $slow_first " in *" $(basename "$f" .bats) "*) ;; *) ordered+=("$f") ;; esac
 done
+for f in "${files[@]}"; do
+	case " $bios_too " in *" $(basename "$f" .bats) "*) ordered+=("$f@bios") ;; esac
+done
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -61,7 +86,7 @@ parallel --will-cite --jobs "$jobs" "$here/run-tests.sh" --one {} "$out" ::: "${
 rc=0 passed=0 skipped=0 failed=0 retries=0
 echo "# suite times (s), $jobs at a time:"
 for f in "${ordered[@]}"; do
-	name=$(basename "$f" .bats)
+	name=$(suite_name "$f")
 	if [ ! -f "$out/$name.rc" ]; then
 		echo "# $name: did not run"
 		rc=1

@@ -13,6 +13,10 @@
 #   VM_KERNEL    kernel vm_run boots     ($NEW_KERNEL)
 #   VM_TIMEOUT   seconds per VM run      (300)
 #   VM_MEM       guest memory            (1G)
+#   VM_FIRMWARE  uefi: OVMF ($OVMF, Debian's ovmf), the kernel through its
+#                EFI stub, as real root hosts boot; bios: SeaBIOS (bios)
+#   HVT_FIRMWARE the kexec-chain suites' VM_FIRMWARE (uefi); run-tests.sh
+#                runs reserve.bats once more with bios
 #   VM_TAG       suffix of the artifact dir, for several VMs in one test
 #   HVT_KEEP_ARTIFACTS=1  keep artifacts of passed tests too
 
@@ -37,6 +41,7 @@ NEW_KERNEL=$(hvt_abspath "${NEW_KERNEL:-build/kbuild/arch/x86/boot/bzImage}")
 OLD_KERNEL=$(hvt_abspath "${OLD_KERNEL:-build/old/vmlinuz}")
 BASE_INITRD=$(hvt_abspath "${BASE_INITRD:-build/initramfs/base.cpio}")
 VMRUN=$HVT_ROOT/tests/lib/vmrun.sh
+OVMF=${OVMF:-/usr/share/ovmf/OVMF.fd}
 HVT_ARTIFACTS_ROOT=$(hvt_abspath "${HVT_ARTIFACTS_ROOT:-build/test-artifacts}")
 export NEW_KERNEL OLD_KERNEL BASE_INITRD
 
@@ -91,6 +96,12 @@ hvt_ensure_initrd() {
 vm_run() {
 	local scenario=$1 append=$2 art stage
 	shift 2
+	local fw=()
+	case ${VM_FIRMWARE:-bios} in
+	uefi) fw=(--qemu-arg "-bios $OVMF") ;;
+	bios) ;;
+	*) echo "vm_run: VM_FIRMWARE=$VM_FIRMWARE: uefi or bios" >&2; return 2 ;;
+	esac
 	art=$(vm_artifacts)
 	rm -rf "$art"
 	mkdir -p "$art"
@@ -112,7 +123,8 @@ vm_run() {
 		"$VMRUN" --kernel "${VM_KERNEL:-$NEW_KERNEL}" \
 			--initrd "$BASE_INITRD" "$art/scenario.cpio" \
 			--append "console=ttyS0 $append" --mem "${VM_MEM:-1G}" \
-			--timeout "${VM_TIMEOUT:-300}" --artifacts "$art" "$@" || VM_RC=$?
+			--timeout "${VM_TIMEOUT:-300}" --artifacts "$art" \
+			"${fw[@]}" "$@" || VM_RC=$?
 		if [ "$VM_RC" -ne 4 ] || [ "$attempt" != 1 ] || ! hvt_ioapic_race "$art"; then
 			break
 		fi
@@ -142,6 +154,20 @@ hvt_ioapic_race() {
 		grep -q 'BUG: kernel NULL pointer dereference' "$1/console.log" &&
 		grep -q 'RIP: 0010:io_apic_modify_irq' "$1/console.log" &&
 		grep -q 'setup_IO_APIC' "$1/console.log"
+}
+
+# hvt_chain_firmware: the firmware of the kexec-chain suites (issue 17):
+# VM_FIRMWARE from HVT_FIRMWARE, uefi unless set, as every real root host
+# boots; and NOKASLR, for their first boot's command line: empty on uefi,
+# where the EFI stub places the kernel at random (KASLR on); "nokaslr" on
+# bios, the SeaBIOS variant, as these suites ran before.
+# shellcheck disable=SC2034 # VM_FIRMWARE is vm_run's; NOKASLR the suites'
+hvt_chain_firmware() {
+	VM_FIRMWARE=${HVT_FIRMWARE:-uefi}
+	NOKASLR=
+	if [ "$VM_FIRMWARE" = bios ]; then
+		NOKASLR=nokaslr
+	fi
 }
 
 # --- reading the artifacts -------------------------------------------------
