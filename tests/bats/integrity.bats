@@ -15,10 +15,13 @@
 #                     printed; the same seed gives the same run)
 
 load helpers
+hvt_chain_firmware
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
-BASE=0x3a000000
+# 512 MiB: RAM under SeaBIOS and OVMF alike, clear of OVMF's boot
+# services memory near the top of the 1 GiB (reserve.bats).
+BASE=0x20000000
 SIZE=0x4000000
 CARVE="hvcarve=64M@$BASE"
 DUMP=$HVT_ROOT/tools/hvcarve/hvcarve-dump
@@ -157,7 +160,7 @@ assert_kexec_kept() {
 @test "loop: ${HVT_GENERATIONS:-10} kexec generations, kexec -l/-s alternating, seeded churn" {
 	local n=${HVT_GENERATIONS:-10} seed=${HVT_SEED:-$((RANDOM * 32768 + RANDOM))}
 	echo "# integrity loop: $n generations, seed $seed (HVT_SEED=$seed reproduces it)" >&3
-	VM_TIMEOUT=$((120 + n * 60)) vm_run - "nokaslr $CARVE" <<EOF
+	VM_TIMEOUT=$((120 + n * 60)) vm_run - "$NOKASLR $CARVE" <<EOF
 BASE=$BASE SIZE=$SIZE
 $GUEST_COMMON
 hvt_sim_report boot
@@ -219,7 +222,7 @@ EOF
 # kernel's command line (the stock kernels get nothing else).
 mixed_chain() {
 	local extra=$1
-	vm_run - "nokaslr $CARVE $extra" <<EOF
+	vm_run - "$NOKASLR $CARVE $extra" <<EOF
 BASE=$BASE SIZE=$SIZE
 $GUEST_COMMON
 if [ -d \$HVT_SIM ]; then
@@ -285,7 +288,8 @@ EOF
 # A chain like this one without memmap= (stock kernels get nothing) runs
 # under UEFI, longer and through every stock kernel (efi.bats, "UEFI
 # chain"), with the host's held-kept checks but not the per-partition
-# ledgers above; on BIOS, reserve.bats and distro.bats run such chains.
+# ledgers above; reserve.bats (also on SeaBIOS) and distro.bats run such
+# chains too.
 @test "mixed chain with memmap= on every command line (hvcarve-cmdline.sh)" {
 	local line memmap
 	line=$("$HVT_ROOT/scripts/hvcarve-cmdline.sh" next --cmdline "" --add "64M@$BASE")
@@ -301,7 +305,7 @@ EOF
 # Negative controls: the same checker must call these corrupted.
 
 @test "negative control (a): no protection at all is detected" {
-	vm_run - "nokaslr" <<EOF
+	vm_run - "$NOKASLR" <<EOF
 BASE=$BASE SIZE=$SIZE
 $GUEST_COMMON
 case \$g in
@@ -335,6 +339,8 @@ EOF
 	done
 	"$DUMP" forge --base "$BASE" --pages 16384 "${holds[@]}" "$stage/hvt/forged.bin"
 	(cd "$stage" && find hvt | cpio -o -H newc --owner=0:0 --quiet) | gzip -1 >"$BATS_TEST_TMPDIR/forged.cpio"
+	# nokaslr under either firmware: this control is about the next
+	# kernel, and the first one must not sit where it writes the image.
 	VM_KERNEL=$OLD_KERNEL vm_run - "nokaslr memmap=64M\$$BASE" --initrd "$BATS_TEST_TMPDIR/forged.cpio" <<EOF
 BASE=$BASE SIZE=$SIZE
 g=\$(hvt_gen)
