@@ -259,7 +259,9 @@ forge_zero_page() {
 # twice, once for "hvcarve" and once for the "Reserved" nested in it. The
 # kdump test above finds it once; this shows its check would see twice.
 @test "negative control: the host's check of the crash kernel's e820 catches the carveout handed over twice, split, or as RAM" {
-	local ram="0x100000 0x39f00000 1" raw
+	# RAM from 1 MiB up to the carveout, as the crash kernel's map has it.
+	local ram raw
+	ram="0x100000 $(printf %#x $((CARVE_BASE - 0x100000))) 1"
 	# shellcheck disable=SC2086 # $ram is three words
 	raw=$(raw_e820 "$(forge_zero_page $ram $CARVE_BASE $CARVE_SIZE 2)")
 	assert_equal "$raw" "$ram"$'\n'"$CARVE_BASE $CARVE_SIZE 2"
@@ -270,7 +272,7 @@ forge_zero_page() {
 	assert_failure
 	assert_output "2 entries over the carveout: $CARVE_BASE $CARVE_SIZE 2 $CARVE_BASE $CARVE_SIZE 2"
 	# shellcheck disable=SC2086
-	run crash_e820_ok "$(raw_e820 "$(forge_zero_page $ram $CARVE_BASE 0x2000000 2 0x3c000000 0x2000000 2)")"
+	run crash_e820_ok "$(raw_e820 "$(forge_zero_page $ram $CARVE_BASE $((CARVE_SIZE / 2)) 2 $((CARVE_BASE + CARVE_SIZE / 2)) $((CARVE_SIZE / 2)) 2)")"
 	assert_failure
 	assert_output --partial "2 entries over the carveout"
 	run crash_e820_ok "$(raw_e820 "$(forge_zero_page $CARVE_BASE $CARVE_SIZE 1)")"
@@ -285,13 +287,16 @@ forge_zero_page() {
 @test "negative control: the host's elfcorehdr check rejects a carveout PT_LOAD, a bad header, a short read" {
 	cd "$BATS_TEST_TMPDIR"
 	local loads
-	# Control: RAM below and right after the carveout, as the real header.
-	forge_core good.bin 0x100000 0x39f00000 0x3e000000 0x1fe0000
+	# Control: RAM below and right after the carveout, as the real header,
+	# up to the top of the 1 GiB (0x3ffe0000).
+	local below=$((CARVE_BASE - 0x100000)) end=$((CARVE_BASE + CARVE_SIZE))
+	local above=$((0x3ffe0000 - end))
+	forge_core good.bin 0x100000 $below $end $above
 	run elf_loads good.bin
 	assert_success
-	assert_output "0x100000 0x39ffffff
-0x3e000000 0x3ffdffff
-memsz $((0x39f00000 + 0x1fe0000))"
+	assert_output "0x100000 $(printf %#x $((CARVE_BASE - 1)))
+$(printf %#x $end) 0x3ffdffff
+memsz $((below + above))"
 	loads=$output
 	run loads_ok "$loads"
 	assert_success
@@ -304,10 +309,10 @@ memsz $((0x39f00000 + 0x1fe0000))"
 	assert_failure
 	assert_output "PT_LOAD 0x100000-0x3ffdffff overlaps the carveout"
 	# A header that stops short of the carveout's end proves nothing.
-	forge_core low.bin 0x100000 0x39f00000
+	forge_core low.bin 0x100000 $below
 	run loads_ok "$(elf_loads low.bin)"
 	assert_failure
-	assert_output --partial "no PT_LOAD covers the RAM at 0x3e000000"
+	assert_output --partial "no PT_LOAD covers the RAM at $(printf %#x $end)"
 	# No header at all (a dump of the wrong place), or a truncated one.
 	head -c 65536 /dev/zero >zero.bin
 	run elf_loads zero.bin
