@@ -33,6 +33,7 @@
 #                      kernels' probes deposited, drivers/hv/hv_carve_deposit.c)
 
 load helpers
+hvt_chain_firmware
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
@@ -48,10 +49,12 @@ VM_MEM_DISTRO=768M
 MACHINE=q35,max-ram-below-4g=512M
 CPU=max,la57=off
 
-# Three regions of 4096 pages: low RAM (below the initrd QEMU puts at the
-# top of low RAM), above 4 GiB (not next to the firmware's
+# Three regions of 4096 pages: low RAM at 128 MiB (below the initrd that
+# QEMU, or OVMF, puts near the top of low RAM: at 384 MiB the region
+# overlapped OVMF's boot services memory, 0x17f87000-0x1bf94fff, and the
+# kernel rejected it), above 4 GiB (not next to the firmware's
 # reservation that ends at 4 GiB), and the last 16 MiB of RAM.
-R_BASE=(0x18000000 0x104000000 0x10f000000)
+R_BASE=(0x8000000 0x104000000 0x10f000000)
 R_SIZE=(0x1000000 0x1000000 0x1000000)
 R_PAGES=4096
 CARVE="hvcarve=16M@${R_BASE[0]},16M@${R_BASE[1]},16M@${R_BASE[2]}"
