@@ -12,14 +12,30 @@
 # memory with QEMU dumps.
 
 load helpers
+hvt_chain_firmware
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
 DUMP=$HVT_ROOT/tools/hvcarve/hvcarve-dump
-CARVE_BASE=0x3a000000
+# 512 MiB: RAM under SeaBIOS and OVMF alike, clear of OVMF's boot
+# services memory near the top of the 1 GiB (reserve.bats).
+CARVE_BASE=0x20000000
 CARVE_SIZE=0x4000000
 CARVE="hvcarve=64M@$CARVE_BASE"
 SMALL="hvcarve=4M@$CARVE_BASE"
+
+# The tests of the boot memory map's layout (a reservation beside the
+# carveout, the 128-entry limit, SETUP_E820_EXT, the kexec-tools 2.0.20
+# /proc/iomem path) and of hibernation build on SeaBIOS's map, with the
+# carveout at 928 MiB, as they were written; the others boot UEFI.
+# shellcheck disable=SC2034 # VM_FIRMWARE is vm_run's
+safety_bios() {
+	VM_FIRMWARE=bios
+	CARVE_BASE=0x3a000000
+	CARVE="hvcarve=64M@$CARVE_BASE"
+	SMALL="hvcarve=4M@$CARVE_BASE"
+	NOKASLR=nokaslr
+}
 
 teardown() {
 	hvt_teardown
@@ -61,7 +77,7 @@ ram_ckpt() {
 # while the image is loaded, while the ordinary pages are deposited (the
 # control: it must find them) and in the next kernel.
 @test "after a kexec load no ordinary page is deposited until kexec -u; kexec -e goes through and the next kernel's RAM holds none" {
-	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" <<EOF
+	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow" <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
 export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
@@ -89,6 +105,7 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_sim_withdraw 1000000 2 || hvt_fail "withdraw: \$hvt_sim_err"
 	hvt_result withdrawn.overflow "\$(cat \$HVT_HVC/overflow_pages)"
 	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" || hvt_fail "kexec load failed after the withdrawal"
+	ram_ckpt at-kexec
 	hvt_kexec_exec
 	hvt_fail "kexec -e refused after an accepted load: \$hvt__kout"
 fi
@@ -138,6 +155,9 @@ EOF
 	assert_success
 	assert_equal "$(r refused.loaded)" 0
 	assert_equal "$(r withdrawn.overflow)" 0
+	# None at the kexec either: the check its control (below) shows
+	# failing, whatever the next kernel then writes over.
+	assert_equal "$(ram_held at-kexec-low at-kexec-high)" 0
 	# kexec -e went through at once; no ordinary page the hypervisor
 	# holds is in the next kernel's RAM, and the carveout crossed whole.
 	assert_equal "$(ram_held next-kernel-low next-kernel-high)" 0
@@ -152,12 +172,12 @@ EOF
 
 # Item 1's negative control: the simulator's "forget" file turns the gate
 # off (it uncounts ordinary pages it still holds), so kexec -s goes ahead
-# with 1000 ordinary pages deposited. The host then finds pages the
-# hypervisor holds in the next kernel's RAM: the check ram_held ... = 0 of
-# the test above catches an ordinary page that crosses a kexec.
-@test "negative control: with the gate told the ordinary pages came back, kexec goes ahead, and the host finds them in the next kernel's RAM" {
+# with 1000 ordinary pages deposited. The host finds all of them held in
+# RAM at the kexec: the check ram_held at-kexec ... = 0 of the test above
+# catches an ordinary page that crosses a kexec.
+@test "negative control: with the gate told the ordinary pages came back, kexec goes ahead, and the host finds them held at the kexec" {
 	# "forget" taints the kernel (U) on purpose.
-	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --allow-taint U <<EOS
+	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow" --allow-taint U <<EOS
 . /hvt/sim.sh
 $RAM_CKPT
 export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
@@ -168,6 +188,7 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	ram_ckpt deposited
 	echo 1000 >\$HVT_SIM/forget || hvt_fail "forget failed"
 	hvt_result forgotten "\$(cat \$HVT_HVC/overflow_pages)"
+	ram_ckpt at-kexec
 	hvt_kexec -s /boot/vmlinuz-new "$SMALL"
 fi
 ram_ckpt next-kernel
@@ -179,6 +200,8 @@ EOS
 	run console_grep -g 0 'hvcarve_sim: the kexec gate is told 1000 ordinary pages came back'
 	assert_success
 	assert_equal "$(last_gen)" 1
+	# The check of the test above, at the kexec: it finds all 1000.
+	assert_equal "$(ram_held at-kexec-low at-kexec-high)" 1000
 	# The next kernel writes over some of them as it boots: the decoder
 	# reports those as corrupted (and exits 1), which counts here too.
 	local held=0 n f base
@@ -191,8 +214,13 @@ EOS
 		n=$(awk '$1 == "held" || $1 == "corrupted" { n += $2 } END { print n + 0 }' <<<"$output")
 		held=$((held + n))
 	done
+	# Not asserted: where the next kernel is loaded over them, no trace is
+	# left. Under SeaBIOS the pages came from the top of RAM and were found
+	# there; under OVMF they came from below 16 MiB and none was found
+	# (seen once; the next kernel loaded over them is the likely reason,
+	# not checked). So the next kernel's scan cannot be relied on alone;
+	# the scan at the kexec can.
 	echo "held ordinary pages found in the next kernel's RAM, intact or written over: $held of 1000"
-	[ "$held" -gt 0 ] || fail "the host found none of the 1000 in the next kernel's RAM"
 }
 
 # Item 1, racing. A second vCPU deposits and withdraws ordinary pages in a
@@ -209,7 +237,7 @@ EOS
 # holds, and compares the carveout before kexec -e and after the boot.
 @test "a kexec load racing overflow deposits from a second vCPU: refused while any is deposited, none slips in after it, kexec -e goes through" {
 	local n=${HVT_RACE_GENERATIONS:-3} g refused=0 tries busy
-	vm_run - "nokaslr $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 150)) <<EOF
+	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 150)) <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
 export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
@@ -333,7 +361,7 @@ EOF
 # learnt as inherited. With deny nothing can confirm them: the deposit
 # fails and learns nothing. Either way the carveout crosses untouched.
 @test "a carveout the hypervisor holds whole after kexec: allow deposits ordinary pages and learns, deny fails and learns nothing" {
-	vm_run - "nokaslr $SMALL" --timeout 180 <<EOF
+	vm_run - "$NOKASLR $SMALL" --timeout 180 <<EOF
 . /hvt/sim.sh
 g=\$(hvt_gen)
 case \$g in
@@ -399,7 +427,7 @@ EOF
 # do not keep it from loading, nor does it, loaded, keep ordinary pages
 # from being deposited, while a reboot kernel is refused.
 @test "a crash kernel loads while ordinary pages are deposited; a reboot kernel does not" {
-	vm_run - "nokaslr $SMALL hvcarve.overflow=allow crashkernel=96M" <<'EOF'
+	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow crashkernel=96M" <<'EOF'
 . /hvt/sim.sh
 hvt_sim_deposit 1100 1 || hvt_fail "deposit: $hvt_sim_err"
 hvt_result overflow "$(cat $HVT_HVC/overflow_pages)"
@@ -442,7 +470,7 @@ EOF
 # "partition" file counts one as mshv does around HvCallCreatePartition and
 # HvCallDeletePartition: no hypervisor here can create one.
 @test "kexec is refused while a child partition exists, and no partition is created while a reboot image is loaded" {
-	vm_run - "nokaslr $SMALL" <<'EOF2'
+	vm_run - "$NOKASLR $SMALL" <<'EOF2'
 . /hvt/sim.sh
 parts() {
 	awk '$1 == "gate_partitions" { print $2 }' $HVT_SIM/ledger
@@ -492,8 +520,9 @@ EOF2
 # -s (the hvcarve type arrives), kexec -l (kexec-tools makes it reserved,
 # one entry of its own) and the stock kernel.
 @test "a carveout that touches a firmware reservation is recognised after kexec -s, -l and the stock kernel" {
+	safety_bios
 	local high=0x100000000 hsize=0x4000000 g
-	VM_MEM=4G vm_run - "nokaslr hvcarve=64M@$high" --timeout 400 <<EOF
+	VM_MEM=4G vm_run - "$NOKASLR hvcarve=64M@$high" --timeout 400 <<EOF
 . /hvt/sim.sh
 export HVT_DUMP_RANGES="$high $hsize"
 g=\$(hvt_gen)
@@ -560,7 +589,8 @@ done >/tmp/map
 # reserved pages right below and right above the carveout; from then on
 # the carveout has reserved neighbours, which e820 would merge it with.
 @test "a carveout between two reservations survives kexec -l, -s and the stock kernel, recognised each time" {
-	vm_run - "nokaslr $CARVE" --timeout 400 <<EOF
+	safety_bios
+	vm_run - "$NOKASLR $CARVE" --timeout 400 <<EOF
 . /hvt/sim.sh
 CARVE_BASE=$CARVE_BASE CARVE_SIZE=$CARVE_SIZE
 export HVT_DUMP_RANGES="$CARVE_BASE $CARVE_SIZE"
@@ -608,7 +638,7 @@ EOF
 # fake_chain MAP_SHELL: gen 0 hands gen 1 (same hvcarve=) the map the
 # shell code MAP_SHELL writes to /tmp/map, with kexec -l.
 fake_chain() {
-	vm_run - "nokaslr $CARVE" <<EOF
+	vm_run - "$NOKASLR $CARVE" <<EOF
 . /hvt/sim.sh
 hvt_result state "\$(cat \$HVT_HVC/state)"
 if [ "\$(hvt_gen)" = 0 ]; then
@@ -626,6 +656,7 @@ EOF
 # entry -- cannot be told from a firmware reservation, and is refused. The
 # range stays reserved all the same.
 @test "negative control: a carveout merged with a reserved neighbour is refused after kexec, and stays reserved" {
+	safety_bios
 	fake_chain "
 hvt_memmap_dump | while read -r s e t; do
 	if [ \"\$((e))\" = $((CARVE_BASE - 1)) ]; then
@@ -653,6 +684,7 @@ done >/tmp/map"
 # load; --mem-max keeps them below the region, so what is tested is the
 # next kernel's check.
 @test "a reservation inside the region that is not a carveout is refused after kexec" {
+	safety_bios
 	fake_chain "
 HVT_KEXEC_OPTS=--mem-max=$(printf %#x $((CARVE_BASE - 1)))
 hvt_memmap_dump | while read -r s e t; do
@@ -696,7 +728,7 @@ done >/tmp/map
 # e820_chain MAP APPEND1: gen 0 writes the map with the script MAP into
 # /tmp/map and hands it to gen 1 with kexec -l, and APPEND1 (hvcarve=).
 e820_chain() {
-	vm_run - "nokaslr" <<EOF
+	vm_run - "$NOKASLR" <<EOF
 . /hvt/sim.sh
 if [ "\$(hvt_gen)" = 0 ]; then
 	$1
@@ -714,6 +746,7 @@ EOF
 }
 
 @test "a carveout that would take the kexec e820 past 128 entries is refused" {
+	safety_bios
 	# Two regions in the last RAM entry: 125 + 2 * 2 entries.
 	e820_chain "$MANY" "hvcarve=1M@0x30000000,1M@0x30800000"
 	assert_equal "$(last_gen)" 1
@@ -726,6 +759,7 @@ EOF
 }
 
 @test "control: one region less, 127 entries, is accepted" {
+	safety_bios
 	e820_chain "$MANY" "hvcarve=1M@0x30000000"
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r state 1)" active
@@ -760,6 +794,7 @@ EOS
 }
 
 @test "a carveout handed on in the SETUP_E820_EXT part of the boot map (entry 143 of 151) is recognised as inherited" {
+	safety_bios
 	e820_chain "$(ext_map 0x100000)" "hvcarve=1M@0x30000000"
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r map_entries 0)" 151
@@ -772,6 +807,7 @@ EOS
 }
 
 @test "control: a reserved range in SETUP_E820_EXT larger than the region is refused as not the carveout" {
+	safety_bios
 	e820_chain "$(ext_map 0x200000)" "hvcarve=1M@0x30000000"
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r carve_index 0)" 143
@@ -816,7 +852,7 @@ a=0x10000000
 # e820_cut APPEND1: gen 0 hands gen 1 that map and APPEND1; gen 1 tries
 # kexec -s.
 e820_cut() {
-	vm_run - "nokaslr" <<EOF
+	vm_run - "$NOKASLR" <<EOF
 . /hvt/sim.sh
 if [ "\$(hvt_gen)" = 0 ]; then
 	$CUT
@@ -832,6 +868,7 @@ EOF
 }
 
 @test "kexec -s is refused when the 128-entry cut of the kexec e820 would drop the carveout (the table grew after boot)" {
+	safety_bios
 	e820_cut "update_mptable alloc_mptable"
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r state 1)" active
@@ -844,6 +881,7 @@ EOF
 }
 
 @test "control: the same map without the MP table loads, 128 entries" {
+	safety_bios
 	e820_cut ""
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r state 1)" active
@@ -856,7 +894,7 @@ EOF
 # is refused until they are withdrawn, and once it is loaded no deposit
 # (all of them ordinary pages) goes in.
 @test "a rejected carveout keeps a root partition up: boot deposits use ordinary memory, kexec waits for them" {
-	vm_run - "nokaslr hvcarve=64M@zz hvcarve_sim.boot_deposit=300,1" <<'EOF'
+	vm_run - "$NOKASLR hvcarve=64M@zz hvcarve_sim.boot_deposit=300,1" <<'EOF'
 . /hvt/sim.sh
 hvt_result state "$(cat $HVT_HVC/state)"
 hvt_result overflow "$(cat $HVT_HVC/overflow_pages)"
@@ -898,7 +936,7 @@ EOF
 }
 
 @test "a carveout exhausted during boot: the rest comes from ordinary memory; at runtime deny still fails" {
-	vm_run - "nokaslr hvcarve=1M@$CARVE_BASE hvcarve_sim.boot_deposit=300,1" <<'EOF'
+	vm_run - "$NOKASLR hvcarve=1M@$CARVE_BASE hvcarve_sim.boot_deposit=300,1" <<'EOF'
 . /hvt/sim.sh
 hvt_result policy "$(cat /sys/module/hvcarve/parameters/overflow)"
 hvt_result state "$(cat $HVT_HVC/state)"
@@ -922,7 +960,7 @@ EOF
 # Item 6. Refusals that are not about a page: learning stops within its
 # bound, learns nothing, keeps the pool as it was, and leaks no page.
 @test "a partition-wide refusal ends within its bound and leaves the pool and the carveout as they were" {
-	vm_run - "nokaslr $CARVE" <<EOF
+	vm_run - "$NOKASLR $CARVE" <<EOF
 . /hvt/sim.sh
 hvt_sim_deposit 100 1 || hvt_fail "deposit: \$hvt_sim_err"
 hvt_sim_deposit 100 5 || hvt_fail "deposit: \$hvt_sim_err"
@@ -976,7 +1014,7 @@ EOF
 # earlier kernel deposited from the region, the same refusal is learnt.
 @test "a page refused on a cold boot contradicts hvcarve: the carveout is distrusted, says so, and is used no more; after a kexec the same refusal is learnt" {
 	local pfn=$((CARVE_BASE / 4096 + 150)) pfn2=$((CARVE_BASE / 4096 + 400))
-	vm_run - "nokaslr $CARVE" <<EOF
+	vm_run - "$NOKASLR $CARVE" <<EOF
 . /hvt/sim.sh
 if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_sim_deposit 100 1 || hvt_fail "deposit: \$hvt_sim_err"
@@ -1043,7 +1081,7 @@ hvt_done'
 @test "a hypervisor that accepts a page it already holds is caught by its memory balance: the carveout is distrusted" {
 	local mode
 	for mode in blind none; do
-		VM_TAG=$mode vm_run - "nokaslr $CARVE" \
+		VM_TAG=$mode vm_run - "$NOKASLR $CARVE" \
 			<<<"CARVE='$CARVE' MODE=$mode; $BLIND_SCENARIO"
 	done
 	# The injection: 50 pages "accepted", none of them taken.
@@ -1095,10 +1133,11 @@ hvt_done
 '
 
 @test "hibernation is refused while hvcarve= is given, active or rejected, by /sys/power/state and /dev/snapshot, before any task is frozen" {
+	safety_bios
 	local v n=0
 	for v in "$CARVE" "hvcarve=64M@zz"; do
 		n=$((n + 1))
-		VM_TAG=hib$n vm_run - "nokaslr $v" <<<"$HIBERNATE"
+		VM_TAG=hib$n vm_run - "$NOKASLR $v" <<<"$HIBERNATE"
 		VM_TAG=hib$n console_grep -g 0 "hvcarve: hibernation refused: hvcarve= was given \\(carveout $([ $n = 1 ] || echo 'not ')active\\)" >/dev/null ||
 			fail "$v: no refusal in the console"
 		[[ "$(VM_TAG=hib$n r hibernate)" == "failed: "*"Device or resource busy" ]] ||
@@ -1113,7 +1152,8 @@ hvt_done
 }
 
 @test "control: without hvcarve= the same hibernation runs to the freezer test and back" {
-	vm_run - "nokaslr" <<<"$HIBERNATE"
+	safety_bios
+	vm_run - "$NOKASLR" <<<"$HIBERNATE"
 	assert_equal "$(r state)" disabled
 	assert_equal "$(r hibernate)" ok
 	assert_equal "$(r snapshot)" ok
@@ -1135,13 +1175,14 @@ hvt_done
 OLD_KEXEC=$(hvt_abspath "${OLD_KEXEC:-build/kexec-tools/bullseye/kexec}")
 
 @test "kexec -l from /proc/iomem: kexec-tools 2.0.20 hands the carveout on as a hole, the next kernel rejects it and leaves it alone; the machine's kexec-tools hands it on reserved" {
+	safety_bios
 	[ -x "$OLD_KEXEC" ] || fail "no kexec-tools 2.0.20 at $OLD_KEXEC (make oldkexec)"
 	local piece=$BATS_TEST_TMPDIR/oldkexec.cpio k
 	mkdir -p "$BATS_TEST_TMPDIR/piece/opt/kexec-2.0.20"
 	cp "$OLD_KEXEC" "$BATS_TEST_TMPDIR/piece/opt/kexec-2.0.20/kexec"
 	(cd "$BATS_TEST_TMPDIR/piece" && find . | cpio -o -H newc --owner=0:0 --quiet) >"$piece"
 	for k in old machine; do
-		VM_TAG=$k vm_run - "nokaslr $CARVE" --initrd "$piece" <<EOF
+		VM_TAG=$k vm_run - "$NOKASLR $CARVE" --initrd "$piece" <<EOF
 . /hvt/sim.sh
 if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_sim_deposit 100 1 || hvt_fail "deposit: \$hvt_sim_err"
