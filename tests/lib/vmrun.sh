@@ -1057,6 +1057,13 @@ trap 'interrupted="signal 2"' INT
 if start_qemu; then
 	run_loop
 fi
+# A timeout: what each vCPU was doing, for a hang no console line explains
+# (a boot that stopped before the clocksource switch was seen twice).
+if [ "$end_rc" = "$EXIT_TIMEOUT" ] && [ -z "$interrupted" ] && qemu_alive &&
+	qmp_cmd human-monitor-command '{"command-line":"info registers -a"}' 10; then
+	printf '%s\n' "${LINE%$'\r'}" | sed 's/\\r\\n/\n/g' >"$art/timeout-registers.txt"
+	event "vCPU registers at the timeout: timeout-registers.txt"
+fi
 stop_qemu
 stop_hv_model
 # The console up to QEMU's end, including a last line without a newline.
