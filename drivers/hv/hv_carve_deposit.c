@@ -160,9 +160,12 @@ static_assert(PAGE_SIZE == HV_CARVE_PAGE_SIZE);
  * takes before it decides the hypervisor refuses everything. Skipping
  * through a run that ends at a region's end costs the two refusals that
  * start it, one per doubling and one per halving (hv_carve_skip_run()):
- * about 2 * log2 of the region's pages, so at most BITS_PER_LONG + 2 for a
- * region of up to 2^32 pages (16 TiB). A deposit may meet such a run in
- * every region before it finds a page the hypervisor accepts.
+ * at most 2 * log2(S) + 3 for S pages after the run's start, 65 for a
+ * region of 2^32 pages (16 TiB), within the 66 per region here. A deposit
+ * may meet such a run in every region before it finds a page the
+ * hypervisor accepts. Not covered: regions of more than 2^32 pages (up
+ * to 81 refusals at 2^40), and a walk that enters a wholly held region
+ * part way and wraps to its start, which costs about twice as much.
  */
 #define HV_CARVE_UNCONFIRMED_MAX	(HVCARVE_MAX_REGIONS * (BITS_PER_LONG + 2))
 
@@ -575,7 +578,7 @@ EXPORT_SYMBOL_GPL(hv_carve_enabled);
  */
 struct hv_carve_unconfirmed {
 	u64 pfn;
-	u32 skipped;
+	u64 skipped;
 	bool refused;
 	bool was_skipped;
 };
@@ -748,7 +751,7 @@ static int hv_carve_call(struct hv_carve_op *op, const u64 *pfns,
 }
 
 /* Remember what learning did until a page is accepted; false if full. */
-static bool hv_carve_pending_add(struct hv_carve_op *op, u64 pfn, u32 skipped,
+static bool hv_carve_pending_add(struct hv_carve_op *op, u64 pfn, u64 skipped,
 				 bool refused, bool was_skipped)
 {
 	if (!op->pending) {
@@ -791,7 +794,7 @@ static bool hv_carve_pending_free(const struct hv_carve_op *op)
  * a contradiction (hv_carve_learn()): -ENOSPC, and the pool is distrusted.
  */
 static int hv_carve_refused(struct hv_carve_op *op, u64 pfn, bool confirmed,
-			    bool was_skipped, u32 skipped)
+			    bool was_skipped, u64 skipped)
 {
 	if (op->stats.learnt >= HV_CARVE_LEARN_MAX) {
 		hvcarve_pool_release(op->pool, &pfn, 1, was_skipped);
@@ -839,7 +842,7 @@ static bool hv_carve_is_refusal(int ret)
  * A page this kernel deposited itself counts as accepted: it was not held
  * when it was deposited. @gap pages before @pfn were just skipped.
  */
-static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
+static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u64 gap)
 {
 	enum hvcarve_page state;
 	bool was;
@@ -883,17 +886,15 @@ static int hv_carve_probe(struct hv_carve_op *op, u64 pfn, u32 gap)
  * next step would reach the region's last page, the probes halve what is
  * left of the region instead: each lands half way from the last refused
  * page to the region's end, plus a random part of less than a quarter of
- * that. So the last page is probed only once every page before it that
- * was probed was refused, and a run that reaches the region's end costs
- * about 2 * log2 of the region's pages. (Before, the skip-ahead was cut at
- * the last page, which kernels then kept held, and one random page of the
- * stretch before it decided whether the run went on to the end; it was
- * often held when the run did not, and everything after the run's start
- * was skipped. The KUnit case learn_run_to_held_end has that layout.)
+ * that stretch (the pages from the last refused one to the region's end).
+ * So the last page is probed only once every page before it that was
+ * probed was refused, and a run that reaches the region's end costs about
+ * 2 * log2 of the region's pages. The doubling's random part is also kept
+ * short of the last page.
  */
 static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 {
-	u64 lo = pfn, hi = 0, q = pfn, end, step = 1, span, mid, gap;
+	u64 lo = pfn, hi = 0, q = pfn, end, step = 1, span, room, mid, gap;
 	int ret;
 
 	if (!hvcarve_pool_extent(op->pool, pfn, &end))
@@ -904,17 +905,17 @@ static int hv_carve_skip_run(struct hv_carve_op *op, u64 pfn)
 		cond_resched();
 		span = end - 1 - lo;	/* pages after lo */
 		if (step < span) {
+			/* Less than half the step, short of the last page. */
+			room = min3(step / 2, span - step, (u64)U32_MAX);
 			q = lo + step;
-			if (step > 1)
-				q += hv_carve_random_below(op,
-					min3(step / 2, span - step, (u64)U32_MAX));
 			step <<= 1;
 		} else {
+			/* Half way, and less than a quarter of the span. */
+			room = min_t(u64, span / 4, U32_MAX);
 			q = lo + DIV_ROUND_UP(span, 2);
-			if (span >= 4)
-				q += hv_carve_random_below(op,
-					min_t(u64, span / 4, U32_MAX));
 		}
+		if (room)
+			q += hv_carve_random_below(op, room);
 		gap = q - lo - 1;
 		hvcarve_pool_skip(op->pool, lo + 1, gap);
 		ret = hv_carve_probe(op, q, gap);

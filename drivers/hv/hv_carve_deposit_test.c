@@ -322,8 +322,7 @@ static void learn_probe_aligned(struct kunit *test)
  * tried in the stretch before it was held too, so every page after the
  * run's start was taken as held and skipped, and the skipped pages were
  * then tried one by one, 528 held ones in a row. Before the fix 6 of the
- * 32 seeds here failed so; since, none of 1024 (tried once). Every seed
- * must deposit, within the bound.
+ * 32 seeds here failed so. Every seed must deposit, within the bound.
  */
 static void learn_run_to_held_end(struct kunit *test)
 {
