@@ -44,7 +44,9 @@ if [ "${1:-}" = --one ]; then
 	[ $# -eq 4 ] || die "usage: $0 --one SUITE REGEX OUTDIR"
 	suite=$2 regex=$3 tap=$4/$(tap_name "$2").tap
 	if [ -f "$top/tests/$suite" ]; then
-		bats --formatter tap --timing --filter "$regex" "$top/tests/$suite" >"$tap" 2>&1 || true
+		# SeaBIOS: the chain suites boot UEFI by default since the
+		# backport was last run (not tried with it under OVMF).
+		HVT_FIRMWARE=bios bats --formatter tap --timing --filter "$regex" "$top/tests/$suite" >"$tap" 2>&1 || true
 	else
 		echo "not ok 1 $suite: no such suite" >"$tap"
 	fi

@@ -25,24 +25,34 @@ slow_first="host efi safety integrity hvmodel harness lockdep distro grub kdump 
 # Chain suites also run with SeaBIOS: the BIOS variant of issue 17.
 bios_too="reserve"
 
+# suite_file FILE[@FIRMWARE]: FILE. suite_firmware: FIRMWARE, or empty.
+# Only a "@uefi" or "@bios" after ".bats" is one (a path may hold an @).
+suite_file() {
+	case $1 in
+	*.bats@uefi | *.bats@bios) echo "${1%@*}" ;;
+	*) echo "$1" ;;
+	esac
+}
+suite_firmware() {
+	case $1 in
+	*.bats@uefi | *.bats@bios) echo "${1##*@}" ;;
+	esac
+}
 # suite_name FILE[@FIRMWARE]: NAME or NAME@FIRMWARE.
 suite_name() {
-	local f=${1%@*}
-	if [ "$f" = "$1" ]; then
-		basename "$f" .bats
-	else
-		echo "$(basename "$f" .bats)@${1##*@}"
-	fi
+	local fw
+	fw=$(suite_firmware "$1")
+	echo "$(basename "$(suite_file "$1")" .bats)${fw:+@$fw}"
 }
 
 if [ "${1:-}" = --one ]; then
 	# --one FILE[@FIRMWARE] OUTDIR: run one suite into
 	# OUTDIR/NAME[@FIRMWARE].{tap,rc,time}, with HVT_FIRMWARE=FIRMWARE.
-	f=${2%@*} out=$3
+	f=$(suite_file "$2") out=$3 fw=$(suite_firmware "$2")
 	name=$(suite_name "$2")
-	if [ "$f" != "$2" ]; then
+	if [ -n "$fw" ]; then
 		# Its own artifacts: both runs of a suite may run at once.
-		export HVT_FIRMWARE=${2##*@}
+		export HVT_FIRMWARE=$fw
 		export HVT_ARTIFACTS_ROOT=${HVT_ARTIFACTS_ROOT:-build/test-artifacts}/$HVT_FIRMWARE
 	fi
 	start=$(date +%s)
@@ -65,16 +75,20 @@ for a in "$@"; do
 	fi
 done
 ordered=()
+# add FILE: the suite, and its SeaBIOS run right after it if it has one.
+add() {
+	ordered+=("$1")
+	case " $bios_too " in *" $(basename "$1" .bats) "*) ordered+=("$1@bios") ;; esac
+}
 for s in $slow_first; do
 	for f in "${files[@]}"; do
-		[ "$(basename "$f" .bats)" = "$s" ] && ordered+=("$f")
+		if [ "$(basename "$f" .bats)" = "$s" ]; then
+			add "$f"
+		fi
 	done
 done
 for f in "${files[@]}"; do
-	case " $slow_first " in *" $(basename "$f" .bats) "*) ;; *) ordered+=("$f") ;; esac
-done
-for f in "${files[@]}"; do
-	case " $bios_too " in *" $(basename "$f" .bats) "*) ordered+=("$f@bios") ;; esac
+	case " $slow_first " in *" $(basename "$f" .bats) "*) ;; *) add "$f" ;; esac
 done
 
 out=$(mktemp -d)

@@ -13,7 +13,7 @@
 # Then kexec under UEFI: a chain that alternates the patched kernel with
 # Debian's stock 6.1, 5.10, 6.12 and 7.3 in turn, with both syscalls,
 # add_efi_memmap, and a negative control, all with host dumps
-# (tools/hvcarve/hvcarve-dump) as integrity.bats does on BIOS.
+# (tools/hvcarve/hvcarve-dump) as integrity.bats does.
 #
 #   KASLR_BOOTS          boots of the patched kernel's placement test (20)
 #   KASLR_STOCK_BOOTS    boots of its negative control, the stock kernel (3)

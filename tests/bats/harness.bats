@@ -166,6 +166,8 @@ sleep 1000
 EOF
 	[[ "$output" == *timeout* ]]
 	grep -q '^3 timeout after 12s at gen ' "$(vm_artifacts)/status.txt"
+	# What the vCPUs were doing when it ran out.
+	grep -q '^RIP=' "$(vm_artifacts)/timeout-registers.txt"
 }
 
 @test "a guest that reboots without DONE yields exit 5" {

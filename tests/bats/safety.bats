@@ -23,6 +23,7 @@ CARVE_BASE=0x20000000
 CARVE_SIZE=0x4000000
 CARVE="hvcarve=64M@$CARVE_BASE"
 SMALL="hvcarve=4M@$CARVE_BASE"
+SMALL_SIZE=0x400000
 
 # The tests of the boot memory map's layout (a reservation beside the
 # carveout, the 128-entry limit, SETUP_E820_EXT, the kexec-tools 2.0.20
@@ -51,20 +52,22 @@ decode_value() {
 }
 
 # ram_held NAME...: pages held in the simulator's format in the RAM dumps
-# NAME (checkpoints of [0, carveout) and [carveout end, 1 GiB)), as the
-# host decodes them: ordinary pages the hypervisor holds.
+# NAME (checkpoints of [0, carveout) and [carveout end, 1 GiB) of the
+# tests with $SMALL), as the host decodes them: ordinary pages the
+# hypervisor holds.
 ram_held() {
 	local low high
 	low=$(decode_value "$(dump_file "$1")" 0 held) || return 1
-	high=$(decode_value "$(dump_file "$2")" $((CARVE_BASE + CARVE_SIZE)) held) || return 1
+	high=$(decode_value "$(dump_file "$2")" $((CARVE_BASE + SMALL_SIZE)) held) || return 1
 	echo $((low + high))
 }
 
-# Guest: checkpoint NAME-low and NAME-high, all of RAM but the carveout.
+# Guest: checkpoint NAME-low and NAME-high, all of RAM but the carveout
+# ($SMALL: before, [its end, carveout base + 64 MiB) was not scanned).
 RAM_CKPT='
 ram_ckpt() {
 	hvt_ckpt "$1-low" 0 '$CARVE_BASE'
-	hvt_ckpt "$1-high" '$((CARVE_BASE + CARVE_SIZE))' '$((0x40000000 - CARVE_BASE - CARVE_SIZE))'
+	hvt_ckpt "$1-high" '$((CARVE_BASE + SMALL_SIZE))' '$((0x40000000 - CARVE_BASE - SMALL_SIZE))'
 }
 '
 
@@ -207,7 +210,7 @@ EOS
 	local held=0 n f base
 	for f in low high; do
 		base=0
-		[ $f = high ] && base=$((CARVE_BASE + CARVE_SIZE))
+		[ $f = high ] && base=$((CARVE_BASE + SMALL_SIZE))
 		# Exit 1 means corrupted pages found; anything else is an error.
 		run "$DUMP" decode --base "$base" "$(dump_file "next-kernel-$f")"
 		[ "$status" -le 1 ] || fail "hvcarve-dump decode next-kernel-$f: exit $status: $output"
@@ -233,8 +236,9 @@ EOS
 # of each round (it reads sysfs 20 times before it withdraws them), so most
 # loads must be refused and only the short gap before the next deposit
 # lets one through: the test counts the refusals instead of hoping to see
-# one. The host scans the next kernel's RAM for pages the hypervisor
-# holds, and compares the carveout before kexec -e and after the boot.
+# one. The host scans RAM just before kexec -e and in the next kernel for
+# pages the hypervisor holds, and compares the carveout before kexec -e
+# and after the boot.
 @test "a kexec load racing overflow deposits from a second vCPU: refused while any is deposited, none slips in after it, kexec -e goes through" {
 	local n=${HVT_RACE_GENERATIONS:-3} g refused=0 tries busy
 	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 150)) <<EOF
@@ -314,6 +318,7 @@ if [ "\$g" -lt $n ]; then
 	hvt_result after_load.p9 "\$p9"
 	hvt_result after_load.fails "\$f"
 	hvt_result racer_errors "\$(sort /tmp/racer.fail | uniq -c | tr -s ' \n' '  ')"
+	ram_ckpt "at-kexec-gen\$g"
 	hvt_kexec_exec
 	hvt_fail "kexec -e refused after an accepted load: \$hvt__kout"
 fi
@@ -338,8 +343,10 @@ EOF
 		[ "$(r after_load.fails $((g - 1)))" -ge 3 ] || fail "race $g: the racer's deposits did not fail after the load"
 		run r racer_errors $((g - 1))
 		assert_output --regexp '^ *[0-9]+ -16 *$'
-		# No ordinary page the hypervisor holds is in the next kernel's
+		# No ordinary page the hypervisor holds is in RAM at the kexec
+		# (the check test 2 shows failing), nor in the next kernel's
 		# RAM...
+		assert_equal "$(ram_held "at-kexec-gen$((g - 1))-low" "at-kexec-gen$((g - 1))-high")" 0
 		assert_equal "$(ram_held "next-kernel-gen$g-low" "next-kernel-gen$g-high")" 0
 		# ...and the carveout crossed the kexec whole.
 		dumps_equal "pre-kexec-gen$((g - 1))" "post-boot-gen$g"
