@@ -14,7 +14,7 @@
 #   VM_TIMEOUT   seconds per VM run      (300)
 #   VM_MEM       guest memory            (1G)
 #   VM_FIRMWARE  uefi: OVMF ($OVMF, Debian's ovmf), the kernel through its
-#                EFI stub, as real root hosts boot; bios: SeaBIOS (bios)
+#                EFI stub; bios: SeaBIOS (bios)
 #   HVT_FIRMWARE the kexec-chain suites' VM_FIRMWARE (uefi); run-tests.sh
 #                runs reserve.bats once more with bios
 #   VM_TAG       suffix of the artifact dir, for several VMs in one test
@@ -157,10 +157,9 @@ hvt_ioapic_race() {
 }
 
 # hvt_chain_firmware: the firmware of the kexec-chain suites (issue 17):
-# VM_FIRMWARE from HVT_FIRMWARE, uefi unless set, as every real root host
-# boots; and NOKASLR, for their first boot's command line: empty on uefi,
-# where the EFI stub places the kernel at random (KASLR on); "nokaslr" on
-# bios, the SeaBIOS variant, as these suites ran before.
+# VM_FIRMWARE from HVT_FIRMWARE, uefi unless set; and NOKASLR, for their
+# first boot's command line: empty on uefi, where the EFI stub places the
+# kernel at random (KASLR on); "nokaslr" on bios, the SeaBIOS variant.
 # shellcheck disable=SC2034 # VM_FIRMWARE is vm_run's; NOKASLR the suites'
 hvt_chain_firmware() {
 	VM_FIRMWARE=${HVT_FIRMWARE:-uefi}

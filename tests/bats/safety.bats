@@ -17,13 +17,18 @@ load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
 DUMP=$HVT_ROOT/tools/hvcarve/hvcarve-dump
+CARVE_SIZE=0x4000000
+SMALL_SIZE=0x400000
+# safety_carve BASE: the carveout of 64 MiB ($CARVE) and of 4 MiB ($SMALL)
+# at BASE.
+safety_carve() {
+	CARVE_BASE=$1
+	CARVE="hvcarve=64M@$CARVE_BASE"
+	SMALL="hvcarve=4M@$CARVE_BASE"
+}
 # 512 MiB: RAM under SeaBIOS and OVMF alike, clear of OVMF's boot
 # services memory near the top of the 1 GiB (reserve.bats).
-CARVE_BASE=0x20000000
-CARVE_SIZE=0x4000000
-CARVE="hvcarve=64M@$CARVE_BASE"
-SMALL="hvcarve=4M@$CARVE_BASE"
-SMALL_SIZE=0x400000
+safety_carve 0x20000000
 
 # The tests of the boot memory map's layout (a reservation beside the
 # carveout, the 128-entry limit, SETUP_E820_EXT, the kexec-tools 2.0.20
@@ -32,10 +37,8 @@ SMALL_SIZE=0x400000
 # shellcheck disable=SC2034 # VM_FIRMWARE is vm_run's
 safety_bios() {
 	VM_FIRMWARE=bios
-	CARVE_BASE=0x3a000000
-	CARVE="hvcarve=64M@$CARVE_BASE"
-	SMALL="hvcarve=4M@$CARVE_BASE"
 	NOKASLR=nokaslr
+	safety_carve 0x3a000000
 }
 
 teardown() {
@@ -63,7 +66,7 @@ ram_held() {
 }
 
 # Guest: checkpoint NAME-low and NAME-high, all of RAM but the carveout
-# ($SMALL: before, [its end, carveout base + 64 MiB) was not scanned).
+# ($SMALL).
 RAM_CKPT='
 ram_ckpt() {
 	hvt_ckpt "$1-low" 0 '$CARVE_BASE'
@@ -83,7 +86,7 @@ ram_ckpt() {
 	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow" <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
-export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
+export HVT_DUMP_RANGES="$CARVE_BASE $SMALL_SIZE"
 if [ "\$(hvt_gen)" = 0 ]; then
 	hvt_kexec_load -s /boot/vmlinuz-new "$SMALL" || hvt_fail "kexec load failed"
 	# Asks for the carveout's 1024 pages and 976 ordinary ones.
@@ -183,7 +186,7 @@ EOF
 	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow" --allow-taint U <<EOS
 . /hvt/sim.sh
 $RAM_CKPT
-export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
+export HVT_DUMP_RANGES="$CARVE_BASE $SMALL_SIZE"
 if [ "\$(hvt_gen)" = 0 ]; then
 	# The carveout's 1024 pages and 1000 ordinary ones.
 	hvt_sim_deposit 2024 1 || hvt_fail "deposit: \$hvt_sim_err"
@@ -244,7 +247,7 @@ EOS
 	vm_run - "$NOKASLR $SMALL hvcarve.overflow=allow" --smp 2 --timeout $((60 + n * 150)) <<EOF
 . /hvt/sim.sh
 $RAM_CKPT
-export HVT_DUMP_RANGES="$CARVE_BASE 0x400000"
+export HVT_DUMP_RANGES="$CARVE_BASE $SMALL_SIZE"
 g=\$(hvt_gen)
 if [ "\$g" -gt 0 ]; then
 	ram_ckpt "next-kernel-gen\$g"
