@@ -18,7 +18,8 @@
 # region). Every kernel's boot e820 map has every region as the type the
 # path to it hands on, never as RAM.
 #
-# The guest runs with -cpu max,la57=off: a kexec from a kernel running
+# The guest runs with -cpu max,la57=off (ERMS and FSRM off too, as
+# tests/lib/vmrun.sh says): a kexec from a kernel running
 # 5-level paging into Debian's 5.10 (built without CONFIG_X86_5LEVEL)
 # triple-faults (Documentation/virt/hyperv/hvcarve.rst, "Limits").
 #
@@ -47,7 +48,7 @@ DISTRO_NAMES=(5.10 6.1-cloud 6.12 7.3-stock)
 # 512 MiB below 4 GiB, 256 MiB above it: RAM at 0x100000000-0x10fffffff.
 VM_MEM_DISTRO=768M
 MACHINE=q35,max-ram-below-4g=512M
-CPU=max,la57=off
+CPU=max,la57=off,erms=off,fsrm=off
 
 # Three regions of 4096 pages: low RAM at 128 MiB (below the initrd that
 # QEMU, or OVMF, puts near the top of low RAM: at 384 MiB the region

@@ -386,13 +386,14 @@ outside() {
 # 6.1 (/boot/vmlinuz-old, in every initramfs) and those of distro.cpio
 # (scripts/fetch-kernels.sh): bullseye's 5.10, bookworm-backports' 6.12
 # and trixie-backports' unpatched 7.3. 5.10 cannot be kexec'd into from a
-# kernel running 5-level paging under TCG: the guest runs -cpu max,la57=off.
+# kernel running 5-level paging under TCG: the guest runs -cpu max,la57=off
+# (ERMS and FSRM off too, as tests/lib/vmrun.sh says).
 STOCK_NAMES=(6.1 5.10 6.12 7.3-stock)
 STOCK_PATHS=(boot/vmlinuz-old boot/vmlinuz-5.10 boot/vmlinuz-6.12 boot/vmlinuz-7.3-stock)
 STOCK_RELEASES=('^6\.1\.' '^5\.10\.' '^6\.12\.' '^7\.3\.')
 DISTRO_INITRD=$(hvt_abspath "${DISTRO_INITRD:-build/initramfs/distro.cpio}")
 KERNELS_DIR=$(hvt_abspath "${HVT_KERNELS_DIR:-build/kernels}")
-UCPU=max,la57=off
+UCPU=max,la57=off,erms=off,fsrm=off
 
 # stock_of G: the index in STOCK_* of odd generation G's kernel.
 stock_of() {
