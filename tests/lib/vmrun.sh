@@ -158,10 +158,12 @@ machine=${HVT_MACHINE:-q35}
 # The CPU model. ERMS and FSRM are off: with them the guest kernels copy and
 # clear memory with rep movsb/stosb (arch/x86/lib). The likely reason it
 # is slower, not profiled: TCG runs a rep string instruction one element
-# per step, eight times the steps of the quadword forms. Measured, one guest
-# at a time under TCG (memory pressure, kexec -s, pressure again): 9.9 s
-# against 11.8 and 13.2 s with plain max. No test depends on either flag.
-# Tests that pass --cpu turn the same two flags off (efi.bats, distro.bats).
+# per step, more steps than the kernel's other copies take. Measured, one
+# guest at a time under TCG (memory pressure, kexec -s, pressure again):
+# 9.9 s against 11.8 and 13.2 s with plain max. No test depends on either
+# flag; under KVM they only hide the two features. HVT_CPU=max restores
+# the old model. Tests that pass --cpu turn the same two flags off
+# (efi.bats, distro.bats).
 cpu=${HVT_CPU:-max,erms=off,fsrm=off}
 accel=${HVT_ACCEL:-auto}
 qemu=${QEMU:-qemu-system-x86_64}
