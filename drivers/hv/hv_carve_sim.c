@@ -1280,8 +1280,9 @@ static bool hvcsim_real_hypervisor(void)
  * Host mode (hvcarve_sim.host=PORT): the hypervisor is a process on the
  * host (tests/hv/hv-model.c), not this file. Its state is outside the
  * guest, so it outlives every kexec, and nothing of it is rebuilt from
- * page contents. The glue's Hyper-V backend (hv_carve_hyperv) registers,
- * and its hypercalls go through mainline's hv_do_hypercall() and
+ * page contents. The glue's Hyper-V backend (hv_carve_hyperv) is used, found
+ * by the glue itself as on Hyper-V (see hvcarve_sim.host_partition), and
+ * its hypercalls go through mainline's hv_do_hypercall() and
  * hv_do_rep_hypercall(), unchanged, to the hv_hypercall static call. On
  * Hyper-V that selects how a hypercall is made (hv_std_hypercall(),
  * through the hypercall page, or the SNP and TDX ways); here it points
@@ -1328,8 +1329,34 @@ static bool hvcsim_real_hypervisor(void)
 #define HVCSIM_UART_FIFO	16	/* bytes in its receive FIFO */
 #define HVCSIM_UART_PROBE	0x5a	/* written to the scratch register */
 #define HVCSIM_UART_ABSENT	0xff	/* what an empty I/O port reads */
+#define HVCSIM_PARTITION_NAME_MAX	8	/* "root", "l1vh", "guest" */
 
 static bool hvcsim_host_ready;
+
+/*
+ * hvcarve_sim.host_partition=root|l1vh|guest: what this kernel takes
+ * itself for in host mode, as hv_identify_partition_type() decides on
+ * Hyper-V from the privileges the hypervisor grants (CreatePartitions,
+ * and CpuManagement for the root). The glue then finds its backend as it
+ * does on Hyper-V, with nothing registered by the simulator:
+ * hv_carve_get_backend() for the boot deposits, hv_carve_hyperv_init() at
+ * early_initcall time, both on a root or an L1VH partition
+ * (hv_parent_partition()). A guest partition gets no backend, and its
+ * deposits fail. Only a root partition makes boot deposits (mainline sets
+ * hv_smp_prepare_cpus() only there).
+ */
+static char hvcsim_host_partition[HVCSIM_PARTITION_NAME_MAX] = "root";
+module_param_string(host_partition, hvcsim_host_partition,
+		    sizeof(hvcsim_host_partition), 0444);
+MODULE_PARM_DESC(host_partition,
+		 "host mode: root (default), l1vh or guest: the partition this kernel is to the host's hypervisor");
+
+static const char * const hvcsim_partition_names[] = {
+	[HV_PARTITION_TYPE_GUEST] = "guest",
+	[HV_PARTITION_TYPE_ROOT] = "root",
+	[HV_PARTITION_TYPE_L1VH] = "l1vh",
+};
+
 static void (*hvcsim_next_prepare_cpus)(unsigned int max_cpus);
 static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus);
 
@@ -1486,21 +1513,34 @@ static bool __init hvcsim_host_uart_present(void)
 
 /*
  * Set up host mode: claim the UART, say hello (the host starts a new
- * epoch: a new kernel), point hv_hypercall here and register the Hyper-V
- * backend. On any failure everything is undone and no backend is
- * registered: deposits then fail, rather than go to a hypervisor the test
- * did not ask for.
+ * epoch: a new kernel), point hv_hypercall here and set the partition type
+ * the glue finds its backend by. On any failure everything is undone and
+ * the type stays guest, which has no backend: deposits then fail, rather
+ * than go to a hypervisor the test did not ask for.
  */
 static int __init hvcsim_host_init(void)
 {
 	void * __percpu *in, * __percpu *out;
-	u64 (*before)(u64 control, u64 input, u64 output);
 	u64 status;
+	int type;
 	int ret;
 
 	if (hyperv_pcpu_input_arg || hyperv_pcpu_output_arg) {
 		pr_err("host mode: Hyper-V is initialised: not used\n");
 		return -EBUSY;
+	}
+	if (hv_carve_backend_name()) {
+		pr_err("host mode: deposit backend %s is already registered\n",
+		       hv_carve_backend_name());
+		return -EBUSY;
+	}
+	type = match_string(hvcsim_partition_names,
+			    ARRAY_SIZE(hvcsim_partition_names),
+			    hvcsim_host_partition);
+	if (type < 0) {
+		pr_err("host mode: host_partition=%s is none of root, l1vh, guest\n",
+		       hvcsim_host_partition);
+		return -EINVAL;
 	}
 	if (hvcsim_host_port > U16_MAX - (HVCSIM_UART_PORTS - 1)) {
 		pr_err("host mode: no I/O port %#lx\n", hvcsim_host_port);
@@ -1539,20 +1579,10 @@ static int __init hvcsim_host_init(void)
 		goto free;
 	hyperv_pcpu_input_arg = in;
 	hyperv_pcpu_output_arg = out;
-	before = static_call_query(hv_hypercall);
 	static_call_update(hv_hypercall, &hvcsim_host_hypercall);
-
-	ret = hv_carve_register_backend(&hv_carve_hyperv);
-	if (ret) {
-		pr_err("host mode: deposit backend %s is already registered: %d\n",
-		       hv_carve_backend_name() ?: "(unknown)", ret);
-		static_call_update(hv_hypercall, before);
-		hyperv_pcpu_input_arg = NULL;
-		hyperv_pcpu_output_arg = NULL;
-		goto free;
-	}
-	pr_info("host mode: the hypervisor is the host's, behind I/O port %#lx\n",
-		hvcsim_host_port);
+	hv_curr_partition_type = type;
+	pr_info("host mode: the hypervisor is the host's, behind I/O port %#lx; this kernel is its %s partition\n",
+		hvcsim_host_port, hvcsim_partition_names[type]);
 	return 0;
 
 free:
@@ -1573,7 +1603,8 @@ release:
  * kexec the processors exist already, and nothing is deposited. Where
  * mainline BUG()s on a failure to add a processor or create its VP, this
  * logs it; the tests fail on the log. hv_lp_exists() itself still BUG()s
- * when the host does not answer.
+ * when the host does not answer. An L1VH or guest partition makes none of
+ * these calls (mainline sets hv_smp_prepare_cpus() on the root only).
  */
 static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 {
@@ -1585,7 +1616,7 @@ static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus)
 		return;
 	hvcsim_host_ready = true;
 
-	if (num_present_cpus() == 1 || hv_lp_exists(1))
+	if (!hv_root_partition() || num_present_cpus() == 1 || hv_lp_exists(1))
 		return;
 	for_each_present_cpu(cpu) {
 		if (!cpu)

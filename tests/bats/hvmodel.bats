@@ -28,14 +28,14 @@ teardown() {
 	hvt_teardown
 }
 
-# host_mode_clean: every boot of the patched kernel set host mode up (one
-# line of success each), and every "hvcarve_sim: host mode" line of the
-# console is one of success; an error (a dead transport, a boot call that
+# host_mode_clean [TYPE]: every boot of the patched kernel set host mode up
+# as a TYPE partition (default root; one line of success each), and
+# every "hvcarve_sim: host mode" line of the console is one of success; an error (a dead transport, a boot call that
 # failed, a port not had) or a host mode that never started fails the test.
 host_mode_clean() {
 	local bad boots up
 	bad=$(console_log | grep 'hvcarve_sim: host mode' |
-		grep -Ev 'host mode: (the hypervisor is the host.s, behind I/O port 0x3e8|[0-9]+ of [0-9]+ logical processors added: [0-9]+ ordinary pages deposited)$' || true)
+		grep -Ev "host mode: (the hypervisor is the host.s, behind I/O port 0x3e8; this kernel is its ${1:-root} partition|[0-9]+ of [0-9]+ logical processors added: [0-9]+ ordinary pages deposited)\$" || true)
 	[ -z "$bad" ] || { fail "host mode errors: $bad"; return 1; }
 	boots=$(console_log | grep -c 'Linux version [^ ]*-hvcarve ' || true)
 	up=$(console_log | grep -c 'hvcarve_sim: host mode: the hypervisor is the host' || true)
@@ -68,12 +68,12 @@ ledger_parts() {
 	echo "${out[*]}"
 }
 
-@test "control: host_mode_clean fails on a dead transport, a failed boot call, a port not had or a boot without host mode, and passes the lines of success" {
+@test "control: host_mode_clean fails on a dead transport, a failed boot call, a port not had, a boot without host mode or as another partition type, and passes the lines of success" {
 	local art
 	art=$(vm_artifacts)
 	mkdir -p "$art"
 	local boot='[    0.0] Linux version 7.3.4-hvcarve (hvcarve@hvcarve) #1 SMP'
-	local ok1='[    0.2] hvcarve_sim: host mode: the hypervisor is the host'"'"'s, behind I/O port 0x3e8'
+	local ok1='[    0.2] hvcarve_sim: host mode: the hypervisor is the host'"'"'s, behind I/O port 0x3e8; this kernel is its root partition'
 	local ok2='[    0.3] hvcarve_sim: host mode: 3 of 3 logical processors added: 0 ordinary pages deposited'
 	printf '%s\r\n' "$boot" "$ok1" "$ok2" >"$art/console.log"
 	host_mode_clean
@@ -89,12 +89,18 @@ ledger_parts() {
 	for bad in 'hvcarve_sim: host mode: no valid answer from the host to call 0x1000000048 (seq 9): the transport is dead' \
 		'hvcarve_sim: host mode: adding logical processor 2 failed: -12' \
 		'hvcarve_sim: host mode: 2 of 3 logical processors added: 0 ordinary pages deposited x' \
+		'hvcarve_sim: host mode: host_partition=lvh1 is none of root, l1vh, guest' \
 		'hvcarve_sim: host mode: I/O ports 0x3e8-0x3ef are busy'; do
 		printf '%s\r\n' "$boot" "$ok1" "[    0.4] $bad" "$ok2" >"$art/console.log"
 		run host_mode_clean
 		assert_failure
 		assert_output --partial "$bad"
 	done
+	# A partition of another type than the test asked for.
+	printf '%s\r\n' "$boot" "$ok1" >"$art/console.log"
+	run host_mode_clean l1vh
+	assert_failure
+	assert_output --partial "this kernel is its root partition"
 }
 
 @test "the real Hyper-V backend against a hypervisor on the host: deposits, withdrawal, kexec -s and -l, learning from its refusals; the guest's counters are its ledger" {
@@ -391,6 +397,75 @@ EOS
 # the model's. HVT_HV_STRESS_SECONDS (default 3) is guest time: the vCPUs
 # that wait for the UART spin with interrupts off (the glue's hypercall
 # sections), so the guest's clock lags, and 3 s take about 40 s here.
+# Issue 16 item 2. mshv serves an L1VH partition too: hv_parent_partition()
+# without hv_root_partition() (the CreatePartitions privilege without
+# CpuManagement, hv_identify_partition_type()). It deposits for its
+# children with the same hypercall. hvcarve_sim.host_partition=l1vh makes
+# this kernel one: the glue then registers the Hyper-V backend itself, at
+# early_initcall time (hv_carve_hyperv_init()), as on Hyper-V, and no boot
+# deposit is made (mainline adds logical processors on the root only).
+# The last kernel of the chain is a guest partition, the control: it gets
+# no backend and its deposit fails, which is what every L1VH deposit did
+# while the glue took only the root for a depositor.
+@test "an L1VH partition: the glue takes the Hyper-V backend itself; deposits go to the host's hypervisor, counted, across kexec -s and -l; no boot deposits; a guest partition (the control) has no backend and deposits nothing" {
+	local l1vh="hvcarve_sim.host_partition=l1vh"
+	local guest="hvcarve_sim.host_partition=guest"
+	vm_run - "nokaslr $CARVE $HOST $l1vh" --smp 2 --hv-model "$MODEL --lp-pages 5" <<EOS
+. /hvt/sim.sh
+g=\$(hvt_gen)
+hvt_result backend "\$(dmesg | grep -c 'hvcarve: deposit backend: hyperv\$')"
+hvt_result boot "\$(cat \$(hvt_region)/deposited_pages)"
+hvt_ckpt "boot-gen\$g"
+if hvt_sim_deposit 200 1; then
+	hvt_result err none
+else
+	hvt_result err "\$hvt_sim_err"
+fi
+hvt_result after "\$(cat \$(hvt_region)/deposited_pages) \$(cat \$HVT_HVC/overflow_pages)"
+hvt_ckpt "end-gen\$g"
+case \$g in
+0) hvt_kexec -s /boot/vmlinuz-new "$CARVE $HOST $l1vh" ;;
+1) hvt_kexec -l /boot/vmlinuz-new "$CARVE $HOST $guest" ;;
+*) hvt_done ;;
+esac
+EOS
+	local art g l bad
+	art=$(vm_artifacts)
+	assert_equal "$(last_gen)" 2
+	for g in 0 1; do
+		run console_grep -g "$g" 'hvcarve_sim: host mode: the hypervisor is the host.s, behind I/O port 0x3e8; this kernel is its l1vh partition$'
+		assert_success
+		assert_equal "$(r backend $g)" 1
+		assert_equal "$(r boot $g)" 0
+		assert_equal "$(r err $g)" none
+		assert_equal "$(r after $g)" "200 0"
+		# Nothing at boot: no logical processor added, no page taken.
+		l=$art/dumps/boot-gen$g.hv-ledger
+		assert_equal "$(ledger lps "$l")" 0
+		assert_equal "$(ledger held "$l")" $((200 * g))
+		l=$art/dumps/end-gen$g.hv-ledger
+		assert_equal "$(ledger held_carveout "$l")" $((200 * (g + 1)))
+		assert_equal "$(ledger held_ordinary "$l")" 0
+		assert_equal "$(ledger_parts "$l")" "1:$((200 * (g + 1)))"
+	done
+	run console_grep 'logical processors added'
+	assert_failure 1
+	# The control: a guest partition, the same kernel and carveout.
+	run console_grep -g 2 'this kernel is its guest partition$'
+	assert_success
+	assert_equal "$(r backend 2)" 0
+	run r err 2
+	assert_output --partial "No such device"
+	assert_equal "$(r after 2)" "0 0"
+	l=$art/dumps/end-gen2.hv-ledger
+	assert_equal "$(ledger held "$l")" 400
+	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(ledger ordinary_across_kexec)" 0
+	bad=$(console_log | grep 'hvcarve_sim: host mode' |
+		grep -Ev 'this kernel is its (l1vh|guest) partition$' || true)
+	[ -z "$bad" ] || fail "host mode errors: $bad"
+}
+
 @test "4 vCPUs deposit and withdraw at once against the adversarial model (HVT_HV_SEED): the guest's counters are the model's ledger" {
 	local seed=${HVT_HV_SEED:-7} secs=${HVT_HV_STRESS_SECONDS:-3}
 	echo "# hv-model seed $seed" >&3
