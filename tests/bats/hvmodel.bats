@@ -391,12 +391,6 @@ EOS
 	assert_equal "$(ledger guest_writes)" 0
 }
 
-# smp.bats's stress, through the host and against the adversarial model:
-# four threads, one per vCPU, deposit and withdraw at once, their calls one
-# at a time on the UART (the transport's lock). The guest's counts must be
-# the model's. HVT_HV_STRESS_SECONDS (default 3) is guest time: the vCPUs
-# that wait for the UART spin with interrupts off (the glue's hypercall
-# sections), so the guest's clock lags, and 3 s take about 40 s here.
 # Issue 16 item 2. mshv serves an L1VH partition too: hv_parent_partition()
 # without hv_root_partition() (the CreatePartitions privilege without
 # CpuManagement, hv_identify_partition_type()). It deposits for its
@@ -466,6 +460,12 @@ EOS
 	[ -z "$bad" ] || fail "host mode errors: $bad"
 }
 
+# smp.bats's stress, through the host and against the adversarial model:
+# four threads, one per vCPU, deposit and withdraw at once, their calls one
+# at a time on the UART (the transport's lock). The guest's counts must be
+# the model's. HVT_HV_STRESS_SECONDS (default 3) is guest time: the vCPUs
+# that wait for the UART spin with interrupts off (the glue's hypercall
+# sections), so the guest's clock lags, and 3 s take about 40 s here.
 @test "4 vCPUs deposit and withdraw at once against the adversarial model (HVT_HV_SEED): the guest's counters are the model's ledger" {
 	local seed=${HVT_HV_SEED:-7} secs=${HVT_HV_STRESS_SECONDS:-3}
 	echo "# hv-model seed $seed" >&3
