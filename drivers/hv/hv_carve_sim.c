@@ -1252,28 +1252,74 @@ static void __init hvcsim_add_region(unsigned int i)
 /*
  * The vendor signature of the Microsoft Hypervisor's CPUID leaf 0x40000000
  * (Hypervisor Top-Level Functional Specification, "Hypervisor CPUID
- * Leaves"), which arch/x86/kernel/cpu/mshyperv.c checks too.
+ * Leaves"), which arch/x86/kernel/cpu/mshyperv.c checks too: 12
+ * characters, in EBX, ECX and EDX.
  */
 #define HVCSIM_MS_HV_SIGNATURE	"Microsoft Hv"
+#define HVCSIM_HV_SIGNATURE_LEN	12
 
 /*
- * Is Linux running on the Microsoft Hypervisor? Then the simulator must
- * never register: as a root or L1VH partition the hypervisor holds the
- * carveout pages deposited before a kexec, and the simulator's scan would
- * read them. A kernel built with MSHV_ROOT registers the Hyper-V backend
- * first, but one built without it has no other backend to win the
- * registration. Read from CPUID, which needs neither HYPERVISOR_GUEST nor
- * HYPERV. A KVM guest with Hyper-V enlightenments shows the signature too,
- * and gets no simulator either.
+ * hvcarve_sim.refuse_hv=SIGNATURE: refuse to run under a hypervisor with
+ * this CPUID signature too, besides the Microsoft Hypervisor; it only ever
+ * adds a refusal. For the tests, which cannot have the Microsoft
+ * Hypervisor: QEMU's TCG shows "TCGTCGTCGTCG" at leaf 0x40000000 (its
+ * tcg-cpuid property, on by default), so the refusal below runs there. A
+ * value that is not 12 characters long is refused as a whole: the
+ * simulator does not run at all. Read-only once booted.
  */
-static bool hvcsim_real_hypervisor(void)
+static char hvcsim_refuse_hv[HVCSIM_HV_SIGNATURE_LEN + 1];
+static bool hvcsim_refuse_hv_bad;
+
+static int hvcsim_refuse_hv_set(const char *val, const struct kernel_param *kp)
 {
+	if (strlen(val) != HVCSIM_HV_SIGNATURE_LEN) {
+		hvcsim_refuse_hv_bad = true;
+		return 0;
+	}
+	memcpy(hvcsim_refuse_hv, val, HVCSIM_HV_SIGNATURE_LEN);
+	return 0;
+}
+
+static const struct kernel_param_ops hvcsim_refuse_hv_ops = {
+	.set = hvcsim_refuse_hv_set,
+	.get = param_get_string,
+};
+
+static struct kparam_string hvcsim_refuse_hv_str = {
+	.maxlen = sizeof(hvcsim_refuse_hv),
+	.string = hvcsim_refuse_hv,
+};
+
+module_param_cb(refuse_hv, &hvcsim_refuse_hv_ops, &hvcsim_refuse_hv_str,
+		0444);
+MODULE_PARM_DESC(refuse_hv,
+		 "CPUID signature (12 characters) of another hypervisor the simulator must not run under (tests)");
+
+/*
+ * Is Linux running on the Microsoft Hypervisor (or the one refuse_hv
+ * names)? Then the simulator must never register: as a root or L1VH
+ * partition the hypervisor holds the carveout pages deposited before a
+ * kexec, and the simulator's scan would read them. A kernel built with
+ * MSHV_ROOT registers the Hyper-V backend first, but one built without it
+ * has no other backend to win the registration. Read from CPUID, which
+ * needs neither HYPERVISOR_GUEST nor HYPERV. A KVM guest with Hyper-V
+ * enlightenments shows the signature too, and gets no simulator either.
+ * Returns what was found (the signature, or what is wrong with
+ * refuse_hv=), or NULL.
+ */
+static const char *hvcsim_real_hypervisor(void)
+{
+	if (hvcsim_refuse_hv_bad)
+		return "refuse_hv= that is not 12 characters long";
 #ifdef CONFIG_X86
-	return boot_cpu_has(X86_FEATURE_HYPERVISOR) &&
-	       cpuid_base_hypervisor(HVCSIM_MS_HV_SIGNATURE, 0);
-#else
-	return false;
+	if (!boot_cpu_has(X86_FEATURE_HYPERVISOR))
+		return NULL;
+	if (cpuid_base_hypervisor(HVCSIM_MS_HV_SIGNATURE, 0))
+		return HVCSIM_MS_HV_SIGNATURE;
+	if (hvcsim_refuse_hv[0] && cpuid_base_hypervisor(hvcsim_refuse_hv, 0))
+		return hvcsim_refuse_hv;
 #endif
+	return NULL;
 }
 
 /*
@@ -1719,11 +1765,13 @@ MODULE_PARM_DESC(boot_deposit,
 
 static int __init hvcsim_init(void)
 {
+	const char *refused = hvcsim_real_hypervisor();
 	struct dentry *dir;
 	int ret;
 
-	if (hvcsim_real_hypervisor()) {
-		pr_info("not used: the Microsoft Hypervisor is present, and the carveout pages it holds must not be read\n");
+	if (refused) {
+		pr_info("not used: a hypervisor that must not be simulated is present (%s), and the carveout pages it holds must not be read\n",
+			refused);
 		return 0;
 	}
 

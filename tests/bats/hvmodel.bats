@@ -458,6 +458,67 @@ EOS
 	host_mode_clean '(l1vh|guest)'
 }
 
+# Issue 16 item 7. The simulator must never run under a real hypervisor:
+# it would read, through its scan, the carveout pages the hypervisor holds.
+# It finds one by its CPUID signature ("Microsoft Hv"), which QEMU's TCG
+# cannot show; hvcarve_sim.refuse_hv= names one more signature to refuse
+# under, and TCG shows "TCGTCGTCGTCG" (QEMU's tcg-cpuid). The same check
+# and the same refusal then run, in host mode (generation 0) and as the
+# in-guest hypervisor (generation 2). A refuse_hv= of the wrong length is
+# refused whole (generation 3). Generation 1 is the control: the same
+# kernel without refuse_hv=, whose deposits go through; the model holds
+# them across every later boot, and nothing writes them.
+@test "the simulator never runs under a hypervisor it must not simulate (its CPUID signature; TCG's, named by refuse_hv=), in host mode or not: no backend, no scan, no debugfs; the control without it deposits" {
+	local tcg="hvcarve_sim.refuse_hv=TCGTCGTCGTCG"
+	vm_run - "nokaslr $CARVE $HOST $tcg" --hv-model "$MODEL" <<EOS
+. /hvt/sim.sh
+g=\$(hvt_gen)
+hvt_result backend "\$(dmesg | grep -c 'hvcarve: deposit backend')"
+hvt_result debugfs "\$(ls /sys/kernel/debug/hvcarve_sim 2>/dev/null | wc -l)"
+if [ "\$g" = 1 ]; then
+	hvt_sim_deposit 100 1 || hvt_fail "deposit: \$hvt_sim_err"
+fi
+hvt_result deposited "\$(cat \$(hvt_region)/deposited_pages)"
+hvt_ckpt "end-gen\$g"
+case \$g in
+0) hvt_kexec -s /boot/vmlinuz-new "$CARVE $HOST" ;;
+1) hvt_kexec -l /boot/vmlinuz-new "$CARVE $tcg" ;;
+2) hvt_kexec -s /boot/vmlinuz-new "$CARVE hvcarve_sim.refuse_hv=TCG" ;;
+*) hvt_done ;;
+esac
+EOS
+	local art g l
+	art=$(vm_artifacts)
+	assert_equal "$(last_gen)" 3
+	for g in 0 2 3; do
+		assert_equal "$(r backend $g)" 0
+		assert_equal "$(r debugfs $g)" 0
+		assert_equal "$(r deposited $g)" 0
+		run console_grep -g "$g" 'hvcarve_sim: (host mode|ledger:)'
+		assert_failure 1
+	done
+	for g in 0 2; do
+		run console_grep -g "$g" '^\[ *[0-9.]+\] hvcarve_sim: not used: a hypervisor that must not be simulated is present \(TCGTCGTCGTCG\), and the carveout pages it holds must not be read$'
+		assert_success
+	done
+	run console_grep -g 3 'hvcarve_sim: not used: a hypervisor that must not be simulated is present \(refuse_hv= that is not 12 characters long\)'
+	assert_success
+	# The control.
+	assert_equal "$(r backend 1)" 1
+	assert_equal "$(r debugfs 1)" 7
+	assert_equal "$(r deposited 1)" 100
+	# The model: no kernel but the control's said hello, and what it
+	# deposited stayed held and unwritten.
+	l=$art/dumps/end-gen0.hv-ledger
+	assert_equal "$(ledger epoch "$l")" 0
+	for g in 1 2 3; do
+		l=$art/dumps/end-gen$g.hv-ledger
+		assert_equal "$(ledger epoch "$l")" 1
+		assert_equal "$(ledger held_carveout "$l")" 100
+	done
+	assert_equal "$(ledger guest_writes)" 0
+}
+
 # smp.bats's stress, through the host and against the adversarial model:
 # four threads, one per vCPU, deposit and withdraw at once, their calls one
 # at a time on the UART (the transport's lock). The guest's counts must be
