@@ -15,7 +15,10 @@
 #
 # The kexec-chain suites boot UEFI (OVMF) unless HVT_FIRMWARE=bios
 # (tests/bats/helpers.bash, hvt_chain_firmware); the suites of
-# $bios_too run a second time with SeaBIOS, as NAME@bios.
+# $bios_too run a second time with SeaBIOS, as NAME@bios. The suites of
+# $adversarial_too run a second time against the adversarial hypervisor
+# model, as NAME@adversarial (HVT_HV_MODE=adversarial, HVT_HV_SEED as set,
+# else the suite's default; hvt_hv_mode).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,37 +27,43 @@ here=$(cd "$(dirname "$0")" && pwd)
 slow_first="host efi safety integrity hvmodel harness lockdep distro grub kdump kho smp demo reserve kaslr series"
 # Chain suites also run with SeaBIOS: the BIOS variant of issue 17.
 bios_too="reserve"
+# Suites that also run against the adversarial model: issue 18 item 3.
+adversarial_too="smp"
 
-# suite_file FILE[@FIRMWARE]: FILE. suite_firmware: FIRMWARE, or empty.
-# Only a "@uefi" or "@bios" after ".bats" is one (a path may hold an @).
+# suite_file FILE[@VARIANT]: FILE. suite_variant: VARIANT, or empty.
+# Only a "@uefi", "@bios" or "@adversarial" after ".bats" is one (a
+# path may hold an @).
 suite_file() {
 	case $1 in
-	*.bats@uefi | *.bats@bios) echo "${1%@*}" ;;
+	*.bats@uefi | *.bats@bios | *.bats@adversarial) echo "${1%@*}" ;;
 	*) echo "$1" ;;
 	esac
 }
-suite_firmware() {
+suite_variant() {
 	case $1 in
-	*.bats@uefi | *.bats@bios) echo "${1##*@}" ;;
+	*.bats@uefi | *.bats@bios | *.bats@adversarial) echo "${1##*@}" ;;
 	esac
 }
-# suite_name FILE[@FIRMWARE]: NAME or NAME@FIRMWARE.
+# suite_name FILE[@VARIANT]: NAME or NAME@VARIANT.
 suite_name() {
 	local fw
-	fw=$(suite_firmware "$1")
+	fw=$(suite_variant "$1")
 	echo "$(basename "$(suite_file "$1")" .bats)${fw:+@$fw}"
 }
 
 if [ "${1:-}" = --one ]; then
-	# --one FILE[@FIRMWARE] OUTDIR: run one suite into
-	# OUTDIR/NAME[@FIRMWARE].{tap,rc,time}, with HVT_FIRMWARE=FIRMWARE.
-	f=$(suite_file "$2") out=$3 fw=$(suite_firmware "$2")
+	# --one FILE[@VARIANT] OUTDIR: run one suite into
+	# OUTDIR/NAME[@VARIANT].{tap,rc,time}, with HVT_FIRMWARE=VARIANT, or
+	# HVT_HV_MODE=adversarial for that variant.
+	f=$(suite_file "$2") out=$3 fw=$(suite_variant "$2")
 	name=$(suite_name "$2")
-	if [ -n "$fw" ]; then
-		# Its own artifacts: both runs of a suite may run at once.
-		export HVT_FIRMWARE=$fw
-		export HVT_ARTIFACTS_ROOT=${HVT_ARTIFACTS_ROOT:-build/test-artifacts}/$HVT_FIRMWARE
-	fi
+	case $fw in
+	'') ;;
+	adversarial) export HVT_HV_MODE=adversarial ;;
+	*) export HVT_FIRMWARE=$fw ;;
+	esac
+	# Its own artifacts: both runs of a suite may run at once.
+	[ -z "$fw" ] || export HVT_ARTIFACTS_ROOT=${HVT_ARTIFACTS_ROOT:-build/test-artifacts}/$fw
 	start=$(date +%s)
 	# shellcheck disable=SC2086 # BATS_ARGS is a list of options
 	bats --formatter tap --timing ${BATS_ARGS:-} "$f" >"$out/$name.tap" 2>&1
@@ -75,10 +84,12 @@ for a in "$@"; do
 	fi
 done
 ordered=()
-# add FILE: the suite, and its SeaBIOS run right after it if it has one.
+# add FILE: the suite, and its SeaBIOS and adversarial runs right after it
+# if it has them.
 add() {
 	ordered+=("$1")
 	case " $bios_too " in *" $(basename "$1" .bats) "*) ordered+=("$1@bios") ;; esac
+	case " $adversarial_too " in *" $(basename "$1" .bats) "*) ordered+=("$1@adversarial") ;; esac
 }
 for s in $slow_first; do
 	for f in "${files[@]}"; do

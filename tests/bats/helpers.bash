@@ -169,6 +169,41 @@ hvt_chain_firmware() {
 	fi
 }
 
+# hvt_hv_mode BASE SIZE: the hypervisor of a suite that takes HVT_HV_MODE
+# (issue 18 item 3). Unset or empty: the simulator in the guest
+# (drivers/hv/hv_carve_sim.c), HV_APPEND empty and HV_ARGS empty. "honest"
+# or "adversarial": tests/hv/hv-model.c on the host, seeded with
+# HVT_HV_SEED (default 7), holding the carveout BASE..BASE+SIZE as such:
+# HV_APPEND is the kernel line's host mode (the simulator only carries
+# the real Hyper-V backend's hypercalls to the host) with learning's probe
+# seed, HV_ARGS vm_run's --hv-model option. The model answers no boot
+# call with a demand for pages (--lp-pages 0). Any other value fails.
+# HV_MODE and HV_SEED are what was chosen.
+# shellcheck disable=SC2034 # HV_APPEND and HV_ARGS are the suites'
+hvt_hv_mode() {
+	HV_MODE=${HVT_HV_MODE:-}
+	HV_SEED=${HVT_HV_SEED:-7}
+	HV_APPEND=
+	HV_ARGS=()
+	case $HV_MODE in
+	'') return 0 ;;
+	honest | adversarial) ;;
+	*)
+		fail "HVT_HV_MODE=$HV_MODE: not honest, adversarial or empty"
+		return 1
+		;;
+	esac
+	HV_APPEND="hvcarve_sim.host=0x3e8 hvcarve.probe_seed=$HV_SEED"
+	HV_ARGS=(--hv-model "--carveout $1:$2 --mode $HV_MODE --seed $HV_SEED --lp-pages 0")
+}
+
+# hv_ledger KEY [FILE]: a value of the model's ledger (default: its last,
+# written when QEMU ended), or fails.
+hv_ledger() {
+	awk -v k="$1" '$1 == k { print $2; f = 1 } END { exit !f }' \
+		"${2:-$(vm_artifacts)/hv-ledger.txt}"
+}
+
 # --- reading the artifacts -------------------------------------------------
 
 # result KEY [GEN]: the VALUE of the last "GEN KEY VALUE" line (any gen if

@@ -50,10 +50,9 @@ r() {
 	result "$1" "${2:-0}"
 }
 
-# ledger KEY [FILE]: a value of the model's ledger (default: its last one).
+# ledger KEY [FILE]: a value of the model's ledger (helpers.bash).
 ledger() {
-	awk -v k="$1" '$1 == k { print $2; f = 1 } END { exit !f }' \
-		"${2:-$(vm_artifacts)/hv-ledger.txt}"
+	hv_ledger "$@"
 }
 
 # ledger_parts FILE: "P:n ..." per partition in the ledger FILE, P in
@@ -517,47 +516,6 @@ EOS
 		assert_equal "$(ledger held_carveout "$l")" 100
 	done
 	assert_equal "$(ledger guest_writes)" 0
-}
-
-# smp.bats's stress, through the host and against the adversarial model:
-# four threads, one per vCPU, deposit and withdraw at once, their calls one
-# at a time on the UART (the transport's lock). The guest's counts must be
-# the model's. HVT_HV_STRESS_SECONDS (default 3) is guest time: the vCPUs
-# that wait for the UART spin with interrupts off (the glue's hypercall
-# sections), so the guest's clock lags, and 3 s take about 40 s here.
-@test "4 vCPUs deposit and withdraw at once against the adversarial model (HVT_HV_SEED): the guest's counters are the model's ledger" {
-	local seed=${HVT_HV_SEED:-7} secs=${HVT_HV_STRESS_SECONDS:-3}
-	echo "# hv-model seed $seed" >&3
-	# overflow=allow: a carveout distrusted (a refusal on a cold boot)
-	# leaves the stress ordinary pages to deposit, not only failures.
-	vm_run - "nokaslr hvcarve=16M@$CARVE_BASE $HOST hvcarve.probe_seed=$seed hvcarve.overflow=allow" --smp 4 \
-		--timeout $((300 + 20 * secs)) \
-		--hv-model "--carveout $CARVE_BASE:0x1000000 --mode adversarial --seed $seed --lp-pages 0" <<EOS
-. /hvt/sim.sh
-echo "$secs $seed 4" >\$HVT_SIM/stress || hvt_fail "stress failed"
-hvt_result stress "\$(grep ^stress \$HVT_SIM/ledger)"
-hvt_sim_report end
-hvt_ckpt end
-hvt_done
-EOS
-	local stress l
-	l=$(vm_artifacts)/dumps/end.hv-ledger
-	stress=$(r stress)
-	echo "$stress; state $(r end.state): $(r end.reason)"
-	[[ $stress =~ threads=4\ ops=([0-9]+)\ deposits=([0-9]+)\ withdrawals=([0-9]+) ]] ||
-		fail "no stress line: $stress"
-	[ "${BASH_REMATCH[1]}" -ge 100 ]
-	[ "${BASH_REMATCH[2]}" -ge 10 ]
-	[ "${BASH_REMATCH[3]}" -ge 10 ]
-	# What the stress left. (The processors take no pages, --lp-pages 0:
-	# a boot deposit the adversary failed would leave its processor out,
-	# where mainline BUG()s, and the boot deposits are tested above.)
-	assert_equal "$(r end.deposited_pages)" "$(ledger held_carveout "$l")"
-	assert_equal "$(r end.overflow_pages)" "$(ledger held_ordinary "$l")"
-	[ "$(ledger injected "$l")" -gt 0 ]
-	assert_equal "$(ledger guest_writes)" 0
-	assert_equal "$(ledger bad_frames)" 0
-	host_mode_clean
 }
 
 # Issue 18 item 3, integrity.bats's loop against the adversarial model: a
