@@ -46,24 +46,24 @@ suite_variant() {
 }
 # suite_name FILE[@VARIANT]: NAME or NAME@VARIANT.
 suite_name() {
-	local fw
-	fw=$(suite_variant "$1")
-	echo "$(basename "$(suite_file "$1")" .bats)${fw:+@$fw}"
+	local v
+	v=$(suite_variant "$1")
+	echo "$(basename "$(suite_file "$1")" .bats)${v:+@$v}"
 }
 
 if [ "${1:-}" = --one ]; then
 	# --one FILE[@VARIANT] OUTDIR: run one suite into
 	# OUTDIR/NAME[@VARIANT].{tap,rc,time}, with HVT_FIRMWARE=VARIANT, or
 	# HVT_HV_MODE=adversarial for that variant.
-	f=$(suite_file "$2") out=$3 fw=$(suite_variant "$2")
+	f=$(suite_file "$2") out=$3 v=$(suite_variant "$2")
 	name=$(suite_name "$2")
-	case $fw in
+	case $v in
 	'') ;;
 	adversarial) export HVT_HV_MODE=adversarial ;;
-	*) export HVT_FIRMWARE=$fw ;;
+	*) export HVT_FIRMWARE=$v ;;
 	esac
 	# Its own artifacts: both runs of a suite may run at once.
-	[ -z "$fw" ] || export HVT_ARTIFACTS_ROOT=${HVT_ARTIFACTS_ROOT:-build/test-artifacts}/$fw
+	[ -z "$v" ] || export HVT_ARTIFACTS_ROOT=${HVT_ARTIFACTS_ROOT:-build/test-artifacts}/$v
 	start=$(date +%s)
 	# shellcheck disable=SC2086 # BATS_ARGS is a list of options
 	bats --formatter tap --timing ${BATS_ARGS:-} "$f" >"$out/$name.tap" 2>&1
@@ -121,7 +121,7 @@ for f in "${ordered[@]}"; do
 	p=$(grep -cE '^ok [0-9]+ ' "$out/$name.tap")
 	s=$(grep -cE '^ok [0-9]+ .*# skip' "$out/$name.tap")
 	n=$(grep -cE '^not ok [0-9]+ ' "$out/$name.tap")
-	printf '#   %-12s %5s   %d passed, %d failed, %d skipped\n' "$name" \
+	printf '#   %-16s %5s   %d passed, %d failed, %d skipped\n' "$name" \
 		"$(cat "$out/$name.time")" $((p - s)) "$n" "$s"
 	passed=$((passed + p - s)) skipped=$((skipped + s)) failed=$((failed + n))
 	retries=$((retries + $(grep -c '^# vm_run: RETRY ' "$out/$name.tap")))

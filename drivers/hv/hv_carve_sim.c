@@ -192,6 +192,7 @@
 #include <linux/spinlock.h>
 #include <linux/static_call.h>
 #include <linux/string.h>
+#include <linux/stringify.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
@@ -1264,15 +1265,19 @@ static void __init hvcsim_add_region(unsigned int i)
  * adds a refusal. For the tests, which cannot have the Microsoft
  * Hypervisor: QEMU's TCG shows "TCGTCGTCGTCG" at leaf 0x40000000 (its
  * tcg-cpuid property, on by default), so the refusal below runs there. A
- * value that is not 12 characters long is refused as a whole: the
- * simulator does not run at all. Read-only once booted.
+ * value that is not 12 characters long, or a second, different one, makes
+ * the simulator not run at all. (A bare "hvcarve_sim.refuse_hv" with no
+ * value is refused by the parser itself, and the simulator then runs.)
+ * Read-only once booted.
  */
 static char hvcsim_refuse_hv[HVCSIM_HV_SIGNATURE_LEN + 1];
 static bool hvcsim_refuse_hv_bad;
 
 static int hvcsim_refuse_hv_set(const char *val, const struct kernel_param *kp)
 {
-	if (strlen(val) != HVCSIM_HV_SIGNATURE_LEN) {
+	/* A second, different signature would undo the first: bad too. */
+	if (strlen(val) != HVCSIM_HV_SIGNATURE_LEN ||
+	    (hvcsim_refuse_hv[0] && strcmp(hvcsim_refuse_hv, val))) {
 		hvcsim_refuse_hv_bad = true;
 		return 0;
 	}
@@ -1310,7 +1315,9 @@ MODULE_PARM_DESC(refuse_hv,
 static const char *hvcsim_real_hypervisor(void)
 {
 	if (hvcsim_refuse_hv_bad)
-		return "refuse_hv= that is not 12 characters long";
+		return "a bad refuse_hv=: not "
+		       __stringify(HVCSIM_HV_SIGNATURE_LEN)
+		       " characters, or a second signature";
 #ifdef CONFIG_X86
 	if (!boot_cpu_has(X86_FEATURE_HYPERVISOR))
 		return NULL;
@@ -1375,7 +1382,6 @@ static const char *hvcsim_real_hypervisor(void)
 #define HVCSIM_UART_FIFO	16	/* bytes in its receive FIFO */
 #define HVCSIM_UART_PROBE	0x5a	/* written to the scratch register */
 #define HVCSIM_UART_ABSENT	0xff	/* what an empty I/O port reads */
-#define HVCSIM_PARTITION_NAME_MAX	8	/* "root", "l1vh", "guest" */
 
 static bool hvcsim_host_ready;
 
@@ -1389,19 +1395,50 @@ static bool hvcsim_host_ready;
  * early_initcall time, both on a root or an L1VH partition
  * (hv_parent_partition()). A guest partition gets no backend, and its
  * deposits fail. Only a root partition makes boot deposits (mainline sets
- * hv_smp_prepare_cpus() only there).
+ * hv_smp_prepare_cpus() only there). Setting hv_curr_partition_type makes
+ * hv_parent_partition() true for mainline too: mshv's
+ * mshv_parent_partition_init() then runs, and stops where it finds no
+ * Hyper-V version in CPUID ("Could not detect Hyper-V version"). A value
+ * that names none of the three is remembered as such, and host mode is
+ * then not set up: deposits fail.
  */
-static char hvcsim_host_partition[HVCSIM_PARTITION_NAME_MAX] = "root";
-module_param_string(host_partition, hvcsim_host_partition,
-		    sizeof(hvcsim_host_partition), 0444);
-MODULE_PARM_DESC(host_partition,
-		 "host mode: root (default), l1vh or guest: the partition this kernel is to the host's hypervisor");
-
 static const char * const hvcsim_partition_names[] = {
 	[HV_PARTITION_TYPE_GUEST] = "guest",
 	[HV_PARTITION_TYPE_ROOT] = "root",
 	[HV_PARTITION_TYPE_L1VH] = "l1vh",
 };
+
+/* An enum hv_partition_type, or -EINVAL once a value named none. */
+static int hvcsim_host_type = HV_PARTITION_TYPE_ROOT;
+
+static int hvcsim_host_partition_set(const char *val,
+				     const struct kernel_param *kp)
+{
+	int type = match_string(hvcsim_partition_names,
+				ARRAY_SIZE(hvcsim_partition_names), val);
+
+	/* A bad value stays bad: a later good one does not undo it. */
+	if (type < 0 || hvcsim_host_type < 0)
+		hvcsim_host_type = -EINVAL;
+	else
+		hvcsim_host_type = type;
+	return 0;
+}
+
+static int hvcsim_host_partition_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n", hvcsim_host_type < 0 ? "(invalid)" :
+			  hvcsim_partition_names[hvcsim_host_type]);
+}
+
+static const struct kernel_param_ops hvcsim_host_partition_ops = {
+	.set = hvcsim_host_partition_set,
+	.get = hvcsim_host_partition_get,
+};
+
+module_param_cb(host_partition, &hvcsim_host_partition_ops, NULL, 0444);
+MODULE_PARM_DESC(host_partition,
+		 "host mode: root (default), l1vh or guest: the partition this kernel is to the host's hypervisor");
 
 static void (*hvcsim_next_prepare_cpus)(unsigned int max_cpus);
 static void __init hvcsim_smp_prepare_cpus(unsigned int max_cpus);
@@ -1580,12 +1617,9 @@ static int __init hvcsim_host_init(void)
 		       hv_carve_backend_name());
 		return -EBUSY;
 	}
-	type = match_string(hvcsim_partition_names,
-			    ARRAY_SIZE(hvcsim_partition_names),
-			    hvcsim_host_partition);
+	type = hvcsim_host_type;
 	if (type < 0) {
-		pr_err("host mode: host_partition=%s is none of root, l1vh, guest\n",
-		       hvcsim_host_partition);
+		pr_err("host mode: host_partition= named none of root, l1vh, guest: not set up\n");
 		return -EINVAL;
 	}
 	if (hvcsim_host_port > U16_MAX - (HVCSIM_UART_PORTS - 1)) {

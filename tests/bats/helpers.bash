@@ -204,6 +204,27 @@ hv_ledger() {
 		"${2:-$(vm_artifacts)/hv-ledger.txt}"
 }
 
+# host_mode_clean [TYPE]: for the simulator's host mode (hvcarve_sim.host=,
+# the hypervisor model on the host): every boot of the patched kernel set
+# host mode up as a TYPE partition (an ERE; default root), one line of
+# success each, and every "hvcarve_sim: host mode" line of the console is
+# one of success. An error (a dead transport, a boot call that failed, a
+# port not had) or a host mode that never started fails the test.
+host_mode_clean() {
+	local bad boots up ok
+	ok="the hypervisor is the host.s, behind I/O port 0x3e8; this kernel is its ${1:-root} partition"
+	ok="$ok|[0-9]+ of [0-9]+ logical processors added: [0-9]+ ordinary pages deposited"
+	bad=$(console_log | grep 'hvcarve_sim: host mode' |
+		grep -Ev "host mode: ($ok)\$" || true)
+	[ -z "$bad" ] || { fail "host mode errors: $bad"; return 1; }
+	boots=$(console_log | grep -c 'Linux version [^ ]*-hvcarve ' || true)
+	up=$(console_log | grep -c 'hvcarve_sim: host mode: the hypervisor is the host' || true)
+	if [ "$boots" -eq 0 ] || [ "$up" != "$boots" ]; then
+		fail "host mode set up in $up of $boots boots of the patched kernel"
+		return 1
+	fi
+}
+
 # --- reading the artifacts -------------------------------------------------
 
 # result KEY [GEN]: the VALUE of the last "GEN KEY VALUE" line (any gen if

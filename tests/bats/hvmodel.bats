@@ -12,7 +12,9 @@
 # stopped) and at the end, that no page it holds was written by the guest
 # and that no ordinary page it holds crossed a kexec. Every test also
 # requires that the host mode logged nothing but its two lines of success
-# (host_mode_clean): a dead transport or a failed boot call fails it.
+# (host_mode_clean, helpers.bash): a dead transport or a failed boot call
+# fails it. The one test of boots that must not set host mode up (the
+# simulator's refusal under a hypervisor) checks its one boot that does.
 
 load helpers
 load '/usr/lib/bats/bats-support/load'
@@ -28,31 +30,9 @@ teardown() {
 	hvt_teardown
 }
 
-# host_mode_clean [TYPE]: every boot of the patched kernel set host mode up
-# as a TYPE partition (an ERE; default root; one line of success each), and
-# every "hvcarve_sim: host mode" line of the console is one of success; an error (a dead transport, a boot call that
-# failed, a port not had) or a host mode that never started fails the test.
-host_mode_clean() {
-	local bad boots up
-	bad=$(console_log | grep 'hvcarve_sim: host mode' |
-		grep -Ev "host mode: (the hypervisor is the host.s, behind I/O port 0x3e8; this kernel is its ${1:-root} partition|[0-9]+ of [0-9]+ logical processors added: [0-9]+ ordinary pages deposited)\$" || true)
-	[ -z "$bad" ] || { fail "host mode errors: $bad"; return 1; }
-	boots=$(console_log | grep -c 'Linux version [^ ]*-hvcarve ' || true)
-	up=$(console_log | grep -c 'hvcarve_sim: host mode: the hypervisor is the host' || true)
-	if [ "$boots" -eq 0 ] || [ "$up" != "$boots" ]; then
-		fail "host mode set up in $up of $boots boots of the patched kernel"
-		return 1
-	fi
-}
-
 # r KEY [GEN]: a result of generation GEN (default 0).
 r() {
 	result "$1" "${2:-0}"
-}
-
-# ledger KEY [FILE]: a value of the model's ledger (helpers.bash).
-ledger() {
-	hv_ledger "$@"
 }
 
 # ledger_parts FILE: "P:n ..." per partition in the ledger FILE, P in
@@ -88,7 +68,7 @@ ledger_parts() {
 	for bad in 'hvcarve_sim: host mode: no valid answer from the host to call 0x1000000048 (seq 9): the transport is dead' \
 		'hvcarve_sim: host mode: adding logical processor 2 failed: -12' \
 		'hvcarve_sim: host mode: 2 of 3 logical processors added: 0 ordinary pages deposited x' \
-		'hvcarve_sim: host mode: host_partition=lvh1 is none of root, l1vh, guest' \
+		'hvcarve_sim: host mode: host_partition= named none of root, l1vh, guest: not set up' \
 		'hvcarve_sim: host mode: I/O ports 0x3e8-0x3ef are busy'; do
 		printf '%s\r\n' "$boot" "$ok1" "[    0.4] $bad" "$ok2" >"$art/console.log"
 		run host_mode_clean
@@ -134,18 +114,18 @@ EOS
 		assert_equal "$(r end.deposit_fail_pages $g)" 0
 		l=$art/dumps/end-gen$g.hv-ledger
 		# A new epoch per kernel: the model saw every boot.
-		assert_equal "$(ledger epoch "$l")" $((g + 1))
-		assert_equal "$(ledger held_ordinary "$l")" 0
-		assert_equal "$(ledger guest_writes "$l")" 0
-		assert_equal "$(ledger bad_frames "$l")" 0
+		assert_equal "$(hv_ledger epoch "$l")" $((g + 1))
+		assert_equal "$(hv_ledger held_ordinary "$l")" 0
+		assert_equal "$(hv_ledger guest_writes "$l")" 0
+		assert_equal "$(hv_ledger bad_frames "$l")" 0
 	done
 	# Generation 0: the guest's count is the model's.
 	l=$art/dumps/end-gen0.hv-ledger
 	assert_equal "$(r end.deposited_pages 0)" 600
-	assert_equal "$(ledger held "$l")" 600
+	assert_equal "$(hv_ledger held "$l")" 600
 	assert_equal "$(ledger_parts "$l")" "1:200 2:400"
-	assert_equal "$(ledger pages_withdrawn "$l")" 400
-	assert_equal "$(ledger refusals "$l")" 0
+	assert_equal "$(hv_ledger pages_withdrawn "$l")" 400
+	assert_equal "$(hv_ledger refusals "$l")" 0
 	# Later generations know nothing of the pages held before; the model
 	# refuses each such page offered, and each refusal is learnt, one for
 	# one. The model counts refusals since it started.
@@ -154,17 +134,17 @@ EOS
 		l=$art/dumps/end-gen$g.hv-ledger
 		held=$((held + 500))
 		assert_equal "$(r end.deposited_pages $g)" 500
-		assert_equal "$(ledger held "$l")" "$held"
-		assert_equal "$(ledger held_carveout "$l")" "$held"
+		assert_equal "$(hv_ledger held "$l")" "$held"
+		assert_equal "$(hv_ledger held_carveout "$l")" "$held"
 		assert_equal "$(ledger_parts "$l")" "1:200 2:400 3:$((500 * g))"
 		[ "$(r end.inherited_pages $g)" -gt 0 ]
 		refused=$((refused + $(r end.inherited_pages $g)))
-		assert_equal "$(ledger refusals "$l")" "$refused"
+		assert_equal "$(hv_ledger refusals "$l")" "$refused"
 	done
 	# The model's last checks, after QEMU ended.
-	assert_equal "$(ledger guest_writes)" 0
-	assert_equal "$(ledger ordinary_across_kexec)" 0
-	assert_equal "$(ledger held)" 1600
+	assert_equal "$(hv_ledger guest_writes)" 0
+	assert_equal "$(hv_ledger ordinary_across_kexec)" 0
+	assert_equal "$(hv_ledger held)" 1600
 	host_mode_clean
 }
 
@@ -196,10 +176,10 @@ EOS
 	art=$(vm_artifacts)
 	assert_equal "$(last_gen)" 1
 	assert_equal "$(r overflow 0)" 300
-	assert_equal "$(ledger held_ordinary "$art/dumps/pre-kexec-gen0.hv-ledger")" 300
-	assert_equal "$(ledger ordinary_across_kexec "$art/dumps/after-memhog.hv-ledger")" 300
+	assert_equal "$(hv_ledger held_ordinary "$art/dumps/pre-kexec-gen0.hv-ledger")" 300
+	assert_equal "$(hv_ledger ordinary_across_kexec "$art/dumps/after-memhog.hv-ledger")" 300
 	local w
-	w=$(ledger guest_writes "$art/dumps/after-memhog.hv-ledger")
+	w=$(hv_ledger guest_writes "$art/dumps/after-memhog.hv-ledger")
 	echo "held ordinary pages the next kernel wrote over: $w of 300"
 	[ "$w" -gt 0 ]
 	run grep -c '^hv-model: .*ordinary_across_kexec: pfn' "$art/hv-model.log"
@@ -244,26 +224,26 @@ EOS
 	assert_equal "$(last_gen)" 2
 	for g in 0 1 2; do
 		l=$art/dumps/end-gen$g.hv-ledger
-		echo "gen $g: state $(r end.state $g) ($(r end.reason $g)); deposited $(r end.deposited_pages $g), inherited $(r end.inherited_pages $g); model: held $(ledger held "$l"), refusals $(ledger refusals "$l"), injected $(ledger injected "$l")"
-		assert_equal "$(ledger guest_writes "$l")" 0
-		assert_equal "$(ledger ordinary_across_kexec "$l")" 0
-		assert_equal "$(ledger bad_frames "$l")" 0
+		echo "gen $g: state $(r end.state $g) ($(r end.reason $g)); deposited $(r end.deposited_pages $g), inherited $(r end.inherited_pages $g); model: held $(hv_ledger held "$l"), refusals $(hv_ledger refusals "$l"), injected $(hv_ledger injected "$l")"
+		assert_equal "$(hv_ledger guest_writes "$l")" 0
+		assert_equal "$(hv_ledger ordinary_across_kexec "$l")" 0
+		assert_equal "$(hv_ledger bad_frames "$l")" 0
 		# Ordinary pages the guest deposited are the model's ordinary ones.
-		assert_equal "$(ledger held_ordinary "$l")" "$(r end.overflow_pages $g)"
+		assert_equal "$(hv_ledger held_ordinary "$l")" "$(r end.overflow_pages $g)"
 		# Carveout pages: what this generation deposited is what the
 		# model took since the last one (no generation after the first
 		# withdraws).
-		held=$(ledger held_carveout "$l")
+		held=$(hv_ledger held_carveout "$l")
 		assert_equal $((held - prev)) \
 			$(($(r end.deposited_pages $g) - $(r start.deposited_pages $g)))
 		prev=$held
 	done
 	# Deposits went through, the adversary did act, and nothing it did
 	# broke an invariant.
-	[ "$(ledger pages_deposited)" -gt 0 ]
-	[ "$(ledger injected)" -gt 0 ]
-	assert_equal "$(ledger guest_writes)" 0
-	assert_equal "$(ledger ordinary_across_kexec)" 0
+	[ "$(hv_ledger pages_deposited)" -gt 0 ]
+	[ "$(hv_ledger injected)" -gt 0 ]
+	assert_equal "$(hv_ledger guest_writes)" 0
+	assert_equal "$(hv_ledger ordinary_across_kexec)" 0
 	run grep -c "^hv-model: seed $seed call " "$art/hv-model.log"
 	assert_success
 	host_mode_clean
@@ -318,11 +298,11 @@ EOS
 	boot_before_smp 0 'hvcarve_sim: host mode: 3 of 3 logical processors added: 0 ordinary pages deposited'
 	l=$art/dumps/boot-gen0.hv-ledger
 	# 3 processors, 5 pages each, all from the carveout, all in use.
-	assert_equal "$(ledger lps "$l")" 3
-	assert_equal "$(ledger in_use "$l")" 15
+	assert_equal "$(hv_ledger lps "$l")" 3
+	assert_equal "$(hv_ledger in_use "$l")" 15
 	assert_equal "$(ledger_parts "$l")" "self:15"
-	assert_equal "$(ledger held_carveout "$l")" 15
-	assert_equal "$(ledger held_ordinary "$l")" 0
+	assert_equal "$(hv_ledger held_carveout "$l")" 15
+	assert_equal "$(hv_ledger held_ordinary "$l")" 0
 	assert_equal "$(r state 0)" active
 	assert_equal "$(r deposited 0)" 15
 	assert_equal "$(r overflow 0)" 0
@@ -333,15 +313,15 @@ EOS
 	run console_grep -g 1 'logical processors added'
 	assert_failure 1
 	l=$art/dumps/boot-gen1.hv-ledger
-	assert_equal "$(ledger lps "$l")" 3
-	assert_equal "$(ledger held "$l")" 15
+	assert_equal "$(hv_ledger lps "$l")" 3
+	assert_equal "$(hv_ledger held "$l")" 15
 	assert_equal "$(r deposited 1)" 0
 	# The 15 pages in use stay the root's; 100 more for partition 1 step
 	# around whatever of them learning meets.
 	l=$art/dumps/end.hv-ledger
-	assert_equal "$(ledger held_carveout "$l")" 115
+	assert_equal "$(hv_ledger held_carveout "$l")" 115
 	assert_equal "$(ledger_parts "$l")" "1:100 self:15"
-	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(hv_ledger guest_writes)" 0
 }
 
 @test "boot deposits with a rejected carveout: ordinary pages, counted, said; the machine is up and kexec is refused" {
@@ -353,8 +333,8 @@ EOS
 	l=$(vm_artifacts)/dumps/boot-gen0.hv-ledger
 	assert_equal "$(r state)" invalid
 	assert_equal "$(r overflow)" 15
-	assert_equal "$(ledger held_ordinary "$l")" 15
-	assert_equal "$(ledger in_use "$l")" 15
+	assert_equal "$(hv_ledger held_ordinary "$l")" 15
+	assert_equal "$(hv_ledger in_use "$l")" 15
 	boot_before_smp 0 'hvcarve_sim: host mode: 3 of 3 logical processors added: 15 ordinary pages deposited'
 	run r kexec_load_err
 	assert_output --partial "Device or resource busy"
@@ -367,9 +347,9 @@ EOS
 	assert_equal "$(r state)" active
 	assert_equal "$(r deposited)" 256
 	assert_equal "$(r overflow)" 44
-	assert_equal "$(ledger held_carveout "$l")" 256
-	assert_equal "$(ledger held_ordinary "$l")" 44
-	assert_equal "$(ledger in_use "$l")" 300
+	assert_equal "$(hv_ledger held_carveout "$l")" 256
+	assert_equal "$(hv_ledger held_ordinary "$l")" 44
+	assert_equal "$(hv_ledger in_use "$l")" 300
 	boot_before_smp 0 'hvcarve_sim: host mode: 3 of 3 logical processors added: 44 ordinary pages deposited'
 }
 
@@ -383,11 +363,11 @@ EOS
 	l=$(vm_artifacts)/dumps/boot-gen0.hv-ledger
 	assert_equal "$(r state)" distrusted
 	assert_equal "$(r overflow)" 15
-	assert_equal "$(ledger held_ordinary "$l")" 15
-	assert_equal "$(ledger held_carveout "$l")" 16384
+	assert_equal "$(hv_ledger held_ordinary "$l")" 15
+	assert_equal "$(hv_ledger held_carveout "$l")" 16384
 	assert_equal "$(ledger_parts "$l")" "5:16384 self:15"
-	[ "$(ledger refusals "$l")" -gt 0 ]
-	assert_equal "$(ledger guest_writes)" 0
+	[ "$(hv_ledger refusals "$l")" -gt 0 ]
+	assert_equal "$(hv_ledger guest_writes)" 0
 }
 
 # Issue 16 item 2. mshv serves an L1VH partition too: hv_parent_partition()
@@ -428,17 +408,21 @@ EOS
 	for g in 0 1; do
 		run console_grep -g "$g" 'hvcarve_sim: host mode: the hypervisor is the host.s, behind I/O port 0x3e8; this kernel is its l1vh partition$'
 		assert_success
+		# mshv saw a parent partition too, and stopped where it found no
+		# Hyper-V version in CPUID (TCG has none).
+		run console_grep -g "$g" 'hv_get_hypervisor_version: Could not detect Hyper-V version'
+		assert_success
 		assert_equal "$(r backend $g)" 1
 		assert_equal "$(r boot $g)" 0
 		assert_equal "$(r err $g)" none
 		assert_equal "$(r after $g)" "200 0"
 		# Nothing at boot: no logical processor added, no page taken.
 		l=$art/dumps/boot-gen$g.hv-ledger
-		assert_equal "$(ledger lps "$l")" 0
-		assert_equal "$(ledger held "$l")" $((200 * g))
+		assert_equal "$(hv_ledger lps "$l")" 0
+		assert_equal "$(hv_ledger held "$l")" $((200 * g))
 		l=$art/dumps/end-gen$g.hv-ledger
-		assert_equal "$(ledger held_carveout "$l")" $((200 * (g + 1)))
-		assert_equal "$(ledger held_ordinary "$l")" 0
+		assert_equal "$(hv_ledger held_carveout "$l")" $((200 * (g + 1)))
+		assert_equal "$(hv_ledger held_ordinary "$l")" 0
 		assert_equal "$(ledger_parts "$l")" "1:$((200 * (g + 1)))"
 	done
 	run console_grep 'logical processors added'
@@ -446,14 +430,16 @@ EOS
 	# The control: a guest partition, the same kernel and carveout.
 	run console_grep -g 2 'this kernel is its guest partition$'
 	assert_success
+	run console_grep -g 2 'hv_get_hypervisor_version'
+	assert_failure 1
 	assert_equal "$(r backend 2)" 0
 	run r err 2
 	assert_output --partial "No such device"
 	assert_equal "$(r after 2)" "0 0"
 	l=$art/dumps/end-gen2.hv-ledger
-	assert_equal "$(ledger held "$l")" 400
-	assert_equal "$(ledger guest_writes)" 0
-	assert_equal "$(ledger ordinary_across_kexec)" 0
+	assert_equal "$(hv_ledger held "$l")" 400
+	assert_equal "$(hv_ledger guest_writes)" 0
+	assert_equal "$(hv_ledger ordinary_across_kexec)" 0
 	host_mode_clean '(l1vh|guest)'
 }
 
@@ -500,22 +486,27 @@ EOS
 		run console_grep -g "$g" '^\[ *[0-9.]+\] hvcarve_sim: not used: a hypervisor that must not be simulated is present \(TCGTCGTCGTCG\), and the carveout pages it holds must not be read$'
 		assert_success
 	done
-	run console_grep -g 3 'hvcarve_sim: not used: a hypervisor that must not be simulated is present \(refuse_hv= that is not 12 characters long\)'
+	run console_grep -g 3 'hvcarve_sim: not used: a hypervisor that must not be simulated is present \(a bad refuse_hv=: not 12 characters, or a second signature\)'
 	assert_success
-	# The control.
+	# The control: host mode up, and nothing but its line of success.
+	run console_grep -g 1 'hvcarve_sim: host mode: the hypervisor is the host.s, behind I/O port 0x3e8; this kernel is its root partition$'
+	assert_success
+	run console_grep -g 1 'hvcarve_sim: host mode: '
+	assert_equal "${#lines[@]}" 1
 	assert_equal "$(r backend 1)" 1
 	assert_equal "$(r debugfs 1)" 7
 	assert_equal "$(r deposited 1)" 100
-	# The model: no kernel but the control's said hello, and what it
-	# deposited stayed held and unwritten.
+	# The model: generation 0, in host mode but refused, never said hello;
+	# the control did, and its 100 pages are held. Generations 2 and 3
+	# do not talk to the model: when QEMU ended it found none of those
+	# pages written by them.
 	l=$art/dumps/end-gen0.hv-ledger
-	assert_equal "$(ledger epoch "$l")" 0
-	for g in 1 2 3; do
-		l=$art/dumps/end-gen$g.hv-ledger
-		assert_equal "$(ledger epoch "$l")" 1
-		assert_equal "$(ledger held_carveout "$l")" 100
-	done
-	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(hv_ledger epoch "$l")" 0
+	l=$art/dumps/end-gen1.hv-ledger
+	assert_equal "$(hv_ledger epoch "$l")" 1
+	assert_equal "$(hv_ledger held_carveout "$l")" 100
+	assert_equal "$(hv_ledger held_carveout)" 100
+	assert_equal "$(hv_ledger guest_writes)" 0
 }
 
 # Issue 18 item 3, integrity.bats's loop against the adversarial model: a
@@ -566,15 +557,15 @@ EOS
 	assert_equal "$(last_gen)" 5
 	for g in 0 1 2 3 4 5; do
 		l=$art/dumps/gen$g.hv-ledger
-		held=$(ledger held_carveout "$l")
-		echo "gen $g: patched $(r patched $g); model: epoch $(ledger epoch "$l"), held $held, injected $(ledger injected "$l"), full checks $(ledger full_checks "$l")"
-		assert_equal "$(ledger guest_writes "$l")" 0
-		assert_equal "$(ledger ordinary_across_kexec "$l")" 0
-		assert_equal "$(ledger held_ordinary "$l")" 0
-		assert_equal "$(ledger bad_frames "$l")" 0
+		held=$(hv_ledger held_carveout "$l")
+		echo "gen $g: patched $(r patched $g); model: epoch $(hv_ledger epoch "$l"), held $held, injected $(hv_ledger injected "$l"), full checks $(hv_ledger full_checks "$l")"
+		assert_equal "$(hv_ledger guest_writes "$l")" 0
+		assert_equal "$(hv_ledger ordinary_across_kexec "$l")" 0
+		assert_equal "$(hv_ledger held_ordinary "$l")" 0
+		assert_equal "$(hv_ledger bad_frames "$l")" 0
 		# Each checkpoint is a full check of its own.
-		[ "$(ledger full_checks "$l")" -gt "$checks" ]
-		checks=$(ledger full_checks "$l")
+		[ "$(hv_ledger full_checks "$l")" -gt "$checks" ]
+		checks=$(hv_ledger full_checks "$l")
 		if [ "$(r patched $g)" = 1 ]; then
 			# What this generation deposited, the model took, and it
 			# did deposit.
@@ -584,14 +575,14 @@ EOS
 		else
 			# The stock kernel deposits nothing, and says no hello.
 			assert_equal "$held" "$prev"
-			assert_equal "$(ledger epoch "$l")" \
-				"$(ledger epoch "$art/dumps/gen$((g - 1)).hv-ledger")"
+			assert_equal "$(hv_ledger epoch "$l")" \
+				"$(hv_ledger epoch "$art/dumps/gen$((g - 1)).hv-ledger")"
 		fi
 		prev=$held
 	done
 	[ "$held" -gt 0 ]
-	assert_equal "$(ledger guest_writes)" 0
-	assert_equal "$(ledger ordinary_across_kexec)" 0
+	assert_equal "$(hv_ledger guest_writes)" 0
+	assert_equal "$(hv_ledger ordinary_across_kexec)" 0
 	host_mode_clean
 }
 
@@ -624,13 +615,13 @@ hvt_done'
 	done
 	export VM_TAG=blind
 	l=$(vm_artifacts)/dumps/end.hv-ledger
-	assert_equal "$(ledger mode "$l")" blind
+	assert_equal "$(hv_ledger mode "$l")" blind
 	# 50 pages "accepted" in generation 1, none of them taken.
 	assert_equal "$(r second 1)" ok
-	assert_equal "$(ledger accepted_held "$l")" 50
+	assert_equal "$(hv_ledger accepted_held "$l")" 50
 	# The glue asked the model for the balance: HvCallGetMemoryBalance.
-	[ "$(ledger calls_balance "$l")" -gt 0 ]
-	assert_equal "$(ledger refusals "$l")" 0
+	[ "$(hv_ledger calls_balance "$l")" -gt 0 ]
+	assert_equal "$(hv_ledger refusals "$l")" 0
 	assert_equal "$(r second.state 1)" distrusted
 	assert_equal "$(r second.reason 1)" "partition 0x2: 50 pages were accepted, but its memory balance grew by 0"
 	run console_grep -g 1 'hvcarve: the hypervisor contradicted what hvcarve assumes: partition 0x2: 50 pages were accepted'
@@ -639,23 +630,23 @@ hvt_done'
 	run r third 1
 	assert_output --partial "Cannot allocate memory"
 	assert_equal "$(r third.deposited_pages 1)" "$(r second.deposited_pages 1)"
-	assert_equal "$(ledger held "$l")" 100
+	assert_equal "$(hv_ledger held "$l")" 100
 	assert_equal "$(ledger_parts "$l")" "1:100"
-	assert_equal "$(ledger guest_writes)" 0
-	assert_equal "$(ledger ordinary_across_kexec)" 0
+	assert_equal "$(hv_ledger guest_writes)" 0
+	assert_equal "$(hv_ledger ordinary_across_kexec)" 0
 	# The control: those pages are refused, learnt, and the rest taken.
 	export VM_TAG=honest
 	l=$(vm_artifacts)/dumps/end.hv-ledger
-	assert_equal "$(ledger mode "$l")" honest
+	assert_equal "$(hv_ledger mode "$l")" honest
 	assert_equal "$(r second 1)" ok
 	assert_equal "$(r third 1)" ok
 	assert_equal "$(r third.state 1)" active
 	assert_equal "$(r third.reason 1)" none
-	assert_equal "$(ledger accepted_held "$l")" 0
-	[ "$(ledger refusals "$l")" -gt 0 ]
-	assert_equal "$(ledger held "$l")" 160
+	assert_equal "$(hv_ledger accepted_held "$l")" 0
+	[ "$(hv_ledger refusals "$l")" -gt 0 ]
+	assert_equal "$(hv_ledger held "$l")" 160
 	assert_equal "$(ledger_parts "$l")" "1:100 2:50 3:10"
 	run console_grep -g 1 'contradicted'
 	assert_failure
-	assert_equal "$(ledger guest_writes)" 0
+	assert_equal "$(hv_ledger guest_writes)" 0
 }
