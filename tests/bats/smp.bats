@@ -23,7 +23,8 @@
 #   HVT_HV_MODE         honest or adversarial: the model (default: none)
 #   HVT_HV_SEED         the model's seed (default 7)
 #   HVT_HV_STRESS_SECONDS, HVT_HV_RACE_SECONDS  the two stress runs'
-#                       guest time against the model (defaults 3 and 20)
+#                       guest time against the model (defaults 3, and 20
+#                       or 8 against the adversarial model)
 
 load helpers
 hvt_chain_firmware
@@ -149,19 +150,20 @@ EOF
 	# The stress must outlast the loads (at least a minute). Against the
 	# model (HVT_HV_MODE) the stress's hypercalls go over the UART one at a
 	# time and the vCPUs waiting for it spin with interrupts off, so the
-	# guest's clock lags: HVT_HV_RACE_SECONDS of guest time (default 20)
-	# last about as long. A call the adversarial model fails (partition
-	# 99's deposit, its withdrawal) is recorded, not fatal (soft_fail), and
-	# partition 99 is withdrawn again at every refused load (a short
-	# withdrawal leaves it pages); its deposit must still leave ordinary
-	# pages.
+	# guest's clock lags: HVT_HV_RACE_SECONDS of guest time (default 20,
+	# 8 against the adversary, where the race's shape is not asserted,
+	# below) take far longer on the wall clock. A call the adversarial
+	# model fails (partition 99's deposit, its withdrawal) is recorded,
+	# not fatal (soft_fail), and partition 99 is withdrawn again at every
+	# refused load (a short withdrawal leaves it pages); its deposit must
+	# still leave ordinary pages.
 	hvt_hv_mode "$CARVE_BASE" 0x1000000
 	local stress=$((SECONDS_ * 4 > 60 ? SECONDS_ * 4 : 60)) timeout adv=0
 	timeout=$((240 + stress))
 	if [ -n "$HV_MODE" ]; then
-		stress=${HVT_HV_RACE_SECONDS:-20}
-		timeout=$((300 + 20 * stress))
 		[ "$HV_MODE" != adversarial ] || adv=1
+		stress=${HVT_HV_RACE_SECONDS:-$((adv ? 8 : 20))}
+		timeout=$((300 + 20 * stress))
 		echo "# hv-model $HV_MODE, seed $HV_SEED" >&3
 	fi
 	vm_run - "$NOKASLR hvcarve=16M@$CARVE_BASE hvcarve.overflow=allow $HV_APPEND" --smp 4 \
@@ -201,7 +203,7 @@ if [ "\$(hvt_gen)" = 0 ]; then
 	n=0 busy=0
 	while :; do
 		n=\$((n + 1))
-		[ \$n -le 200 ] || hvt_fail "kexec load refused \$busy times"
+		[ \$n -le 600 ] || hvt_fail "kexec load refused \$busy times"
 		rc=0
 		out=\$(load) || rc=\$?
 		[ \$rc = 0 ] && break
@@ -291,10 +293,18 @@ EOF
 	run r overflow_after_load 0
 	assert_output --regexp '^0( 0){9}$'
 	assert_equal "$(r overflow_end 0)" 0
-	run console_grep -g 0 'hvcarve: partition 0x[123]: [0-9]+ ordinary pages not deposited: a kexec image is loaded'
-	assert_success
-	run console_grep -g 0 '^hvt: stress over'
-	assert_failure
+	# The race's shape: kexec -e while the stress still ran, a stress
+	# deposit refused after the load. Not against the adversary: once a
+	# lie on the cold boot has the carveout distrusted, every stress
+	# deposit is ordinary, and the load goes through only when the stress
+	# holds none, which may be only after it ended (a clean-clone run:
+	# 69 tries, the stress over first).
+	if [ "$HV_MODE" != adversarial ]; then
+		run console_grep -g 0 'hvcarve: partition 0x[123]: [0-9]+ ordinary pages not deposited: a kexec image is loaded'
+		assert_success
+		run console_grep -g 0 '^hvt: stress over'
+		assert_failure
+	fi
 	# The race raced: the stress deposited ordinary pages of its own
 	# before the load went through (more than partition 99's).
 	[ "$(r cumulative_at_load 0)" -gt "$ov99" ] ||
