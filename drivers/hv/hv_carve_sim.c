@@ -1397,8 +1397,9 @@ static bool hvcsim_host_ready;
  * deposits fail. Only a root partition makes boot deposits (mainline sets
  * hv_smp_prepare_cpus() only there). Setting hv_curr_partition_type makes
  * hv_parent_partition() true for mainline too: mshv's
- * mshv_parent_partition_init() then runs, and stops where it finds no
- * Hyper-V version in CPUID ("Could not detect Hyper-V version"). A value
+ * mshv_parent_partition_init() then runs. Under QEMU's TCG (whose leaf
+ * 0x40000000 has no Hyper-V version leaf) it stops at "Could not detect
+ * Hyper-V version"; under a hypervisor with more leaves it would go on. A value
  * that names none of the three is remembered as such, and host mode is
  * then not set up: deposits fail.
  */
@@ -1597,9 +1598,11 @@ static bool __init hvcsim_host_uart_present(void)
 /*
  * Set up host mode: claim the UART, say hello (the host starts a new
  * epoch: a new kernel), point hv_hypercall here and set the partition type
- * the glue finds its backend by. On any failure everything is undone and
- * the type stays guest, which has no backend: deposits then fail, rather
- * than go to a hypervisor the test did not ask for.
+ * the glue finds its backend by. On a failure the I/O ports and pages are
+ * given back, the static call is not yet changed, and the type is left as
+ * it was (guest, off Hyper-V), which has no backend: deposits then fail,
+ * rather than go to a hypervisor the test did not ask for. The UART's setup and the hello
+ * (a new epoch on the host) are not undone.
  */
 static int __init hvcsim_host_init(void)
 {
