@@ -1601,8 +1601,8 @@ static bool __init hvcsim_host_uart_present(void)
  * the glue finds its backend by. On a failure the I/O ports and pages are
  * given back, the static call is not yet changed, and the type is left as
  * it was (guest, off Hyper-V), which has no backend: deposits then fail,
- * rather than go to a hypervisor the test did not ask for. The UART's setup and the hello
- * (a new epoch on the host) are not undone.
+ * rather than go to a hypervisor the test did not ask for. The UART's
+ * setup and the hello (a new epoch on the host) are not undone.
  */
 static int __init hvcsim_host_init(void)
 {
