@@ -591,17 +591,6 @@ EOF
 # held page. The same deposit across 1000 pages held one by one (runs of
 # one page, nothing to skip) costs one call per held page: the count is
 # real, and the bound tells the two apart.
-# call_bound K R N: the issue's bound on the backend calls for N pages past
-# K held pages in R runs, 2 R ceil(log2(K / R)) + floor(N / 511) + 10 (511:
-# the pages one HvCallDepositMemory takes).
-call_bound() {
-	local q=$((($1 + $2 - 1) / $2)) l=0
-	while [ $((1 << l)) -lt "$q" ]; do
-		l=$((l + 1))
-	done
-	echo $((2 * $2 * l + $3 / 511 + 10))
-}
-
 @test "learning after kexec -s: 5000 pages past a run of 30000 held cost at most 2 ceil(log2 30000) + 5000/511 + 10 backend calls; the probes' seed is logged" {
 	local carve="hvcarve=256M@0x40000000"
 	VM_MEM=2G vm_run - "nokaslr $carve" <<EOS

@@ -365,6 +365,19 @@ EOF
 	run -2 "$VMRUN" --kernel "$OLD_KERNEL" --initrd "$BASE_INITRD" --artifacts "$art" \
 		--qemu "$BATS_TEST_TMPDIR/no-such-qemu"
 	[[ "$output" == *"QEMU exited (rc="*") before the QMP greeting"* ]]
+	# --memdev: its form, each node's memdev= in --memdev order, and the
+	# sizes adding up to --mem.
+	run -2 "$VMRUN" --check-console /dev/null --memdev m0:1X
+	[[ "$output" == *"argument --memdev: expected ID:SIZE"* ]]
+	run -2 "$VMRUN" --check-console /dev/null --memdev m0:1G --memdev m1:1G \
+		--numa node,nodeid=0,memdev=m1 --numa node,nodeid=1,memdev=m0
+	[[ "$output" == *"node 0's memdev= must be the ID of --memdev number 1"* ]]
+	run -2 "$VMRUN" --check-console /dev/null --hv-model "" --numa node,nodeid=0
+	[[ "$output" == *"argument --hv-model: with --numa, only with --memdev"* ]]
+	run -2 "$VMRUN" --kernel "$OLD_KERNEL" --initrd "$BASE_INITRD" --artifacts "$art" \
+		--mem 2G --memdev m0:1G --memdev m1:512M \
+		--numa node,nodeid=0,memdev=m0 --numa node,nodeid=1,memdev=m1
+	[[ "$output" == *"the --memdev sizes add up to 1610612736 bytes, --mem is 2147483648"* ]]
 }
 
 @test "vmrun.sh --hv-model: a model that does not end with 0 fails a run that would have passed; the real one does not (control)" {

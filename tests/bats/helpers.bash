@@ -480,3 +480,14 @@ kexec_seconds() {
 boot_seconds() {
 	timeline_at "^ BOOT gen=0 "
 }
+
+# call_bound K R N: the bound on learning's backend calls for N pages past
+# K held pages in R runs (issues 11 and 19), 2 R ceil(log2(K / R)) +
+# floor(N / 511) + 10 (511: the pages one HvCallDepositMemory takes).
+call_bound() {
+	local q=$((($1 + $2 - 1) / $2)) l=0
+	while [ $((1 << l)) -lt "$q" ]; do
+		l=$((l + 1))
+	done
+	echo $((2 * $2 * l + $3 / 511 + 10))
+}

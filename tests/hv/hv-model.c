@@ -12,7 +12,12 @@
  *          [--lp-pages N] [--vp-pages N] [--mode honest|adversarial|blind]
  *          [--seed N]
  *   --ram      guest RAM file (memory-backend-file,share=on), all of it
- *              mapped shared read/write; its size is the RAM size.
+ *              mapped shared read/write; its size is the RAM size. Given
+ *              more than once (at most MAX_RAM_FILES; one backend per
+ *              NUMA node), the files are the guest's RAM one after the
+ *              other, in node order, as QEMU lays its nodes' memory
+ *              devices out (hw/core/numa.c, numa_init_memdev_container()); the
+ *              RAM size is their sum.
  *   --lowmem   RAM bytes below 4 GiB (page aligned). GPA g is file offset g
  *              if g < lowmem, lowmem + (g - 4 GiB) if g >= 4 GiB and that
  *              is < the size; any other GPA is not RAM.
@@ -139,6 +144,9 @@
  *    the carveout deposited in an earlier epoch counts once; 20 logged.
  *  No page held twice: one hash pfn -> record (refusals counts deposits
  *  refused as held). Partition counts are the lengths of their LIFO stacks.
+ *  carveout_resident (not an invariant of its own, for the test to compare
+ *  with held_carveout): at each full sweep, the carveout pages that have
+ *  memory in the RAM file (count_carve_resident()).
  *
  * Ledger, one "name value..." per line in this order: mode honest|
  * adversarial|blind, seed, epoch (HELLOs seen), held, held_carveout,
@@ -147,7 +155,7 @@
  * (logical processors added), calls_deposit, calls_withdraw, calls_balance,
  * calls_other (the boot calls and unknown ones), pages_deposited,
  * pages_withdrawn, refusals, accepted_held, injected, guest_writes,
- * ordinary_across_kexec, bad_frames, full_checks.
+ * ordinary_across_kexec, bad_frames, full_checks, carveout_resident.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -213,6 +221,7 @@ typedef unsigned char u8;
 #define LOG_FIRST	20
 #define CHECK_PER_CALL	256	/* held-page records checked per call */
 #define MAX_CARVEOUTS	64
+#define MAX_RAM_FILES	8
 #define MAX_LPS		4096	/* logical processor indexes known */
 
 enum { CALLS_DEP, CALLS_WD, CALLS_BAL, CALLS_OTHER, PAGES_DEP, PAGES_WD,
@@ -251,7 +260,9 @@ static struct {
 	u32 nparts, logged_writes, logged_kexec;
 	u64 count[NCOUNT];
 	u32 lp_pages, vp_pages, nlps, check_pos;
-	u64 full_checks;
+	u64 full_checks, carve_resident;
+	int nram, ram_fd[MAX_RAM_FILES];	/* kept open: count_carve_resident() */
+	u64 ram_off[MAX_RAM_FILES];
 	u8 lp[MAX_LPS];		/* logical processors added */
 } m;
 
@@ -476,7 +487,13 @@ static u64 give_page(struct part *p, u32 pos)
 	m.nheld--;
 	m.ncarve_held -= r->carve;
 	m.count[PAGES_WD]++;
-	memset(pfn_ptr(r->pfn), 0, PAGE_SIZE);
+	/*
+	 * Zeroed [WD]: as a hole punched in the RAM file where it can be,
+	 * which gives the host its memory back (a large guest's deposits
+	 * would otherwise stay allocated after their withdrawal).
+	 */
+	if (madvise(pfn_ptr(r->pfn), PAGE_SIZE, MADV_REMOVE))
+		memset(pfn_ptr(r->pfn), 0, PAGE_SIZE);
 	return r->pfn;
 }
 
@@ -502,10 +519,65 @@ static void check_recs(u32 from, u32 n)
 	}
 }
 
+/* Pages of [a, b) (GPAs) in carveout @c. */
+static u64 overlap(u64 a, u64 b, int c)
+{
+	u64 lo = a > m.cbase[c] ? a : m.cbase[c];
+	u64 hi = b < m.cend[c] ? b : m.cend[c];
+
+	return hi > lo ? (hi - lo) / PAGE_SIZE : 0;
+}
+
+/*
+ * Carveout pages that have memory in the RAM files: the files' data
+ * extents (lseek() SEEK_DATA/SEEK_HOLE, which tmpfs answers from its page
+ * cache, skipping holes) that fall in a carveout. The guest's RAM is
+ * sparse: a page gets memory once it is written, or read through a shared
+ * mapping (tmpfs allocates on a read fault too), by QEMU for the guest or by
+ * this process. The model writes a page when it takes it and punches it out
+ * when it gives it back, so in a guest that leaves the carveout alone this
+ * equals held_carveout; more means something read or wrote carveout pages
+ * the hypervisor does not hold. ~0 if a file cannot be read so.
+ */
+static u64 count_carve_resident(void)
+{
+	u64 total = 0, lo, hi;
+	off_t data, hole;
+	int f, c;
+
+	for (f = 0; f < m.nram; f++) {
+		for (data = 0;; data = hole) {
+			data = lseek(m.ram_fd[f], data, SEEK_DATA);
+			if (data < 0 && errno == ENXIO)
+				break;
+			hole = data < 0 ? -1 : lseek(m.ram_fd[f], data, SEEK_HOLE);
+			if (hole < 0) {
+				say("SEEK_DATA/SEEK_HOLE on RAM file %d: %s", f,
+				    strerror(errno));
+				return ~0ull;
+			}
+			/* RAM offsets [lo, hi): below the 4 GiB hole, above it. */
+			lo = m.ram_off[f] + (u64)data;
+			hi = m.ram_off[f] + (u64)hole;
+			for (c = 0; c < m.ncarve; c++) {
+				if (lo < m.lowmem)
+					total += overlap(lo, hi < m.lowmem ?
+							 hi : m.lowmem, c);
+				if (hi > m.lowmem)
+					total += overlap(GIB4 + (lo > m.lowmem ?
+								 lo - m.lowmem : 0),
+							 GIB4 + hi - m.lowmem, c);
+			}
+		}
+	}
+	return total;
+}
+
 /* Every held page: at a hello, on SIGUSR1 (a checkpoint) and at exit. */
 static void check_pages(void)
 {
 	check_recs(0, m.nrecs);
+	m.carve_resident = count_carve_resident();
 	m.full_checks++;
 }
 
@@ -573,7 +645,8 @@ static void write_ledger(void)
 	fprintf(f, "in_use %llu\nlps %u\n", in_use, m.nlps);
 	for (i = 0; i < NCOUNT; i++)
 		fprintf(f, "%s %llu\n", count_name[i], m.count[i]);
-	fprintf(f, "full_checks %llu\n", m.full_checks);
+	fprintf(f, "full_checks %llu\ncarveout_resident %llu\n", m.full_checks,
+		m.carve_resident);
 	if (fclose(f) || rename(tmp, m.ledger))
 		say("ledger %s: %s", m.ledger, strerror(errno));
 }
@@ -1006,7 +1079,9 @@ static const struct option options[] = {
 
 int main(int argc, char **argv)
 {
-	const char *ram = NULL, *logname = NULL, *lowmem = NULL;
+	const char *ram[MAX_RAM_FILES], *logname = NULL, *lowmem = NULL;
+	u64 sizes[MAX_RAM_FILES], off;
+	int nram = 0;
 	char *holds[MAX_CARVEOUTS];
 	int nholds = 0, i;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1022,8 +1097,8 @@ int main(int argc, char **argv)
 	m.lp_pages = 3;
 	m.log = stderr;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		if (opt == 'r')
-			ram = optarg;
+		if (opt == 'r' && nram < MAX_RAM_FILES)
+			ram[nram++] = optarg;
 		else if (opt == 'l')
 			lowmem = optarg;
 		else if (opt == 's')
@@ -1052,7 +1127,7 @@ int main(int argc, char **argv)
 			fail("usage: hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE] [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]... [--lp-pages N] [--vp-pages N] [--mode honest|adversarial|blind] [--seed N]",
 			     NULL);
 	}
-	if (optind != argc || !ram || !lowmem || !m.sock || !m.ledger)
+	if (optind != argc || !nram || !lowmem || !m.sock || !m.ledger)
 		fail("--ram, --lowmem, --socket and --ledger are needed", NULL);
 	m.lowmem = number(lowmem, "bad --lowmem");
 	if (strlen(m.sock) >= sizeof(sa.sun_path) || strlen(m.ledger) > 4000)
@@ -1065,19 +1140,36 @@ int main(int argc, char **argv)
 	say("mode %s seed %llu", mode_name(), m.seed);
 	m.rng = m.seed;
 
-	fd = open(ram, O_RDWR);
-	if (fd < 0 || fstat(fd, &st))
-		fail(ram, strerror(errno));
-	m.size = (u64)st.st_size;
-	if (!m.size || (m.size & (PAGE_SIZE - 1)))
-		fail("--ram size is not a positive multiple of 4096", ram);
+	/* The sizes first, then one reservation, then each file in it. */
+	for (i = 0; i < nram; i++) {
+		fd = open(ram[i], O_RDONLY);
+		if (fd < 0 || fstat(fd, &st))
+			fail(ram[i], strerror(errno));
+		close(fd);
+		sizes[i] = (u64)st.st_size;
+		if (!sizes[i] || (sizes[i] & (PAGE_SIZE - 1)))
+			fail("--ram size is not a positive multiple of 4096",
+			     ram[i]);
+		m.size += sizes[i];
+	}
 	if (m.lowmem > m.size || m.lowmem > GIB4 || (m.lowmem & (PAGE_SIZE - 1)))
 		fail("--lowmem must be page aligned, <= 4 GiB and <= the RAM size",
 		     lowmem);
-	m.ram = mmap(NULL, m.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* Address space only: nothing here is touched until a page is used. */
+	m.ram = mmap(NULL, m.size, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m.ram == MAP_FAILED)
-		fail(ram, strerror(errno));
-	close(fd);
+		fail("cannot reserve the RAM's address space", strerror(errno));
+	for (i = 0, off = 0; i < nram; off += sizes[i++]) {
+		fd = open(ram[i], O_RDWR);
+		if (fd < 0 ||
+		    mmap(m.ram + off, sizes[i], PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
+			fail(ram[i], strerror(errno));
+		m.ram_fd[i] = fd;
+		m.ram_off[i] = off;
+	}
+	m.nram = nram;
 	hash_grow();
 	for (i = 0; i < nholds; i++)	/* after the carveouts: all parsed */
 		add_hold(holds[i]);

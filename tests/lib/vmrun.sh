@@ -68,7 +68,21 @@
 # the model as they are (--mode, --seed, --carveout, --hold, --lp-pages,
 # --vp-pages). A model that does not end with 0 fails a run that would
 # have passed (exit 2). Its ledger and log are hv-ledger.txt and hv-model.log in
-# the artifacts. Not with --numa (one memory backend).
+# the artifacts. With --numa, only with --memdev (one RAM file per node).
+#
+# --memdev "ID:SIZE" (repeatable, with --numa): a memory backend of its own
+# for a NUMA node, named ID for --numa's memdev=. Without --hv-model it is
+# memory-backend-ram with reserve=off: the host gives it memory only where
+# the guest writes, so a guest of hundreds of GiB costs the host what it
+# uses. With --hv-model it is a shared RAM file (sparse) that the model
+# maps too. Give them in node order (nodeid 0 first): QEMU lays the nodes'
+# backends out one after the other in that order, and the model takes the
+# files so. The sizes must add up to --mem.
+#
+# host-memory.txt (artifacts): what the host gave the guest, in KiB, read
+# just before QEMU is told to quit: QEMU's peak and last resident memory
+# (VmHWM, VmRSS) and its parts (RssAnon, RssShmem), the model's peak
+# (model_VmHWM), and the blocks allocated to the RAM files (ram_files).
 #
 # Artifacts (--artifacts DIR):
 #   console.log   serial 0 (kernel console), written by QEMU itself
@@ -138,7 +152,7 @@ usage: vmrun.sh --kernel FILE --initrd CPIO [CPIO...] --artifacts DIR
                 [--cpu CPU] [--accel auto|tcg|kvm] [--qemu BINARY]
                 [--allow REGEX]... [--allow-taint LETTERS] [--narrate]
                 [--interactive] [--reboot] [--reset-dump "BASE SIZE"]
-                [--hv-model "ARGS"]
+                [--hv-model "ARGS"] [--memdev ID:SIZE]...
        vmrun.sh --no-kernel --artifacts DIR [the options above, but --kernel,
                 --initrd and --append]
        vmrun.sh --check-console FILE [--allow REGEX]...
@@ -171,7 +185,7 @@ initrds=() numas=() qemu_args=() allows=() allow_taint=''
 narrate=0 interactive=0 reboot=0 check_console=''
 reset_dump='' reset_armed=0 reset_pending=0 poweroff_pending=0
 have_kernel=0 have_art=0 no_kernel=0 kernel_args=()
-hv_model_args='' hv_model=0 hv_pid='' hv_rc='' ram_file=''
+hv_model_args='' hv_model=0 hv_pid='' hv_rc='' ram_files=() memdevs=()
 
 while [ $# -gt 0 ]; do
 	opt=$1
@@ -211,7 +225,7 @@ while [ $# -gt 0 ]; do
 		;;
 	--kernel | --append | --mem | --smp | --numa | --qemu-arg | --timeout | --artifacts | \
 		--machine | --cpu | --accel | --qemu | --allow | --allow-taint | --check-console | \
-		--reset-dump | --hv-model)
+		--reset-dump | --hv-model | --memdev)
 		if [ "$has_val" = 0 ]; then
 			[ $# -gt 0 ] || usage_error "argument $opt: expected one argument"
 			val=$1
@@ -235,6 +249,7 @@ while [ $# -gt 0 ]; do
 		--check-console) check_console=$val ;;
 		--reset-dump) reset_dump=$val ;;
 		--hv-model) hv_model_args=$val hv_model=1 ;;
+		--memdev) memdevs+=("$val") ;;
 		esac
 		;;
 	*) usage_error "unrecognized argument: $opt" ;;
@@ -247,9 +262,24 @@ if [ -n "$reset_dump" ]; then
 		usage_error "argument --reset-dump: expected \"BASE SIZE\" in hex, not '$reset_dump'"
 fi
 
-if [ "$hv_model" = 1 ] && [ ${#numas[@]} -gt 0 ]; then
-	usage_error "argument --hv-model: not with --numa"
+if [ "$hv_model" = 1 ] && [ ${#numas[@]} -gt 0 ] && [ ${#memdevs[@]} = 0 ]; then
+	usage_error "argument --hv-model: with --numa, only with --memdev"
 fi
+# Each --memdev ID:SIZE, and each node's memdev= the ID of the --memdev of
+# its place: the model takes the RAM files in --memdev order.
+for f in "${memdevs[@]}"; do
+	[[ $f =~ ^[A-Za-z][A-Za-z0-9_-]*:[0-9]+[MGT]$ ]] ||
+		usage_error "argument --memdev: expected ID:SIZE (SIZE in M, G or T), not '$f'"
+done
+for f in "${numas[@]}"; do
+	[ ${#memdevs[@]} -gt 0 ] || break
+	[[ $f =~ (^|,)nodeid=([0-9]+)(,|$) ]] || usage_error "argument --numa: with --memdev, give nodeid= ('$f')"
+	n=${BASH_REMATCH[2]}
+	id=''
+	[[ ! $f =~ (^|,)memdev=([^,]+)(,|$) ]] || id=${BASH_REMATCH[2]}
+	[ "${memdevs[n]%%:*}" = "$id" ] ||
+		usage_error "argument --numa: node $n's memdev= must be the ID of --memdev number $((n + 1)) ('$f')"
+done
 
 # Every --allow must be a valid ERE ([[ =~ ]] returns 2 for a bad one).
 for re in "${allows[@]}"; do
@@ -490,16 +520,31 @@ start_hv_model() {
 	pc | pc,* | pc-i440fx-*) [ "$SIZE_BYTES" -lt $((0xe0000000)) ] || lowmem=$((0xc0000000)) ;;
 	*) setup_error "--hv-model: no RAM layout known for machine $machine"; return 1 ;;
 	esac
-	local dir=$rundir
+	local dir=$rundir d f rams=() objs=() sizes=("$SIZE_BYTES")
 	[ ! -w /dev/shm ] || dir=/dev/shm
-	if ! ram_file=$(mktemp "$dir/hvt-ram.XXXXXX") ||
-		! truncate -s "$SIZE_BYTES" "$ram_file"; then
-		setup_error "--hv-model: cannot make the RAM file in $dir"
-		return 1
-	fi
+	[ ${#memdevs[@]} = 0 ] || sizes=("${memdev_bytes[@]}")
+	# One sparse RAM file per backend: the machine's, or each node's.
+	for i in "${!sizes[@]}"; do
+		if ! f=$(mktemp "$dir/hvt-ram.XXXXXX"); then
+			setup_error "--hv-model: cannot make a RAM file in $dir"
+			return 1
+		fi
+		ram_files+=("$f")
+		truncate -s "${sizes[i]}" "$f" ||
+			{ setup_error "--hv-model: cannot size the RAM file $f"; return 1; }
+		rams+=(--ram "$f")
+		f=${f//,/,,}
+		if [ ${#memdevs[@]} = 0 ]; then
+			objs+=(-object "memory-backend-file,id=hvtram,size=${sizes[i]},mem-path=$f,share=on"
+				-machine "memory-backend=hvtram")
+		else
+			d=${memdevs[i]%%:*}
+			objs+=(-object "memory-backend-file,id=$d,size=${sizes[i]},mem-path=$f,share=on")
+		fi
+	done
 	split_words "$hv_model_args"
 	# A session of its own, as QEMU's: a ^C of the tests reaches us only.
-	setsid "$bin" --ram "$ram_file" --lowmem "$lowmem" --socket "$rundir/hv.sock" \
+	setsid "$bin" "${rams[@]}" --lowmem "$lowmem" --socket "$rundir/hv.sock" \
 		--ledger "$art/hv-ledger.txt" --log "$art/hv-model.log" "${WORDS[@]}" \
 		</dev/null >"$art/hv-model.out" 2>&1 3>&- {ctl_log}>&- {res_fd}>&- {tl_fd}>&- &
 	hv_pid=$!
@@ -512,9 +557,8 @@ start_hv_model() {
 	grep -q '^hv-model: listening on ' "$art/hv-model.log" 2>/dev/null ||
 		{ setup_error "the hypervisor model did not start; see $art/hv-model.log and .out"; return 1; }
 	event "hv-model pid=$hv_pid $hv_model_args"
-	local f=${ram_file//,/,,} sock=${rundir//,/,,}/hv.sock
-	HV_QEMU=(-object "memory-backend-file,id=hvtram,size=$SIZE_BYTES,mem-path=$f,share=on"
-		-machine "memory-backend=hvtram"
+	local sock=${rundir//,/,,}/hv.sock
+	HV_QEMU=("${objs[@]}"
 		-chardev "socket,id=hv0,path=$sock" -serial chardev:hv0)
 }
 
@@ -601,6 +645,23 @@ start_qemu() {
 		cmd+=(-action reboot=shutdown,shutdown=pause)
 		reset_armed=1
 	fi
+	# --memdev: each node's backend (the model's RAM files, below, with
+	# --hv-model), and their sizes must make the RAM size.
+	memdev_bytes=()
+	if [ ${#memdevs[@]} -gt 0 ]; then
+		local total=0 want
+		size_bytes "$mem" || { setup_error "cannot read --mem $mem"; return 1; }
+		want=$SIZE_BYTES
+		for f in "${memdevs[@]}"; do
+			size_bytes "${f#*:}" || { setup_error "--memdev $f: cannot read its size"; return 1; }
+			memdev_bytes+=("$SIZE_BYTES")
+			total=$((total + SIZE_BYTES))
+			[ "$hv_model" = 1 ] ||
+				cmd+=(-object "memory-backend-ram,id=${f%%:*},size=$SIZE_BYTES,reserve=off")
+		done
+		[ "$total" = "$want" ] ||
+			{ setup_error "the --memdev sizes add up to $total bytes, --mem is $want"; return 1; }
+	fi
 	for f in "${numas[@]}"; do
 		cmd+=(-numa "$f")
 	done
@@ -646,9 +707,9 @@ start_qemu() {
 	qmp_cmd qmp_capabilities || { setup_error "QMP qmp_capabilities: $qmp_err"; return 1; }
 	# QEMU and the model have the RAM file open now: its name can go, so
 	# that nothing is left in /dev/shm whatever becomes of us.
-	if [ -n "$ram_file" ]; then
-		rm -f -- "$ram_file"
-		ram_file=''
+	if [ ${#ram_files[@]} -gt 0 ]; then
+		rm -f -- "${ram_files[@]}"
+		ram_files=()
 	fi
 }
 
@@ -1008,6 +1069,33 @@ run_loop() {
 	done
 }
 
+# host-memory.txt: what the host gave the guest (see the header), while
+# QEMU and the model still run. A figure that cannot be read is left out.
+host_memory() {
+	local k v rest fd kib=0 out=()
+	[ -n "$qpid" ] && qemu_alive || return 0
+	while read -r k v rest; do
+		case $k in
+		VmHWM: | VmRSS: | RssAnon: | RssShmem:) out+=("qemu_${k%:} $v") ;;
+		esac
+	done <"/proc/$qpid/status" 2>/dev/null
+	if [ -n "$hv_pid" ]; then
+		while read -r k v rest; do
+			[ "$k" != VmHWM: ] || out+=("model_VmHWM $v")
+		done <"/proc/$hv_pid/status" 2>/dev/null
+	fi
+	# The RAM files are unlinked by now; QEMU keeps each open.
+	if [ "$hv_model" = 1 ]; then
+		for fd in /proc/"$qpid"/fd/*; do
+			[[ $(readlink "$fd" 2>/dev/null) == */hvt-ram.* ]] || continue
+			v=$(stat -L -c '%b %B' "$fd" 2>/dev/null) || continue
+			kib=$((kib + ${v% *} * ${v#* } / 1024))
+		done
+		out+=("ram_files $kib")
+	fi
+	printf '%s\n' "${out[@]}" >"$art/host-memory.txt"
+}
+
 # Quit QEMU (QMP quit, then SIGKILL after 5 s) and reap it.
 stop_qemu() {
 	local i
@@ -1055,7 +1143,7 @@ verdict() {
 cleanup() {
 	[ -n "$qpid" ] && qemu_alive && kill -KILL "$qpid" 2>/dev/null
 	[ -z "$hv_pid" ] || kill -KILL "$hv_pid" 2>/dev/null
-	[ -z "$ram_file" ] || rm -f -- "$ram_file"
+	[ ${#ram_files[@]} = 0 ] || rm -f -- "${ram_files[@]}"
 	rm -rf -- "$rundir"
 }
 trap cleanup EXIT
@@ -1073,6 +1161,7 @@ if [ "$end_rc" = "$EXIT_TIMEOUT" ] && [ -z "$interrupted" ] && qemu_alive &&
 	printf '%s\n' "${LINE%$'\r'}" | sed 's/\\r\\n/\n/g' >"$art/timeout-registers.txt"
 	event "vCPU registers at the timeout: timeout-registers.txt"
 fi
+host_memory
 stop_qemu
 stop_hv_model
 # The console up to QEMU's end, including a last line without a newline.
