@@ -1309,6 +1309,12 @@ MODULE_PARM_DESC(refuse_hv,
  * has no other backend to win the registration. Read from CPUID, which
  * needs neither HYPERVISOR_GUEST nor HYPERV. A KVM guest with Hyper-V
  * enlightenments shows the signature too, and gets no simulator either.
+ * The hypervisor leaves are read whether or not the CPU's "hypervisor"
+ * flag is set: clearcpuid=hypervisor clears the flag, not the leaves, and
+ * a root partition booted so is still one. Without a hypervisor those
+ * leaves are not defined (the Intel SDM: no CPU returns processor
+ * information for 0x40000000-0x4fffffff); whatever a CPU returns there,
+ * a false match only keeps the simulator off, the safe side.
  * Returns what was found (the signature, or what is wrong with
  * refuse_hv=), or NULL.
  */
@@ -1319,8 +1325,6 @@ static const char *hvcsim_real_hypervisor(void)
 		       __stringify(HVCSIM_HV_SIGNATURE_LEN)
 		       " characters, or a second signature";
 #ifdef CONFIG_X86
-	if (!boot_cpu_has(X86_FEATURE_HYPERVISOR))
-		return NULL;
 	if (cpuid_base_hypervisor(HVCSIM_MS_HV_SIGNATURE, 0))
 		return HVCSIM_MS_HV_SIGNATURE;
 	if (hvcsim_refuse_hv[0] && cpuid_base_hypervisor(hvcsim_refuse_hv, 0))

@@ -449,13 +449,17 @@ EOS
 # cannot show; hvcarve_sim.refuse_hv= names one more signature to refuse
 # under, and TCG shows "TCGTCGTCGTCG" (QEMU's tcg-cpuid). The same check
 # and the same refusal then run, in host mode (generation 0) and as the
-# in-guest hypervisor (generation 2). A refuse_hv= of the wrong length is
-# refused whole (generation 3). Generation 1 is the control: the same
-# kernel without refuse_hv=, whose deposits go through; the model holds
-# them across every later boot, and nothing writes them.
+# in-guest hypervisor (generation 2), and with the CPU's "hypervisor" flag
+# cleared (clearcpuid=hypervisor, generation 3): CPUID still shows the
+# hypervisor's leaves, and a real root would still be one. A refuse_hv= of
+# the wrong length is refused whole (generation 4). Generation 1 is the
+# control: the same kernel without refuse_hv=, whose deposits go through;
+# the model holds them across every later boot, and nothing writes them.
 @test "the simulator never runs under a hypervisor it must not simulate (its CPUID signature; TCG's, named by refuse_hv=), in host mode or not: no backend, no scan, no debugfs; the control without it deposits" {
 	local tcg="hvcarve_sim.refuse_hv=TCGTCGTCGTCG"
-	vm_run - "nokaslr $CARVE $HOST $tcg" --hv-model "$MODEL" <<EOS
+	# clearcpuid= taints S (TAINT_CPU_OUT_OF_SPEC): allowed, and required
+	# below of generation 3 only.
+	vm_run - "nokaslr $CARVE $HOST $tcg" --hv-model "$MODEL" --allow-taint S <<EOS
 . /hvt/sim.sh
 g=\$(hvt_gen)
 hvt_result backend "\$(dmesg | grep -c 'hvcarve: deposit backend')"
@@ -468,25 +472,30 @@ hvt_ckpt "end-gen\$g"
 case \$g in
 0) hvt_kexec -s /boot/vmlinuz-new "$CARVE $HOST" ;;
 1) hvt_kexec -l /boot/vmlinuz-new "$CARVE $tcg" ;;
-2) hvt_kexec -s /boot/vmlinuz-new "$CARVE hvcarve_sim.refuse_hv=TCG" ;;
+2) hvt_kexec -s /boot/vmlinuz-new "$CARVE $tcg clearcpuid=hypervisor" ;;
+3) hvt_kexec -s /boot/vmlinuz-new "$CARVE hvcarve_sim.refuse_hv=TCG" ;;
 *) hvt_done ;;
 esac
 EOS
 	local art g l
 	art=$(vm_artifacts)
-	assert_equal "$(last_gen)" 3
-	for g in 0 2 3; do
+	assert_equal "$(last_gen)" 4
+	for g in 0 1 2 4; do
+		assert_equal "$(r tainted $g)" 0
+	done
+	assert_equal "$(r tainted 3)" 4
+	for g in 0 2 3 4; do
 		assert_equal "$(r backend $g)" 0
 		assert_equal "$(r debugfs $g)" 0
 		assert_equal "$(r deposited $g)" 0
 		run console_grep -g "$g" 'hvcarve_sim: (host mode|ledger:)'
 		assert_failure 1
 	done
-	for g in 0 2; do
+	for g in 0 2 3; do
 		run console_grep -g "$g" '^\[ *[0-9.]+\] hvcarve_sim: not used: a hypervisor that must not be simulated is present \(TCGTCGTCGTCG\), and the carveout pages it holds must not be read$'
 		assert_success
 	done
-	run console_grep -g 3 'hvcarve_sim: not used: a hypervisor that must not be simulated is present \(a bad refuse_hv=: not 12 characters, or a second signature\)'
+	run console_grep -g 4 'hvcarve_sim: not used: a hypervisor that must not be simulated is present \(a bad refuse_hv=: not 12 characters, or a second signature\)'
 	assert_success
 	# The control: host mode up, and nothing but its line of success.
 	run console_grep -g 1 'hvcarve_sim: host mode: the hypervisor is the host.s, behind I/O port 0x3e8; this kernel is its root partition$'
@@ -497,7 +506,7 @@ EOS
 	assert_equal "$(r debugfs 1)" 7
 	assert_equal "$(r deposited 1)" 100
 	# The model: generation 0, in host mode but refused, never said hello;
-	# the control did, and its 100 pages are held. Generations 2 and 3
+	# the control did, and its 100 pages are held. Generations 2 to 4
 	# do not talk to the model: when QEMU ended it found none of those
 	# pages written by them.
 	l=$art/dumps/end-gen0.hv-ledger
