@@ -949,18 +949,27 @@ static unsigned long hvcarve_pool_move(struct hvcarve_pool *pool, u64 pfn,
 				       unsigned long nr, bool skip)
 {
 	struct hvcarve_region *reg = hvcarve_pool_region(pool, pfn);
-	unsigned long idx, i, end, moved = 0;
+	unsigned long idx, i, w, end, mask, move, moved = 0;
 
 	if (!reg)
 		return 0;
 	idx = pfn - reg->base_pfn;
 	end = min(reg->npages, idx + nr);
 	spin_lock(&reg->lock);
-	for (i = idx; i < end; i++) {
-		if (test_bit(i, reg->taken) || test_bit(i, reg->held) == skip)
-			continue;
-		__change_bit(i, reg->held);
-		moved++;
+	/*
+	 * A word of each bitmap at a time: learning passes over runs of
+	 * millions of pages, under the region lock.
+	 */
+	for (i = idx; i < end; i = (w + 1) * BITS_PER_LONG) {
+		w = BIT_WORD(i);
+		mask = BITMAP_FIRST_WORD_MASK(i);
+		if (end < (w + 1) * BITS_PER_LONG)
+			mask &= BITMAP_LAST_WORD_MASK(end);
+		/* Not taken, and held (skipped) or not (free). */
+		move = mask & ~reg->taken[w] &
+		       (skip ? ~reg->held[w] : reg->held[w]);
+		reg->held[w] ^= move;
+		moved += hweight_long(move);
 	}
 	if (skip) {
 		reg->stats.free -= moved;

@@ -436,6 +436,57 @@ static void hvcarve_test_skipped(struct kunit *test)
 }
 
 /*
+ * Skipping and unskipping work a word of the bitmaps at a time: ranges that
+ * start and end inside words and cross several, over pages in every state,
+ * move exactly the free (or skipped) pages, checked page by page.
+ */
+#define T_WIDE_PAGES	300
+
+static void hvcarve_test_skip_words(struct kunit *test)
+{
+	struct hvcarve_range r = { T_BASE, T_WIDE_PAGES * PAGE_SIZE };
+	static const int nid;
+	struct hvcarve_pool *pool;
+	enum hvcarve_page want[T_WIDE_PAGES], got;
+	unsigned long i, free = 0;
+	u64 pfn;
+
+	pool = hvcarve_pool_create(&r, &nid, 1, true);
+	KUNIT_ASSERT_NOT_NULL(test, pool);
+	/* Every seventh page deposited, every eleventh of those inherited. */
+	for (i = 0; i < T_WIDE_PAGES; i++) {
+		want[i] = HVCARVE_PAGE_FREE;
+		if (i % 7)
+			continue;
+		pfn = PHYS_PFN(T_BASE) + i;
+		KUNIT_ASSERT_EQ(test, hvcarve_pool_take(pool, pfn), HVCARVE_PAGE_FREE);
+		want[i] = HVCARVE_PAGE_DEPOSITED;
+		if (i % 11)
+			continue;
+		KUNIT_ASSERT_EQ(test, hvcarve_pool_held(pool, &pfn, 1), 0UL);
+		want[i] = HVCARVE_PAGE_INHERITED;
+	}
+	for (i = 5; i < 250; i++)
+		if (want[i] == HVCARVE_PAGE_FREE) {
+			want[i] = HVCARVE_PAGE_SKIPPED;
+			free++;
+		}
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, PHYS_PFN(T_BASE) + 5, 245), free);
+	free = 0;
+	for (i = 70; i < 200; i++)
+		if (want[i] == HVCARVE_PAGE_SKIPPED) {
+			want[i] = HVCARVE_PAGE_FREE;
+			free++;
+		}
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_unskip(pool, PHYS_PFN(T_BASE) + 70, 130), free);
+	for (i = 0; i < T_WIDE_PAGES; i++) {
+		got = hvcarve_pool_page(pool, PHYS_PFN(T_BASE) + i);
+		KUNIT_EXPECT_EQ_MSG(test, got, want[i], "page %lu", i);
+	}
+	hvcarve_pool_destroy(pool);
+}
+
+/*
  * Any interleaving of withdraw with a deposit in flight keeps the counters
  * whole: a page accepted and withdrawn (by another CPU) before its deposit
  * is accounted stays free, deposited = accepted - withdrawn.
@@ -525,6 +576,7 @@ static struct kunit_case hvcarve_pool_test_cases[] = {
 	KUNIT_CASE(hvcarve_test_double_release),
 	KUNIT_CASE(hvcarve_test_deposit_withdraw),
 	KUNIT_CASE(hvcarve_test_skipped),
+	KUNIT_CASE(hvcarve_test_skip_words),
 	KUNIT_CASE(hvcarve_test_interleaving),
 	KUNIT_CASE(hvcarve_test_aligned),
 	{}
