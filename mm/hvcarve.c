@@ -500,9 +500,9 @@ static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
 					  unsigned int flags)
 {
 	const bool any = flags & HVCARVE_ALLOC_SKIPPED;
-	unsigned long npages = reg->npages, got = 0, start, end, limit, pos;
+	unsigned long npages = reg->npages, got = 0, start, end, limit, pos, i;
 	unsigned long skipped;
-	bool wrapped = false;
+	bool wrapped = false, stop;
 
 	spin_lock(&reg->lock);
 	pos = reg->next;
@@ -533,14 +533,24 @@ static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
 		reg->stats.free -= end - start - skipped;
 		reg->stats.skipped -= skipped;
 		reg->stats.deposited += end - start;
-		for (pos = start; pos < end; pos++)
-			pfns[got++] = reg->base_pfn + pos;
+		pos = end;
+		stop = false;
 		if (pos >= npages) {
-			if (wrapped)
-				break;
+			stop = wrapped;
 			wrapped = true;
 			pos = 0;
 		}
+		reg->next = pos;
+		/*
+		 * The run is taken: its page numbers are written with the
+		 * lock dropped, which is held per run, not per page.
+		 */
+		spin_unlock(&reg->lock);
+		for (i = start; i < end; i++)
+			pfns[got++] = reg->base_pfn + i;
+		if (stop)
+			return got;
+		spin_lock(&reg->lock);
 	}
 	reg->next = pos < npages ? pos : 0;
 	spin_unlock(&reg->lock);
