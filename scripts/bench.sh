@@ -4,7 +4,7 @@
 # make bench: what the carveout costs and saves, measured side by side in
 # one run on this machine. Prints a table and writes build/bench/results.json.
 #
-#   bench.sh [PART...]    PART: alloc learn boot kexec (default: all)
+#   bench.sh [PART...]    PART: alloc learn boot kexec scale (default: all)
 #
 # Every figure is a ratio or a count measured in this run, with the median
 # and the min-max of BENCH_REPS (default 5, at least 5) repetitions and the
@@ -56,9 +56,9 @@ export VM_TIMEOUT=${VM_TIMEOUT:-1800}
 [ -f "$BASE_INITRD" ] || die "no initramfs at $BASE_INITRD: run 'make all'"
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(alloc learn boot kexec)
+[ ${#parts[@]} -gt 0 ] || parts=(alloc learn boot kexec scale)
 for p in "${parts[@]}"; do
-	case $p in alloc | learn | boot | kexec) ;; *) die "unknown part '$p'" ;; esac
+	case $p in alloc | learn | boot | kexec | scale) ;; *) die "unknown part '$p'" ;; esac
 done
 mkdir -p "$out"
 
@@ -149,10 +149,13 @@ field() {
 
 PAGES_PER_THREAD=16384 # 64 MiB of 4 KiB pages
 
-bench_alloc() {
-	local t mode rep line d w m
-	echo "alloc: pool against the page allocator, $reps x {1, 4} threads" >&2
-	VM_MEM=2G bench_vm alloc "nokaslr hvcarve=320M@0x40000000" --smp 4 <<EOF
+# alloc_case LABEL SUFFIX APPEND [VMARGS...]: one guest's runs; the table
+# rows name LABEL, the JSON names end in SUFFIX.
+alloc_case() {
+	local label=$1 sfx=$2 append=$3 t mode rep line d w m
+	shift 3
+	echo "alloc ($label): pool against the page allocator, $reps x {1, 4} threads" >&2
+	bench_vm "alloc$sfx" "$append" "$@" <<EOF
 . /hvt/sim.sh
 B=/sys/kernel/debug/hvcarve_bench
 total=\$(cat \$(hvt_region)/free_pages)
@@ -168,8 +171,7 @@ for rep in \$(seq 1 $reps); do
 done
 hvt_done
 EOF
-	echo "Deposit path, ns per page (null hypercall; median [min - max] of $reps)"
-	J=()
+	echo "Deposit path, $label, ns per page (null hypercall; median [min - max] of $reps)"
 	local what
 	for t in 1 4; do
 		local -A v=()
@@ -191,14 +193,27 @@ EOF
 			row "$what, $t vCPU(s): pool" "${p[@]}"
 			row "$what, $t vCPU(s): alloc_pages_node + split_page" "${b[@]}"
 			row "$what, $t vCPU(s): ratio buddy / pool" "${r[@]}"
-			json_stat "pool_${what}_ns_per_page_${t}cpu" "${p[@]}"
-			json_stat "buddy_${what}_ns_per_page_${t}cpu" "${b[@]}"
-			json_stat "ratio_${what}_${t}cpu" "${r[@]}"
+			json_stat "pool_${what}_ns_per_page_${t}cpu$sfx" "${p[@]}"
+			json_stat "buddy_${what}_ns_per_page_${t}cpu$sfx" "${b[@]}"
+			json_stat "ratio_${what}_${t}cpu$sfx" "${r[@]}"
 		done
 		read -r m _ < <(stats "${r[@]}")
-		verdict "pool >= 10x cheaper, $t vCPU(s)" "$(awk -v m="$m" 'BEGIN { print (m >= 10) }')" \
+		verdict "pool >= 10x cheaper, $t vCPU(s), $label" "$(awk -v m="$m" 'BEGIN { print (m >= 10) }')" \
 			"median ratio $m, deposit and withdraw"
 	done
+}
+
+bench_alloc() {
+	J=()
+	VM_MEM=2G alloc_case "320 MiB carveout" "" "nokaslr hvcarve=320M@0x40000000" --smp 4
+	# The large size: the scale part's 256 GiB guest, 192 GiB carved out,
+	# two vCPUs per node. lazy_scan: the simulator, which this part does
+	# not use, must not read 192 GiB.
+	# shellcheck disable=SC2054 # commas inside QEMU option values
+	alloc_case "192 GiB carveout" _large \
+		"nokaslr hvcarve=96G@$SCALE_LO,96G@$SCALE_HI hvcarve_sim.lazy_scan=1" \
+		--mem 256G --smp 4,sockets=2 --memdev m0:128G --memdev m1:128G \
+		--numa "node,nodeid=0,cpus=0-1,memdev=m0" --numa "node,nodeid=1,cpus=2-3,memdev=m1"
 	ALLOC_JSON=$(IFS=,; echo "{${J[*]}}")
 }
 
@@ -462,9 +477,238 @@ bench_kexec() {
 	KEXEC_JSON=$(IFS=,; echo "{${J[*]}}")
 }
 
+# --- scale: a root host's size (issue 19) ----------------------------------------
+
+# The guest of tests/bats/scale.bats: 256 GiB on two nodes, each node's RAM
+# a backend of its own (memory-backend-ram, reserve=off: the host gives it
+# memory where the guest writes). Node 0 is GPA [0, 2 GiB) + [4, 130 GiB),
+# node 1 [130, 258 GiB). A carveout of SIZE is two ranges of SIZE / 2, one
+# per node, at 8 GiB and 134 GiB; crashkernel= takes one range, SIZE@8G.
+SCALE_SIZES=(64M 4G 64G 192G)
+# shellcheck disable=SC2054 # commas inside QEMU option values
+SCALE_VM=(--mem 256G --smp 2,sockets=2 --memdev m0:128G --memdev m1:128G
+	--numa "node,nodeid=0,cpus=0,memdev=m0"
+	--numa "node,nodeid=1,cpus=1,memdev=m1")
+SCALE_LO=0x200000000	# 8 GiB
+SCALE_HI=0x2180000000	# 134 GiB
+# Learning: the top of node 1 as one 60 GiB region, K pages held in 100
+# runs one page apart from its base, by the model (unfilled).
+SCALE_TOP=0x3180000000	# 198 GiB
+SCALE_KS=(0 10000 100000 1000000 10000000)
+
+# size_mib SIZE: 64M, 4G... in MiB.
+size_mib() {
+	case $1 in
+	*M) echo "${1%M}" ;;
+	*G) echo $((${1%G} * 1024)) ;;
+	esac
+}
+
+scale_scenario() {
+	cat <<'EOF'
+hvt_result memtotal_kb "$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)"
+hvt_result state_bytes "$(dmesg | sed -n 's/.*hvcarve: region [0-9]*: node [0-9-]*, \([0-9]*\) bytes of page state/\1/p' | awk '{ s += $1 } END { print s + 0 }')"
+hvt_result crash_reserved "$(dmesg | grep -c 'crashkernel reserved: ')"
+hvt_done
+EOF
+}
+
+# scale_append CONFIG SIZE: the kernel command line of one boot.
+scale_append() {
+	local half
+	half="$(($(size_mib "$2") / 2))M"
+	case $1 in
+	hvcarve) echo "nokaslr hvcarve=$half@$SCALE_LO,$half@$SCALE_HI hvcarve_sim.lazy_scan=1" ;;
+	memmap) echo "nokaslr memmap=$half\$$SCALE_LO,$half\$$SCALE_HI hvcarve_sim.lazy_scan=1" ;;
+	crashkernel) echo "nokaslr crashkernel=$2@$SCALE_LO hvcarve_sim.lazy_scan=1" ;;
+	esac
+}
+
+# scale_order REP: hvcarve, memmap and crashkernel, rotated by REP.
+scale_order() {
+	local all=(hvcarve memmap crashkernel) i
+	for i in 0 1 2; do
+		echo "${all[(i + $1) % 3]}"
+	done
+}
+
+# host_kib KEY: a figure of the last guest's host-memory.txt.
+host_kib() {
+	awk -v k="$1" '$1 == k { print $2; f = 1 } END { exit !f }' "$(vm_artifacts)/host-memory.txt"
+}
+
+# learn_scale_scenario: kexec -s into the same kernel, then 5000 pages on
+# node 1, marked on the host clock (control.log) and checkpointed for the
+# model's call count.
+learn_scale_scenario() {
+	cat <<'EOF'
+. /hvt/sim.sh
+if [ "$(hvt_gen)" = 0 ]; then
+	hvt_kexec -s /boot/vmlinuz-new "$(sed 's/^console=ttyS0 //' /proc/cmdline)"
+fi
+hvt_ckpt before
+hvt_result mark before
+hvt_sim_deposit 5000 5 1 || hvt_fail "deposit: $hvt_sim_err"
+hvt_result mark after
+hvt_ckpt after
+top=$(hvt_region 2)
+hvt_result top "$(cat "$top/deposited_pages") $(cat "$top/inherited_pages") $(hvt_skipped 2)"
+hvt_done
+EOF
+}
+
+# control_at REGEX: host seconds of the first control line matching REGEX.
+control_at() {
+	awk -v re="$1" '$0 ~ re { print $1; f = 1; exit } END { exit !f }' "$(vm_artifacts)/control.log"
+}
+
+bench_scale() {
+	local rep size cfg name k a art
+	echo "scale: {${SCALE_SIZES[*]}} x {hvcarve, memmap, crashkernel} x $reps, then learning for K = ${SCALE_KS[*]} x $reps" >&2
+	local -A boot=() memt=() state=() nocrash=() rss=() ncalls=() learn=() kx=() learnt=()
+	for rep in $(seq 1 "$reps"); do
+		# A boot not counted first: the first guest of a series booted
+		# slower (up to 3x, whatever its command line).
+		bench_vm "scale-warmup-$rep" "$(scale_append memmap 64M)" "${SCALE_VM[@]}" \
+			< <(scale_scenario)
+		for size in "${SCALE_SIZES[@]}"; do
+			# The three in turn, each first in one repetition of three.
+			for cfg in $(scale_order "$rep"); do
+				name=scale-$cfg-$size-$rep
+				bench_vm "$name" "$(scale_append "$cfg" "$size")" "${SCALE_VM[@]}" \
+					< <(scale_scenario)
+				boot[$cfg.$size]+="$(boot_to_userspace) "
+				memt[$cfg.$size]+="$(res memtotal_kb) "
+				a=$(host_kib qemu_VmHWM) || die "$name: no qemu_VmHWM in host-memory.txt"
+				rss[$cfg.$size]+="$((a / 1024)) "
+				[ "$cfg" != hvcarve ] || state[$size]=$(res state_bytes)
+				# crashkernel= takes one range, which may not be free.
+				[ "$cfg" != crashkernel ] || [ "$(res crash_reserved)" = 1 ] ||
+					nocrash[$size]=1
+			done
+		done
+		for k in "${SCALE_KS[@]}"; do
+			a=(--carveout "$SCALE_TOP:0xf00000000" --carveout "$SCALE_HI:0xc00000000"
+				--carveout "$SCALE_LO:0xc00000000" --lp-pages 0)
+			[ "$k" = 0 ] || a+=(--hold-runs "$SCALE_TOP:$k:100:1:7")
+			bench_vm "scale-learn-$k-$rep" \
+				"nokaslr hvcarve=60G@$SCALE_TOP,48G@$SCALE_HI,48G@$SCALE_LO hvcarve_sim.host=0x3e8" \
+				"${SCALE_VM[@]}" --hv-model "${a[*]}" < <(learn_scale_scenario)
+			art=$(vm_artifacts)
+			ncalls[$k]+="$(($(hv_ledger calls_deposit "$art/dumps/after.hv-ledger") -
+				$(hv_ledger calls_deposit "$art/dumps/before.hv-ledger"))) "
+			learn[$k]+="$(calc "$(control_at '@@HVT RESULT mark after') - $(control_at '@@HVT RESULT mark before')") "
+			kx[$k]+="$(kexec_latency) "
+			learnt[$k]=$(res top 1)
+		done
+	done
+
+	J=()
+	local -a r=() v=()
+	local m lo hi s gib plot
+	echo "Scale: 256 GiB guest on 2 nodes; carveout in two ranges, one per node"
+	plot=$out/scale-plots.txt
+	: >"$plot"
+	for size in "${SCALE_SIZES[@]}"; do
+		gib=$(calc "$(size_mib "$size") / 1024")
+		# Boot against the cheaper peer of each repetition; crashkernel=
+		# only where it reserved its range every time.
+		[ -z "${nocrash[$size]:-}" ] ||
+			printf '  %-46s\n' "$size: crashkernel=$size@$SCALE_LO not reserved: left out"
+		mapfile -t r < <(awk -v h="${boot[hvcarve.$size]}" -v m="${boot[memmap.$size]}" \
+			-v c="${nocrash[$size]:+}${nocrash[$size]:-${boot[crashkernel.$size]}}" 'BEGIN {
+				n = split(h, H, " "); split(m, M, " "); split(c, C, " ")
+				for (i = 1; i <= n; i++) printf "%.6g\n", H[i] / (C[i] == "" || M[i] < C[i] ? M[i] : C[i]) }')
+		# shellcheck disable=SC2086 # lists of numbers
+		{
+		row "$size: boot to user space, hvcarve (s)" ${boot[hvcarve.$size]}
+		row "$size: boot to user space, memmap=\$ (s)" ${boot[memmap.$size]}
+		row "$size: boot to user space, crashkernel= (s)" ${boot[crashkernel.$size]}
+		row "$size: boot ratio, hvcarve / cheaper peer" "${r[@]}"
+		json_stat "boot_ratio_$size" "${r[@]}"
+		read -r m _ < <(stats "${r[@]}")
+		echo "boot_ratio $gib $m" >>"$plot"
+		for cfg in hvcarve memmap crashkernel; do
+			mapfile -t v < <(for m in ${memt[$cfg.$size]}; do echo $((m / 1024)); done)
+			row "$size: MemTotal, $cfg (MiB)" "${v[@]}"
+			read -r m _ < <(stats ${memt[$cfg.$size]})
+			[ "$cfg.${nocrash[$size]:-}" = crashkernel.1 ] ||
+				echo "memtotal_$cfg $gib $(calc "$m / 1024 / 1024")" >>"$plot"
+			json_stat "memtotal_kb_${cfg}_$size" ${memt[$cfg.$size]}
+			row "$size: host memory of QEMU (peak, MiB), $cfg" ${rss[$cfg.$size]}
+			json_stat "qemu_peak_mib_${cfg}_$size" ${rss[$cfg.$size]}
+			read -r m _ < <(stats ${rss[$cfg.$size]})
+			echo "rss_$cfg $gib $m" >>"$plot"
+		done
+		mapfile -t v < <(pairwise "(a - b)" "${memt[hvcarve.$size]}" "${memt[memmap.$size]}")
+		row "$size: MemTotal hvcarve minus memmap=\$ (KiB)" "${v[@]}"
+		json_stat "memtotal_hvcarve_minus_memmap_kb_$size" "${v[@]}"
+		s=$(calc "${state[$size]} / $gib")
+		printf '  %-46s %12s\n' "$size: page state per GiB of carveout (bytes)" "$s"
+		json_raw "state_bytes_per_gib_$size" "$s"
+		echo "state_per_gib $gib $s" >>"$plot"
+		}
+	done
+	read -r m _ < <(stats "${r[@]}")
+	verdict "192G boot <= 1.05x the cheaper peer" "$(awk -v m="$m" 'BEGIN { print (m <= 1.05) }')" "median ratio $m"
+	read -r _ lo _ < <(stats "${v[@]}")
+	verdict "192G MemTotal: hvcarve gives up no more than memmap=\$" "$(awk -v m="$lo" 'BEGIN { print (m >= 0) }')" \
+		"hvcarve minus memmap=\$ at least $lo KiB"
+	verdict "192G page state <= 32 KiB per GiB" "$(awk -v m="$s" 'BEGIN { print (m <= 32768) }')" \
+		"$s bytes per GiB: two bitmaps, one bit each per page"
+
+	echo "Learning in the 256 GiB guest: 5000 pages past K held pages in 100 runs, after kexec -s"
+	local bound
+	for k in "${SCALE_KS[@]}"; do
+		# shellcheck disable=SC2086 # lists of numbers
+		{
+		row "K=$k: deposit calls" ${ncalls[$k]}
+		row "K=$k: deposit wall time (s, host)" ${learn[$k]}
+		json_stat "learn_calls_K$k" ${ncalls[$k]}
+		json_stat "learn_seconds_K$k" ${learn[$k]}
+		mapfile -t r < <(pairwise "(a + b) / a" "${kx[$k]}" "${learn[$k]}")
+		row "K=$k: (kexec + deposit) / kexec" "${r[@]}"
+		json_stat "generation_ratio_K$k" "${r[@]}"
+		read -r m _ < <(stats "${r[@]}")
+		echo "generation_ratio $k $m" >>"$plot"
+		read -r m lo hi < <(stats ${ncalls[$k]})
+		}
+		[ "$k" = 0 ] && continue
+		bound=$(call_bound "$k" 100 5000)
+		echo "calls $k $m" >>"$plot"
+		echo "bound $k $bound" >>"$plot"
+		json_raw "learn_bound_K$k" "$bound"
+		verdict "K=$k R=100 calls <= $bound" "$(awk -v h="$hi" -v b="$bound" 'BEGIN { print (h <= b) }')" \
+			"at most $hi; learnt (deposited inherited skipped): ${learnt[$k]}"
+	done
+	read -r m _ < <(stats "${r[@]}")
+	verdict "K=10^7 generation (kexec + learning) <= 1.05x kexec alone" \
+		"$(awk -v m="$m" 'BEGIN { print (m <= 1.05) }')" "median ratio $m"
+	scale_plots "$plot"
+	SCALE_JSON=$(IFS=,; echo "{${J[*]}}")
+}
+
+# scale_plots FILE: the SVGs beside results.json, from "NAME X Y" lines.
+scale_plots() {
+	local ticks
+	ticks=$(printf -- '- 0.0625 64M\n- 4 4G\n- 64 64G\n- 192 192G\n')
+	{ awk '$1 == "boot_ratio" { print "hvcarve/peer", $2, $3 }' "$1"; echo "$ticks"; } |
+		"$top/scripts/svg-plot.sh" "Boot to user space: hvcarve / cheaper peer" "carveout" "ratio (median)" "$out/scale-boot.svg"
+	{ awk '$1 ~ /^memtotal_/ { sub(/^memtotal_/, "", $1); print }' "$1"; echo "$ticks"; } |
+		"$top/scripts/svg-plot.sh" "MemTotal of the 256 GiB guest" "carveout" "GiB (median)" "$out/scale-memtotal.svg"
+	{ awk '$1 ~ /^rss_/ { sub(/^rss_/, "", $1); print }' "$1"; echo "$ticks"; } |
+		"$top/scripts/svg-plot.sh" "QEMU peak resident memory on the host" "carveout" "MiB (median)" "$out/scale-host-memory.svg"
+	{ awk '$1 == "state_per_gib" { print "hvcarve", $2, $3 } $1 == "state_per_gib" { print "target", $2, 32768 }' "$1"; echo "$ticks"; } |
+		"$top/scripts/svg-plot.sh" "Page state per GiB of carveout" "carveout" "bytes" "$out/scale-state.svg"
+	awk '$1 == "calls" || $1 == "bound" { print }' "$1" |
+		"$top/scripts/svg-plot.sh" "Learning: calls for 5000 pages past K held (100 runs)" "K" "deposit calls (median)" "$out/scale-learn.svg"
+	awk '$1 == "generation_ratio" && $2 > 0 { print "kexec+learning/kexec", $2, $3 }' "$1" |
+		"$top/scripts/svg-plot.sh" "Learning's cost in the kexec generation" "K" "ratio (median)" "$out/scale-generation.svg"
+}
+
 # --- main ------------------------------------------------------------------------
 
-ALLOC_JSON=null LEARN_JSON=null BOOT_JSON=null KEXEC_JSON=null
+ALLOC_JSON=null LEARN_JSON=null BOOT_JSON=null KEXEC_JSON=null SCALE_JSON=null
 echo "hvcarve bench: $reps repetitions, $(nproc) host CPUs, kernel $NEW_KERNEL"
 for p in "${parts[@]}"; do
 	"bench_$p"
@@ -476,8 +720,8 @@ echo "bench: QEMU accelerator: ${accel:-unknown}"
 {
 	printf '{\n  "repetitions": %s,\n  "accel": "%s",\n  "host_cpus": %s,\n' "$reps" "$accel" "$(nproc)"
 	printf '  "date": "%s",\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	printf '  "alloc": %s,\n  "learn": %s,\n  "boot": %s,\n  "kexec": %s,\n' \
-		"$ALLOC_JSON" "$LEARN_JSON" "$BOOT_JSON" "$KEXEC_JSON"
+	printf '  "alloc": %s,\n  "learn": %s,\n  "boot": %s,\n  "kexec": %s,\n  "scale": %s,\n' \
+		"$ALLOC_JSON" "$LEARN_JSON" "$BOOT_JSON" "$KEXEC_JSON" "$SCALE_JSON"
 	printf '  "targets": [%s]\n}\n' "$(IFS=,; echo "${V[*]}")"
 } >"$json"
 echo "bench: results in $json"

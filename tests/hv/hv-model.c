@@ -9,8 +9,8 @@
  *
  * hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE]
  *          [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]...
- *          [--lp-pages N] [--vp-pages N] [--mode honest|adversarial|blind]
- *          [--seed N]
+ *          [--hold-runs BASE:K:R:GAP:PARTITION]... [--lp-pages N]
+ *          [--vp-pages N] [--mode honest|adversarial|blind] [--seed N]
  *   --ram      guest RAM file (memory-backend-file,share=on), all of it
  *              mapped shared read/write; its size is the RAM size. Given
  *              more than once (at most MAX_RAM_FILES; one backend per
@@ -31,6 +31,8 @@
  *   --hold     pages held for PARTITION from the start (repeatable, page
  *              aligned), filled and checked like deposited ones: a
  *              hypervisor that holds pages before the guest's first boot.
+ *   --hold-runs K pages held from the start in R runs, GAP pages apart,
+ *              not filled and not checked (add_hold_runs(); for make bench).
  *   --lp-pages pages a logical processor takes into use (default 3), and
  *   --vp-pages a VP (default 0): see boot_call().
  *   --mode     honest (default), adversarial or blind (below).  --seed:
@@ -236,7 +238,7 @@ static const char *const count_name[NCOUNT] = {
 struct rec {			/* a held page, or a free record */
 	u64 pfn, part, seq;
 	u32 epoch, hnext;	/* hash chain: record index + 1, 0 ends */
-	u8 used, carve, bad_seen, kexec_seen;
+	u8 used, carve, bad_seen, kexec_seen, unfilled;
 };
 
 struct part {			/* a partition id seen in a deposit */
@@ -442,7 +444,7 @@ static struct part *find_part(u64 id, int create)
 	return &m.parts[i];
 }
 
-static void take_page(struct part *p, u64 pfn, u8 *pg)
+static void take_page(struct part *p, u64 pfn, u8 *pg, int fill)
 {
 	struct rec *r;
 	u32 idx;
@@ -468,7 +470,10 @@ static void take_page(struct part *p, u64 pfn, u8 *pg)
 	m.nheld++;
 	m.ncarve_held += r->carve;
 	m.count[PAGES_DEP]++;
-	make_fill(pg, pfn, p->id, r->seq);
+	if (fill)
+		make_fill(pg, pfn, p->id, r->seq);
+	else
+		r->unfilled = 1;
 }
 
 /* Give back the page at stack position @pos: zero it [WD], forget it. */
@@ -506,7 +511,7 @@ static void check_recs(u32 from, u32 n)
 	struct rec *r;
 
 	for (r = m.recs + from; r < m.recs + from + n; r++) {
-		if (!r->used || r->bad_seen)
+		if (!r->used || r->bad_seen || r->unfilled)
 			continue;
 		make_fill(want, r->pfn, r->part, r->seq);
 		if (!memcmp(want, pfn_ptr(r->pfn), PAGE_SIZE))
@@ -741,7 +746,7 @@ static u64 deposit(u64 ctl, u64 in_gpa)
 			       pid, list[i], i, cnt);
 			return RESULT(HV_STATUS_OPERATION_DENIED, i);
 		}
-		take_page(p, list[i], pg);
+		take_page(p, list[i], pg, 1);
 	}
 	return RESULT(HV_STATUS_SUCCESS, cnt);
 }
@@ -1060,12 +1065,51 @@ static void add_hold(char *arg)
 		pg = pfn_ptr(pfn);
 		if (!pg || held(pfn))
 			fail("bad --hold: not RAM, or held twice", arg);
-		take_page(find_part(pid, 1), pfn, pg);
+		take_page(find_part(pid, 1), pfn, pg, 1);
 		/* Held before the guest's first boot: crossed no kexec of it. */
 		held(pfn)->kexec_seen = 1;
 	}
 	say("holding [%#llx, %#llx) for partition %#llx from the start", base,
 	    base + size, pid);
+}
+
+/*
+ * --hold-runs BASE:K:R:GAP:PARTITION: K pages held for PARTITION from the
+ * start, in R runs of K / R pages from BASE, GAP pages apart, not filled
+ * (for make bench: 10^7 held pages cost the host the model's records, not
+ * 40 GiB). The guest's writes to them are not checked, and they have no
+ * memory in the RAM file (carveout_resident does not count them).
+ */
+static void add_hold_runs(char *arg)
+{
+	u64 v[5], pfn, end, i;
+	char *s = arg, *e;
+	struct part *p;
+	int n;
+
+	for (n = 0; n < 5; n++) {
+		e = strchr(s, ':');
+		if (n < 4 && !e)
+			fail("bad --hold-runs", arg);
+		if (e)
+			*e = 0;
+		v[n] = number(s, "bad --hold-runs");
+		s = e + 1;
+	}
+	if ((v[0] & (PAGE_SIZE - 1)) || !v[1] || !v[2] || v[1] % v[2] ||
+	    !valid_part(v[4]))
+		fail("bad --hold-runs", arg);
+	p = find_part(v[4], 1);
+	for (pfn = v[0] >> PAGE_SHIFT, i = 0; i < v[2]; i++, pfn = end + v[3]) {
+		for (end = pfn + v[1] / v[2]; pfn < end; pfn++) {
+			if (!pfn_ptr(pfn) || held(pfn))
+				fail("bad --hold-runs: not RAM, or held twice", arg);
+			take_page(p, pfn, NULL, 0);
+			held(pfn)->kexec_seen = 1;
+		}
+	}
+	say("holding %llu pages in %llu runs from %#llx for partition %#llx from the start, unfilled",
+	    v[1], v[2], v[0], v[4]);
 }
 
 static const struct option options[] = {
@@ -1074,7 +1118,8 @@ static const struct option options[] = {
 	{ "log", 1, NULL, 'g' },	{ "carveout", 1, NULL, 'c' },
 	{ "mode", 1, NULL, 'm' },	{ "seed", 1, NULL, 'S' },
 	{ "hold", 1, NULL, 'H' },	{ "lp-pages", 1, NULL, 'P' },
-	{ "vp-pages", 1, NULL, 'V' },	{ NULL, 0, NULL, 0 }
+	{ "vp-pages", 1, NULL, 'V' },	{ "hold-runs", 1, NULL, 'R' },
+	{ NULL, 0, NULL, 0 }
 };
 
 int main(int argc, char **argv)
@@ -1082,8 +1127,8 @@ int main(int argc, char **argv)
 	const char *ram[MAX_RAM_FILES], *logname = NULL, *lowmem = NULL;
 	u64 sizes[MAX_RAM_FILES], off;
 	int nram = 0;
-	char *holds[MAX_CARVEOUTS];
-	int nholds = 0, i;
+	char *holds[MAX_CARVEOUTS], *runs[MAX_CARVEOUTS];
+	int nholds = 0, nruns = 0, i;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sigaction act = { .sa_handler = on_signal };
 	struct pollfd pfd = { .events = POLLIN };
@@ -1113,6 +1158,8 @@ int main(int argc, char **argv)
 			m.seed = number(optarg, "bad --seed");
 		else if (opt == 'H' && nholds < MAX_CARVEOUTS)
 			holds[nholds++] = optarg;
+		else if (opt == 'R' && nruns < MAX_CARVEOUTS)
+			runs[nruns++] = optarg;
 		else if (opt == 'P')
 			m.lp_pages = (u32)number(optarg, "bad --lp-pages");
 		else if (opt == 'V')
@@ -1124,7 +1171,7 @@ int main(int argc, char **argv)
 		else if (opt == 'm' && !strcmp(optarg, "blind"))
 			m.blind = 1, m.adversarial = 0;
 		else
-			fail("usage: hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE] [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]... [--lp-pages N] [--vp-pages N] [--mode honest|adversarial|blind] [--seed N]",
+			fail("usage: hv-model --ram FILE --lowmem BYTES --socket PATH --ledger FILE [--log FILE] [--carveout BASE:SIZE]... [--hold BASE:SIZE:PARTITION]... [--hold-runs BASE:K:R:GAP:PARTITION]... [--lp-pages N] [--vp-pages N] [--mode honest|adversarial|blind] [--seed N]",
 			     NULL);
 	}
 	if (optind != argc || !nram || !lowmem || !m.sock || !m.ledger)
@@ -1173,6 +1220,8 @@ int main(int argc, char **argv)
 	hash_grow();
 	for (i = 0; i < nholds; i++)	/* after the carveouts: all parsed */
 		add_hold(holds[i]);
+	for (i = 0; i < nruns; i++)
+		add_hold_runs(runs[i]);
 
 	/* SIGTERM/SIGINT get through only inside ppoll(): no lost wakeup. */
 	sigemptyset(&block);

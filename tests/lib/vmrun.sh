@@ -80,7 +80,7 @@
 # files so. The sizes must add up to --mem.
 #
 # host-memory.txt (artifacts): what the host gave the guest, in KiB, read
-# just before QEMU is told to quit: QEMU's peak and last resident memory
+# at the guest's DONE or FAIL (else just before QEMU is told to quit): QEMU's peak and last resident memory
 # (VmHWM, VmRSS) and its parts (RssAnon, RssShmem), the model's peak
 # (model_VmHWM), and the blocks allocated to the RAM files (ram_files).
 #
@@ -391,7 +391,7 @@ case $accel in auto | tcg | kvm) ;; *) usage_error "argument --accel: invalid ch
 
 mkdir -p "$art/dumps" || exit "$EXIT_SETUP"
 art=$(cd "$art" && pwd) || exit "$EXIT_SETUP"
-for f in console.log control.log results.txt timeline.txt qemu.log status.txt cmdline.txt; do
+for f in console.log control.log results.txt timeline.txt qemu.log status.txt cmdline.txt host-memory.txt; do
 	rm -f "$art/$f"
 done
 find "$art/dumps" -mindepth 1 -delete || exit "$EXIT_SETUP"
@@ -868,6 +868,8 @@ ctl_line() {
 			fail_msg=$rest
 		fi
 		event "$word gen=$gen $rest"
+		# While the guest waits for the ACK, QEMU is surely alive.
+		[ -e "$art/host-memory.txt" ] || host_memory
 		send "ACK $word"
 		;;
 	*) event "unknown message: $msg" ;;
@@ -1161,7 +1163,7 @@ if [ "$end_rc" = "$EXIT_TIMEOUT" ] && [ -z "$interrupted" ] && qemu_alive &&
 	printf '%s\n' "${LINE%$'\r'}" | sed 's/\\r\\n/\n/g' >"$art/timeout-registers.txt"
 	event "vCPU registers at the timeout: timeout-registers.txt"
 fi
-host_memory
+[ -e "$art/host-memory.txt" ] || host_memory
 stop_qemu
 stop_hv_model
 # The console up to QEMU's end, including a last line without a newline.
