@@ -442,17 +442,23 @@ static void hvcarve_test_skipped(struct kunit *test)
  */
 #define T_WIDE_PAGES	300
 
+KUNIT_DEFINE_ACTION_WRAPPER(t_pool_destroy, hvcarve_pool_destroy,
+			    struct hvcarve_pool *);
+
 static void hvcarve_test_skip_words(struct kunit *test)
 {
 	struct hvcarve_range r = { T_BASE, T_WIDE_PAGES * PAGE_SIZE };
 	static const int nid;
 	struct hvcarve_pool *pool;
-	enum hvcarve_page want[T_WIDE_PAGES], got;
-	unsigned long i, free = 0;
+	enum hvcarve_page *want, got;
+	unsigned long i, free = 0, skipped;
 	u64 pfn;
 
+	want = kunit_kcalloc(test, T_WIDE_PAGES, sizeof(*want), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, want);
 	pool = hvcarve_pool_create(&r, &nid, 1, true);
 	KUNIT_ASSERT_NOT_NULL(test, pool);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, t_pool_destroy, pool), 0);
 	/* Every seventh page deposited, every eleventh of those inherited. */
 	for (i = 0; i < T_WIDE_PAGES; i++) {
 		want[i] = HVCARVE_PAGE_FREE;
@@ -466,12 +472,14 @@ static void hvcarve_test_skip_words(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, hvcarve_pool_held(pool, &pfn, 1), 0UL);
 		want[i] = HVCARVE_PAGE_INHERITED;
 	}
-	for (i = 5; i < 250; i++)
+	/* From inside a word to the end of the fourth (index 256). */
+	for (i = 5; i < 256; i++)
 		if (want[i] == HVCARVE_PAGE_FREE) {
 			want[i] = HVCARVE_PAGE_SKIPPED;
 			free++;
 		}
-	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, PHYS_PFN(T_BASE) + 5, 245), free);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, PHYS_PFN(T_BASE) + 5, 251), free);
+	skipped = free;
 	free = 0;
 	for (i = 70; i < 200; i++)
 		if (want[i] == HVCARVE_PAGE_SKIPPED) {
@@ -479,11 +487,16 @@ static void hvcarve_test_skip_words(struct kunit *test)
 			free++;
 		}
 	KUNIT_EXPECT_EQ(test, hvcarve_pool_unskip(pool, PHYS_PFN(T_BASE) + 70, 130), free);
+	skipped -= free;
 	for (i = 0; i < T_WIDE_PAGES; i++) {
 		got = hvcarve_pool_page(pool, PHYS_PFN(T_BASE) + i);
 		KUNIT_EXPECT_EQ_MSG(test, got, want[i], "page %lu", i);
 	}
-	hvcarve_pool_destroy(pool);
+	/* The counters moved with the pages. */
+	for (i = 0, free = 0; i < T_WIDE_PAGES; i++)
+		free += want[i] == HVCARVE_PAGE_FREE;
+	KUNIT_EXPECT_EQ(test, pool->regions[0].stats.skipped, (u64)skipped);
+	KUNIT_EXPECT_EQ(test, pool->regions[0].stats.free, (u64)free);
 }
 
 /*

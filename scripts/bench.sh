@@ -19,7 +19,9 @@
 #   alloc  the deposit path's own cost per page: 64 MiB per thread in
 #          deposits of 511 pages and back, through the pool and through
 #          mainline's alloc_pages_node() + split_page() strategy, both
-#          behind a null hypercall, with 1 and 4 vCPUs depositing at once
+#          behind a null hypercall, with 1 and 4 vCPUs depositing at once;
+#          in a 2 GiB guest (320 MiB carved out) and in scale's 256 GiB
+#          guest (192 GiB carved out, two vCPUs per node)
 #   learn  after a kexec left K pages held in R runs, deposit 5000 pages:
 #          backend calls and refusals, against the 2 R ceil(log2(K/R)) +
 #          5000/511 + 10 target, and against one call per held page; held
@@ -31,6 +33,12 @@
 #   kexec  kexec -e to the next kernel's user space, host-timed, with a
 #          1 GiB carveout half deposited, against the same guest without
 #          hvcarve
+#   scale  a root host's size (tests/bats/scale.bats's 256 GiB guest on
+#          two nodes): boot to user space, MemTotal, page state and QEMU's
+#          peak resident memory for carveouts of 64 MiB to 192 GiB against
+#          memmap= and crashkernel= on the same guest; learning past K =
+#          10^4 .. 10^7 pages held in 100 runs (the hypervisor model);
+#          plots in build/bench/scale-*.svg (scripts/svg-plot.sh)
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,13 +166,14 @@ alloc_case() {
 	bench_vm "alloc$sfx" "$append" "$@" <<EOF
 . /hvt/sim.sh
 B=/sys/kernel/debug/hvcarve_bench
-total=\$(cat \$(hvt_region)/free_pages)
+free_all() { cat "\$HVT_HVC"/region@*/free_pages | awk '{ s += \$1 } END { print s }'; }
+total=\$(free_all)
 for rep in \$(seq 1 $reps); do
 	for t in 1 4; do
 		for mode in pool buddy; do
 			echo "\$mode \$t $PAGES_PER_THREAD" >\$B/run || hvt_fail "bench \$mode \$t failed"
 			hvt_result "alloc.\$mode.\$t.\$rep" "\$(cat \$B/result)"
-			[ "\$(cat \$(hvt_region)/free_pages)" = "\$total" ] ||
+			[ "\$(free_all)" = "\$total" ] ||
 				hvt_fail "the pool did not get its pages back after \$mode \$t"
 		done
 	done
@@ -563,7 +572,7 @@ control_at() {
 }
 
 bench_scale() {
-	local rep size cfg name k a art
+	local rep size cfg name k kib margs art v c0 c1 t0 t1 tk
 	echo "scale: {${SCALE_SIZES[*]}} x {hvcarve, memmap, crashkernel} x $reps, then learning for K = ${SCALE_KS[*]} x $reps" >&2
 	local -A boot=() memt=() state=() nocrash=() rss=() ncalls=() learn=() kx=() learnt=()
 	for rep in $(seq 1 "$reps"); do
@@ -579,8 +588,8 @@ bench_scale() {
 					< <(scale_scenario)
 				boot[$cfg.$size]+="$(boot_to_userspace) "
 				memt[$cfg.$size]+="$(res memtotal_kb) "
-				a=$(host_kib qemu_VmHWM) || die "$name: no qemu_VmHWM in host-memory.txt"
-				rss[$cfg.$size]+="$((a / 1024)) "
+				kib=$(host_kib qemu_VmHWM) || die "$name: no qemu_VmHWM in host-memory.txt"
+				rss[$cfg.$size]+="$((kib / 1024)) "
 				[ "$cfg" != hvcarve ] || state[$size]=$(res state_bytes)
 				# crashkernel= takes one range, which may not be free.
 				[ "$cfg" != crashkernel ] || [ "$(res crash_reserved)" = 1 ] ||
@@ -588,24 +597,30 @@ bench_scale() {
 			done
 		done
 		for k in "${SCALE_KS[@]}"; do
-			a=(--carveout "$SCALE_TOP:0xf00000000" --carveout "$SCALE_HI:0xc00000000"
+			margs=(--carveout "$SCALE_TOP:0xf00000000" --carveout "$SCALE_HI:0xc00000000"
 				--carveout "$SCALE_LO:0xc00000000" --lp-pages 0)
-			[ "$k" = 0 ] || a+=(--hold-runs "$SCALE_TOP:$k:100:1:7")
+			[ "$k" = 0 ] || margs+=(--hold-runs "$SCALE_TOP:$k:100:1:7")
 			bench_vm "scale-learn-$k-$rep" \
 				"nokaslr hvcarve=60G@$SCALE_TOP,48G@$SCALE_HI,48G@$SCALE_LO hvcarve_sim.host=0x3e8" \
-				"${SCALE_VM[@]}" --hv-model "${a[*]}" < <(learn_scale_scenario)
+				"${SCALE_VM[@]}" --hv-model "${margs[*]}" < <(learn_scale_scenario)
 			art=$(vm_artifacts)
-			ncalls[$k]+="$(($(hv_ledger calls_deposit "$art/dumps/after.hv-ledger") -
-				$(hv_ledger calls_deposit "$art/dumps/before.hv-ledger"))) "
-			learn[$k]+="$(calc "$(control_at '@@HVT RESULT mark after') - $(control_at '@@HVT RESULT mark before')") "
-			kx[$k]+="$(kexec_latency) "
+			if ! c1=$(hv_ledger calls_deposit "$art/dumps/after.hv-ledger") ||
+				! c0=$(hv_ledger calls_deposit "$art/dumps/before.hv-ledger") ||
+				! t1=$(control_at '@@HVT RESULT mark after') ||
+				! t0=$(control_at '@@HVT RESULT mark before') ||
+				! tk=$(kexec_latency); then
+				die "scale-learn-$k-$rep: a figure is missing; artifacts in $art"
+			fi
+			ncalls[$k]+="$((c1 - c0)) "
+			learn[$k]+="$(calc "$t1 - $t0") "
+			kx[$k]+="$tk "
 			learnt[$k]=$(res top 1)
 		done
 	done
 
 	J=()
 	local -a r=() v=()
-	local m lo hi s gib plot
+	local m lo hi s gib plot peer
 	echo "Scale: 256 GiB guest on 2 nodes; carveout in two ranges, one per node"
 	plot=$out/scale-plots.txt
 	: >"$plot"
@@ -615,8 +630,10 @@ bench_scale() {
 		# only where it reserved its range every time.
 		[ -z "${nocrash[$size]:-}" ] ||
 			printf '  %-46s\n' "$size: crashkernel=$size@$SCALE_LO not reserved: left out"
+		peer=''
+		[ -n "${nocrash[$size]:-}" ] || peer=${boot[crashkernel.$size]}
 		mapfile -t r < <(awk -v h="${boot[hvcarve.$size]}" -v m="${boot[memmap.$size]}" \
-			-v c="${nocrash[$size]:+}${nocrash[$size]:-${boot[crashkernel.$size]}}" 'BEGIN {
+			-v c="$peer" 'BEGIN {
 				n = split(h, H, " "); split(m, M, " "); split(c, C, " ")
 				for (i = 1; i <= n; i++) printf "%.6g\n", H[i] / (C[i] == "" || M[i] < C[i] ? M[i] : C[i]) }')
 		# shellcheck disable=SC2086 # lists of numbers
@@ -693,17 +710,23 @@ scale_plots() {
 	local ticks
 	ticks=$(printf -- '- 0.0625 64M\n- 4 4G\n- 64 64G\n- 192 192G\n')
 	{ awk '$1 == "boot_ratio" { print "hvcarve/peer", $2, $3 }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "Boot to user space: hvcarve / cheaper peer" "carveout" "ratio (median)" "$out/scale-boot.svg"
+		"$top/scripts/svg-plot.sh" "Boot to user space: hvcarve / cheaper peer" "carveout" "ratio (median)" "$out/scale-boot.svg" ||
+		die "cannot plot scale-boot.svg"
 	{ awk '$1 ~ /^memtotal_/ { sub(/^memtotal_/, "", $1); print }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "MemTotal of the 256 GiB guest" "carveout" "GiB (median)" "$out/scale-memtotal.svg"
+		"$top/scripts/svg-plot.sh" "MemTotal of the 256 GiB guest" "carveout" "GiB (median)" "$out/scale-memtotal.svg" ||
+		die "cannot plot scale-memtotal.svg"
 	{ awk '$1 ~ /^rss_/ { sub(/^rss_/, "", $1); print }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "QEMU peak resident memory on the host" "carveout" "MiB (median)" "$out/scale-host-memory.svg"
+		"$top/scripts/svg-plot.sh" "QEMU peak resident memory on the host" "carveout" "MiB (median)" "$out/scale-host-memory.svg" ||
+		die "cannot plot scale-host-memory.svg"
 	{ awk '$1 == "state_per_gib" { print "hvcarve", $2, $3 } $1 == "state_per_gib" { print "target", $2, 32768 }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "Page state per GiB of carveout" "carveout" "bytes" "$out/scale-state.svg"
+		"$top/scripts/svg-plot.sh" "Page state per GiB of carveout" "carveout" "bytes" "$out/scale-state.svg" ||
+		die "cannot plot scale-state.svg"
 	awk '$1 == "calls" || $1 == "bound" { print }' "$1" |
-		"$top/scripts/svg-plot.sh" "Learning: calls for 5000 pages past K held (100 runs)" "K" "deposit calls (median)" "$out/scale-learn.svg"
+		"$top/scripts/svg-plot.sh" "Learning: calls for 5000 pages past K held (100 runs)" "K" "deposit calls (median)" "$out/scale-learn.svg" ||
+		die "cannot plot scale-learn.svg"
 	awk '$1 == "generation_ratio" && $2 > 0 { print "kexec+learning/kexec", $2, $3 }' "$1" |
-		"$top/scripts/svg-plot.sh" "Learning's cost in the kexec generation" "K" "ratio (median)" "$out/scale-generation.svg"
+		"$top/scripts/svg-plot.sh" "Learning's cost in the kexec generation" "K" "ratio (median)" "$out/scale-generation.svg" ||
+		die "cannot plot scale-generation.svg"
 }
 
 # --- main ------------------------------------------------------------------------

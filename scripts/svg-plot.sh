@@ -13,6 +13,7 @@ set -euo pipefail
 
 [ $# -eq 4 ] || { echo "usage: svg-plot.sh TITLE XLABEL YLABEL OUT.svg < DATA" >&2; exit 2; }
 title=$1 xlabel=$2 ylabel=$3 out=$4
+trap 'rm -f -- "$out.tmp"' EXIT
 
 awk -v title="$title" -v xlabel="$xlabel" -v ylabel="$ylabel" '
 function esc(s) {
@@ -38,7 +39,7 @@ END {
 	W = 640; H = 400; L = 80; R = 160; T = 40; B = 60
 	lx0 = log(xmin); lx1 = log(xmax)
 	if (lx1 == lx0) { lx0 -= 1; lx1 += 1 }
-	y0 = ymin < 0 ? ymin : 0; y1 = ymax > y0 ? ymax * 1.1 : y0 + 1
+	y0 = ymin < 0 ? ymin : 0; y1 = ymax > y0 ? ymax + 0.1 * (ymax - y0) : y0 + 1
 	split("#1f77b4 #d62728 #2ca02c #9467bd #ff7f0e #8c564b", col, " ")
 	printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H
 	printf "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H

@@ -367,13 +367,15 @@ EOF
 	[[ "$output" == *"QEMU exited (rc="*") before the QMP greeting"* ]]
 	# --memdev: its form, each node's memdev= in --memdev order, and the
 	# sizes adding up to --mem.
-	run -2 "$VMRUN" --check-console /dev/null --memdev m0:1X
+	run -2 "$VMRUN" --check-console /dev/null --memdev m0:1X --numa node,nodeid=0,memdev=m0
 	[[ "$output" == *"argument --memdev: expected ID:SIZE"* ]]
 	run -2 "$VMRUN" --check-console /dev/null --memdev m0:1G --memdev m1:1G \
 		--numa node,nodeid=0,memdev=m1 --numa node,nodeid=1,memdev=m0
 	[[ "$output" == *"node 0's memdev= must be the ID of --memdev number 1"* ]]
 	run -2 "$VMRUN" --check-console /dev/null --hv-model "" --numa node,nodeid=0
 	[[ "$output" == *"argument --hv-model: with --numa, only with --memdev"* ]]
+	run -2 "$VMRUN" --check-console /dev/null --memdev m0:1G
+	[[ "$output" == *"argument --memdev: only with --numa"* ]]
 	run -2 "$VMRUN" --kernel "$OLD_KERNEL" --initrd "$BASE_INITRD" --artifacts "$art" \
 		--mem 2G --memdev m0:1G --memdev m1:512M \
 		--numa node,nodeid=0,memdev=m0 --numa node,nodeid=1,memdev=m1

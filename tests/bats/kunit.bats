@@ -11,7 +11,7 @@ load '/usr/lib/bats/bats-assert/load'
 
 # suite name and the number of test cases it has (parameterised cases
 # count once, as KTAP reports them at the suite level).
-SUITES="hvcarve_parse:4 hvcarve_pool:8 hvcarve_learn:12 hvcarve_cold:2 hvcarve_withdraw:1 hv_proc_deposit:4"
+SUITES="hvcarve_parse:4 hvcarve_pool:9 hvcarve_learn:12 hvcarve_cold:2 hvcarve_withdraw:1 hv_proc_deposit:4"
 
 teardown() {
 	hvt_teardown

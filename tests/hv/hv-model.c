@@ -1080,21 +1080,27 @@ static void add_hold(char *arg)
  * 40 GiB). The guest's writes to them are not checked, and they have no
  * memory in the RAM file (carveout_resident does not count them).
  */
-static void add_hold_runs(char *arg)
+static void add_hold_runs(const char *arg)
 {
 	u64 v[5], pfn, end, i;
-	char *s = arg, *e;
+	char buf[256], *s = buf, *e;
 	struct part *p;
 	int n;
 
+	/* Parsed in a copy: the messages show the whole argument. */
+	if (strlen(arg) >= sizeof(buf))
+		fail("bad --hold-runs", arg);
+	strcpy(buf, arg);
 	for (n = 0; n < 5; n++) {
 		e = strchr(s, ':');
-		if (n < 4 && !e)
+		/* Four colons: no fewer, no more. */
+		if ((n < 4) != !!e)
 			fail("bad --hold-runs", arg);
 		if (e)
 			*e = 0;
 		v[n] = number(s, "bad --hold-runs");
-		s = e + 1;
+		if (e)
+			s = e + 1;
 	}
 	if ((v[0] & (PAGE_SIZE - 1)) || !v[1] || !v[2] || v[1] % v[2] ||
 	    !valid_part(v[4]))

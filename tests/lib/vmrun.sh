@@ -80,9 +80,10 @@
 # files so. The sizes must add up to --mem.
 #
 # host-memory.txt (artifacts): what the host gave the guest, in KiB, read
-# at the guest's DONE or FAIL (else just before QEMU is told to quit): QEMU's peak and last resident memory
-# (VmHWM, VmRSS) and its parts (RssAnon, RssShmem), the model's peak
-# (model_VmHWM), and the blocks allocated to the RAM files (ram_files).
+# at the guest's DONE or FAIL (else just before QEMU is told to quit):
+# QEMU's peak and last resident memory (VmHWM, VmRSS) and its parts
+# (RssAnon, RssShmem), the model's peak (model_VmHWM), and the blocks
+# allocated to the RAM files (ram_files). Not written if none could be read.
 #
 # Artifacts (--artifacts DIR):
 #   console.log   serial 0 (kernel console), written by QEMU itself
@@ -265,6 +266,11 @@ fi
 if [ "$hv_model" = 1 ] && [ ${#numas[@]} -gt 0 ] && [ ${#memdevs[@]} = 0 ]; then
 	usage_error "argument --hv-model: with --numa, only with --memdev"
 fi
+# Without --numa no node would use the backends (and with --hv-model the
+# model would watch files the guest never touches).
+if [ ${#memdevs[@]} -gt 0 ] && [ ${#numas[@]} = 0 ]; then
+	usage_error "argument --memdev: only with --numa"
+fi
 # Each --memdev ID:SIZE, and each node's memdev= the ID of the --memdev of
 # its place: the model takes the RAM files in --memdev order.
 for f in "${memdevs[@]}"; do
@@ -273,8 +279,9 @@ for f in "${memdevs[@]}"; do
 done
 for f in "${numas[@]}"; do
 	[ ${#memdevs[@]} -gt 0 ] || break
-	[[ $f =~ (^|,)nodeid=([0-9]+)(,|$) ]] || usage_error "argument --numa: with --memdev, give nodeid= ('$f')"
-	n=${BASH_REMATCH[2]}
+	[[ $f == node,* ]] || continue
+	[[ $f =~ (^|,)nodeid=([0-9]{1,3})(,|$) ]] || usage_error "argument --numa: with --memdev, give nodeid= ('$f')"
+	n=$((10#${BASH_REMATCH[2]}))
 	id=''
 	[[ ! $f =~ (^|,)memdev=([^,]+)(,|$) ]] || id=${BASH_REMATCH[2]}
 	[ "${memdevs[n]%%:*}" = "$id" ] ||
@@ -1074,17 +1081,22 @@ run_loop() {
 # host-memory.txt: what the host gave the guest (see the header), while
 # QEMU and the model still run. A figure that cannot be read is left out.
 host_memory() {
-	local k v rest fd kib=0 out=()
+	local k v rest fd kib=0 found=0 out=()
 	[ -n "$qpid" ] && qemu_alive || return 0
-	while read -r k v rest; do
-		case $k in
-		VmHWM: | VmRSS: | RssAnon: | RssShmem:) out+=("qemu_${k%:} $v") ;;
-		esac
-	done <"/proc/$qpid/status" 2>/dev/null
-	if [ -n "$hv_pid" ]; then
+	# Either may end meanwhile: then its lines are missing, quietly.
+	{
 		while read -r k v rest; do
-			[ "$k" != VmHWM: ] || out+=("model_VmHWM $v")
-		done <"/proc/$hv_pid/status" 2>/dev/null
+			case $k in
+			VmHWM: | VmRSS: | RssAnon: | RssShmem:) out+=("qemu_${k%:} $v") ;;
+			esac
+		done <"/proc/$qpid/status"
+	} 2>/dev/null
+	if [ -n "$hv_pid" ]; then
+		{
+			while read -r k v rest; do
+				[ "$k" != VmHWM: ] || out+=("model_VmHWM $v")
+			done <"/proc/$hv_pid/status"
+		} 2>/dev/null
 	fi
 	# The RAM files are unlinked by now; QEMU keeps each open.
 	if [ "$hv_model" = 1 ]; then
@@ -1092,10 +1104,11 @@ host_memory() {
 			[[ $(readlink "$fd" 2>/dev/null) == */hvt-ram.* ]] || continue
 			v=$(stat -L -c '%b %B' "$fd" 2>/dev/null) || continue
 			kib=$((kib + ${v% *} * ${v#* } / 1024))
+			found=1
 		done
-		out+=("ram_files $kib")
+		[ "$found" = 0 ] || out+=("ram_files $kib")
 	fi
-	printf '%s\n' "${out[@]}" >"$art/host-memory.txt"
+	[ ${#out[@]} = 0 ] || printf '%s\n' "${out[@]}" >"$art/host-memory.txt"
 }
 
 # Quit QEMU (QMP quit, then SIGKILL after 5 s) and reap it.
