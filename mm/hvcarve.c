@@ -493,7 +493,9 @@ static unsigned long hvcarve_pool_runs(struct hvcarve_pool *pool,
  * Take up to @nr pages from @reg, longest runs first from the search hint
  * (next fit), so that consecutive deposits get consecutive pages and a
  * search costs O(@nr) while the region is not fragmented. Free pages only,
- * or with HVCARVE_ALLOC_SKIPPED skipped pages too.
+ * or with HVCARVE_ALLOC_SKIPPED skipped pages too. Takes reg->lock once per
+ * run and drops it between runs: pages freed behind the search meanwhile
+ * are not seen, as if they were freed after the call.
  */
 static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
 					  u64 *pfns, unsigned long nr,
@@ -542,17 +544,20 @@ static unsigned long hvcarve_region_alloc(struct hvcarve_region *reg,
 		}
 		reg->next = pos;
 		/*
-		 * The run is taken: its page numbers are written with the
-		 * lock dropped, which is held per run, not per page.
+		 * The run is marked taken and counted: no other CPU hands it
+		 * out, and a withdrawal meanwhile is handled as it is between
+		 * this function and the deposit (hvcarve_in_deposit()). Its
+		 * page numbers, in the caller's array, are written with the
+		 * lock dropped, which is held per run rather than per call.
 		 */
 		spin_unlock(&reg->lock);
 		for (i = start; i < end; i++)
 			pfns[got++] = reg->base_pfn + i;
-		if (stop)
+		if (stop || got == nr)
 			return got;
 		spin_lock(&reg->lock);
 	}
-	reg->next = pos < npages ? pos : 0;
+	reg->next = pos;
 	spin_unlock(&reg->lock);
 	return got;
 }
@@ -964,7 +969,7 @@ static unsigned long hvcarve_pool_move(struct hvcarve_pool *pool, u64 pfn,
 	if (!reg)
 		return 0;
 	idx = pfn - reg->base_pfn;
-	end = min(reg->npages, idx + nr);
+	end = idx + min(nr, reg->npages - idx);
 	spin_lock(&reg->lock);
 	/*
 	 * A word of each bitmap at a time: learning passes over runs of

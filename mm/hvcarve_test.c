@@ -445,6 +445,26 @@ static void hvcarve_test_skipped(struct kunit *test)
 KUNIT_DEFINE_ACTION_WRAPPER(t_pool_destroy, hvcarve_pool_destroy,
 			    struct hvcarve_pool *);
 
+/*
+ * Skip @nr pages of the region from index @from (cut at T_WIDE_PAGES),
+ * expect the free ones among them to move, and note them in @want.
+ * Returns how many moved.
+ */
+static unsigned long t_skip_expect(struct kunit *test, struct hvcarve_pool *pool,
+				   enum hvcarve_page *want, unsigned long from,
+				   unsigned long nr)
+{
+	unsigned long i, n = 0;
+
+	for (i = from; i < from + nr && i < T_WIDE_PAGES; i++)
+		if (want[i] == HVCARVE_PAGE_FREE) {
+			want[i] = HVCARVE_PAGE_SKIPPED;
+			n++;
+		}
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, PHYS_PFN(T_BASE) + from, nr), n);
+	return n;
+}
+
 static void hvcarve_test_skip_words(struct kunit *test)
 {
 	struct hvcarve_range r = { T_BASE, T_WIDE_PAGES * PAGE_SIZE };
@@ -480,6 +500,10 @@ static void hvcarve_test_skip_words(struct kunit *test)
 		}
 	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, PHYS_PFN(T_BASE) + 5, 251), free);
 	skipped = free;
+	/* Inside one word; then cut at the region's end, in its last word. */
+	skipped += t_skip_expect(test, pool, want, 258, 4);
+	skipped += t_skip_expect(test, pool, want, 280, 1000);
+	KUNIT_EXPECT_EQ(test, hvcarve_pool_skip(pool, PHYS_PFN(T_BASE) + 10, 0), 0UL);
 	free = 0;
 	for (i = 70; i < 200; i++)
 		if (want[i] == HVCARVE_PAGE_SKIPPED) {
