@@ -712,28 +712,33 @@ bench_scale() {
 	SCALE_JSON=$(IFS=,; echo "{${J[*]}}")
 }
 
+# plot NAME TITLE XLABEL YLABEL < DATA: $out/NAME.svg (scripts/svg-plot.sh,
+# which writes it only when it succeeds). It runs in a pipeline, where a
+# failure would stop nothing: scale_plots checks that every plot is there.
+plot() {
+	"$top/scripts/svg-plot.sh" "$2" "$3" "$4" "$out/$1.svg"
+}
+
 # scale_plots FILE: the SVGs beside results.json, from "NAME X Y" lines.
 scale_plots() {
-	local ticks
+	local ticks name
+	rm -f -- "$out"/scale-*.svg
 	ticks=$(printf -- '- 0.0625 64M\n- 4 4G\n- 64 64G\n- 192 192G\n')
 	{ awk '$1 == "boot_ratio" { print "hvcarve/peer", $2, $3 }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "Boot to user space: hvcarve / cheaper peer" "carveout" "ratio (median)" "$out/scale-boot.svg" ||
-		die "cannot plot scale-boot.svg"
+		plot scale-boot "Boot to user space: hvcarve / cheaper peer" carveout "ratio (median)"
 	{ awk '$1 ~ /^memtotal_/ { sub(/^memtotal_/, "", $1); print }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "MemTotal of the 256 GiB guest" "carveout" "GiB (median)" "$out/scale-memtotal.svg" ||
-		die "cannot plot scale-memtotal.svg"
+		plot scale-memtotal "MemTotal of the 256 GiB guest" carveout "GiB (median)"
 	{ awk '$1 ~ /^rss_/ { sub(/^rss_/, "", $1); print }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "QEMU peak resident memory on the host" "carveout" "MiB (median)" "$out/scale-host-memory.svg" ||
-		die "cannot plot scale-host-memory.svg"
-	{ awk '$1 == "state_per_gib" { print "hvcarve", $2, $3 } $1 == "state_per_gib" { print "target", $2, 32768 }' "$1"; echo "$ticks"; } |
-		"$top/scripts/svg-plot.sh" "Page state per GiB of carveout" "carveout" "bytes" "$out/scale-state.svg" ||
-		die "cannot plot scale-state.svg"
-	awk '$1 == "calls" || $1 == "bound" { print }' "$1" |
-		"$top/scripts/svg-plot.sh" "Learning: calls for 5000 pages past K held (100 runs)" "K" "deposit calls (median)" "$out/scale-learn.svg" ||
-		die "cannot plot scale-learn.svg"
+		plot scale-host-memory "QEMU peak resident memory on the host" carveout "MiB (median)"
+	{ awk '$1 == "state_per_gib" { print "hvcarve", $2, $3; print "target", $2, 32768 }' "$1"; echo "$ticks"; } |
+		plot scale-state "Page state per GiB of carveout" carveout bytes
+	awk '$1 == "calls" || $1 == "bound"' "$1" |
+		plot scale-learn "Learning: calls for 5000 pages past K held (100 runs)" K "deposit calls (median)"
 	awk '$1 == "generation_ratio" && $2 > 0 { print "kexec+learning/kexec", $2, $3 }' "$1" |
-		"$top/scripts/svg-plot.sh" "Learning's cost in the kexec generation" "K" "ratio (median)" "$out/scale-generation.svg" ||
-		die "cannot plot scale-generation.svg"
+		plot scale-generation "Learning's cost in the kexec generation" K "ratio (median)"
+	for name in boot memtotal host-memory state learn generation; do
+		[ -s "$out/scale-$name.svg" ] || die "cannot plot scale-$name.svg"
+	done
 }
 
 # --- main ------------------------------------------------------------------------
